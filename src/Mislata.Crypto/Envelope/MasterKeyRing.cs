@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Mislata.Crypto.Envelope;
+
+/// <summary>
+/// The platform's root keys: the active <c>QAPI_MASTER_KEY</c> and, during a rotation, <c>QAPI_MASTER_KEY_PREVIOUS</c>.
+/// Key bytes never leave this type except through purpose-bound derivations.
+/// </summary>
+public sealed class MasterKeyRing : IDisposable
+{
+    public const string CurrentVariable = "QAPI_MASTER_KEY";
+    public const string PreviousVariable = "QAPI_MASTER_KEY_PREVIOUS";
+    public const int KeyLength = 32;
+
+    private MasterKeyRing(MasterKey current, MasterKey? previous)
+    {
+        Current = current;
+        Previous = previous;
+    }
+
+    public MasterKey Current { get; }
+
+    public MasterKey? Previous { get; }
+
+    /// <summary>Finds a master key by its id (current or previous).</summary>
+    public MasterKey? Find(string id) =>
+        Current.Id == id ? Current : Previous is not null && Previous.Id == id ? Previous : null;
+
+    /// <summary>
+    /// Parses the two environment values. Throws <see cref="MasterKeyException"/> with a one-line reason that names
+    /// the variable and never echoes its value.
+    /// </summary>
+    public static MasterKeyRing FromBase64(string? current, string? previous)
+    {
+        var currentKey = Parse(CurrentVariable, current, required: true)!;
+        var previousKey = Parse(PreviousVariable, previous, required: false);
+        if (previousKey is not null && previousKey.Id == currentKey.Id)
+        {
+            previousKey.Dispose();
+            previousKey = null;
+        }
+
+        return new MasterKeyRing(currentKey, previousKey);
+    }
+
+    private static MasterKey? Parse(string variable, string? value, bool required)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return required
+                ? throw new MasterKeyException($"{variable} is not set: it must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`).")
+                : null;
+        }
+
+        var buffer = new byte[(value.Length * 3 / 4) + 3];
+        try
+        {
+            if (!Convert.TryFromBase64String(value.Trim(), buffer, out var written))
+            {
+                throw new MasterKeyException($"{variable} is malformed: it is not valid base64.");
+            }
+
+            if (written != KeyLength)
+            {
+                throw new MasterKeyException($"{variable} is malformed: it decodes to {written} bytes, 32 are required.");
+            }
+
+            return new MasterKey(buffer.AsSpan(0, KeyLength));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(buffer);
+        }
+    }
+
+    public void Dispose()
+    {
+        Current.Dispose();
+        Previous?.Dispose();
+    }
+}
+
+/// <summary>One 32-byte master key with a public, non-secret identifier.</summary>
+public sealed class MasterKey : IDisposable
+{
+    private readonly byte[] _key;
+
+    internal MasterKey(ReadOnlySpan<byte> key)
+    {
+        _key = key.ToArray();
+        Span<byte> idBytes = stackalloc byte[8];
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, idBytes, ReadOnlySpan<byte>.Empty, "mislata/v1/master-key-id"u8);
+        Id = "mk-" + Convert.ToHexStringLower(idBytes);
+    }
+
+    /// <summary>A stable identifier derived one-way from the key (safe to store and log).</summary>
+    public string Id { get; }
+
+    /// <summary>Derives an independent sub-key for one purpose (HKDF-SHA256, info = "mislata/v1/" + purpose).</summary>
+    public void DeriveKey(string purpose, Span<byte> destination)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(purpose);
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, destination, ReadOnlySpan<byte>.Empty, Encoding.ASCII.GetBytes("mislata/v1/" + purpose));
+    }
+
+    /// <summary>AES-256-GCM with the master key itself (used only for wrapping tenant data keys).</summary>
+    internal AesGcm CreateAesGcm() => new(_key, 16);
+
+    public void Dispose() => CryptographicOperations.ZeroMemory(_key);
+}
+
+/// <summary>The master key configuration is missing or malformed. The message never contains key material.</summary>
+public sealed class MasterKeyException(string message) : Exception(message);
