@@ -1,0 +1,16 @@
+using Mislata.Infrastructure;
+using Mislata.ServiceDefaults;
+
+return await MislataHost.RunAsync(
+    args,
+    serviceName: "api",
+    defaultPort: 5282,
+    configureServices: builder => builder.AddMislataInfrastructure(),
+    configurePipeline: async app =>
+    {
+        await app.MigrateMislataDatabasesAsync();
+        app.MapMislataHealthEndpoints();
+
+        // Connectivity check and the benchmarks' no-op baseline: unauthenticated, touches no database.
+        app.MapGet("/api/v1/ping", () => TypedResults.NoContent()).WithName("Ping");
+    });

@@ -1,0 +1,13 @@
+using Mislata.Infrastructure;
+using Mislata.ServiceDefaults;
+
+return await MislataHost.RunAsync(
+    args,
+    serviceName: "identity",
+    defaultPort: 5100,
+    configureServices: builder => builder.AddMislataInfrastructure(),
+    configurePipeline: async app =>
+    {
+        await app.MigrateMislataDatabasesAsync();
+        app.MapMislataHealthEndpoints();
+    });

@@ -1,0 +1,98 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Mislata.Crypto.Envelope;
+using Mislata.Infrastructure.DataProtection;
+using Mislata.Infrastructure.Health;
+using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Persistence;
+using Mislata.Infrastructure.Redis;
+using Mislata.ServiceDefaults;
+using Mislata.ServiceDefaults.Health;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace Mislata.Infrastructure;
+
+/// <summary>Where the data lives: <c>QAPI_POSTGRES</c> (Npgsql connection string) and <c>QAPI_REDIS</c>.</summary>
+public sealed class DataStoreOptions
+{
+    [Required(ErrorMessage = "QAPI_POSTGRES is not set (an Npgsql connection string).")]
+    public string Postgres { get; set; } = string.Empty;
+
+    [Required(ErrorMessage = "QAPI_REDIS is not set (a Redis configuration string, e.g. localhost:6379).")]
+    public string Redis { get; set; } = string.Empty;
+}
+
+public static class InfrastructureExtensions
+{
+    public const string DataProtectionRedisKey = "mislata:dataprotection:keys";
+    public const string CacheInstanceName = "mislata:cache:";
+
+    /// <summary>PostgreSQL (both schemas), Redis, the shared Data Protection key ring, the distributed cache and readiness checks.</summary>
+    public static WebApplicationBuilder AddMislataInfrastructure(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = new DataStoreOptions
+        {
+            Postgres = builder.Configuration["QAPI_POSTGRES"] ?? string.Empty,
+            Redis = builder.Configuration["QAPI_REDIS"] ?? string.Empty,
+        };
+        var failures = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(options, new ValidationContext(options), failures, validateAllProperties: true))
+        {
+            throw new OptionsValidationException(nameof(DataStoreOptions), typeof(DataStoreOptions), failures.Select(f => f.ErrorMessage ?? "invalid"));
+        }
+
+        builder.Services.AddSingleton(Options.Create(options));
+
+        NpgsqlDataSource dataSource;
+        try
+        {
+            var csb = new NpgsqlConnectionStringBuilder(options.Postgres) { ApplicationName = "mislata" };
+            dataSource = new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new StartupException("QAPI_POSTGRES is not a valid Npgsql connection string.", ex);
+        }
+
+        builder.Services.AddSingleton(dataSource);
+        builder.Services.AddDbContext<MislataDbContext>(o => o.UseNpgsql(dataSource, npgsql =>
+            npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
+        builder.Services.AddDbContext<IdentityStoreDbContext>(o =>
+        {
+            o.UseNpgsql(dataSource, npgsql => npgsql.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
+            o.UseOpenIddict<Guid>();
+        });
+        builder.Services.AddSingleton<DatabaseMigrator>();
+
+        var redis = RedisConnection.Connect(options.Redis);
+        builder.Services.AddSingleton(redis);
+        builder.Services.AddStackExchangeRedisCache(o =>
+        {
+            o.ConnectionMultiplexerFactory = () => Task.FromResult(redis);
+            o.InstanceName = CacheInstanceName;
+        });
+
+        builder.Services.AddDataProtection()
+            .SetApplicationName("mislata")
+            .PersistKeysToStackExchangeRedis(redis, DataProtectionRedisKey);
+        builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
+            new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKeyRing>())));
+
+        builder.Services.AddHealthChecks()
+            .AddCheck<PostgresHealthCheck>("postgres", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4))
+            .AddCheck<RedisHealthCheck>("redis", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4));
+        return builder;
+    }
+
+    /// <summary>Applies pending migrations of both schemas under the advisory lock before the service listens.</summary>
+    public static Task MigrateMislataDatabasesAsync(this WebApplication app, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.EntityFrameworkCore;
+using Mislata.Infrastructure.Identity;
+using Mislata.ServiceDefaults;
+using Npgsql;
+
+namespace Mislata.Infrastructure.Persistence;
+
+/// <summary>
+/// Applies both schemas' migrations when a service starts. A PostgreSQL session-level advisory lock serialises
+/// replicas that start together: the first applies, the others wait and then find nothing pending.
+/// </summary>
+public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<DatabaseMigrator> logger, TimeProvider time)
+{
+    /// <summary>Advisory lock key: ASCII "MISLMIGR".</summary>
+    internal const long AdvisoryLockKey = 0x4D49534C4D494752;
+
+    private static readonly TimeSpan StartupBudget = TimeSpan.FromSeconds(90);
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var attempt = 0;
+        while (true)
+        {
+            attempt++;
+            try
+            {
+                await MigrateOnceAsync(cancellationToken);
+                return;
+            }
+            catch (NpgsqlException ex) when (ex.IsTransient && time.GetElapsedTime(started) < StartupBudget)
+            {
+                LogDatabaseUnavailable(logger, attempt);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), time, cancellationToken);
+            }
+            catch (NpgsqlException ex)
+            {
+                throw new StartupException($"database migrations failed: {ex.GetType().Name} ({ex.SqlState ?? "no SQLSTATE"}); is PostgreSQL reachable with QAPI_POSTGRES?", ex);
+            }
+        }
+    }
+
+    private async Task MigrateOnceAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var app = scope.ServiceProvider.GetRequiredService<MislataDbContext>();
+        var identity = scope.ServiceProvider.GetRequiredService<IdentityStoreDbContext>();
+
+        // Both contexts share one connection so the advisory lock (session-scoped) covers both migrations.
+        await app.Database.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var connection = app.Database.GetDbConnection();
+            identity.Database.SetDbConnection(connection);
+            await ExecuteAsync(connection, "SELECT pg_advisory_lock(@key)", cancellationToken);
+            try
+            {
+                await ApplyAsync(app, MislataDbContext.Schema, cancellationToken);
+                await ApplyAsync(identity, IdentityStoreDbContext.Schema, cancellationToken);
+            }
+            finally
+            {
+                await ExecuteAsync(connection, "SELECT pg_advisory_unlock(@key)", CancellationToken.None);
+            }
+        }
+        finally
+        {
+            await app.Database.CloseConnectionAsync();
+        }
+    }
+
+    private async Task ApplyAsync(DbContext context, string schema, CancellationToken cancellationToken)
+    {
+        var pending = (await context.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+        if (pending.Count == 0)
+        {
+            LogUpToDate(logger, schema);
+            return;
+        }
+
+        await context.Database.MigrateAsync(cancellationToken);
+        LogApplied(logger, pending.Count, schema, string.Join(", ", pending));
+    }
+
+    [SuppressMessage("Security", "CA2100", Justification = "Constant SQL with a parameter.")]
+    private static async Task ExecuteAsync(System.Data.Common.DbConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.CommandTimeout = 300;
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "key";
+        parameter.Value = AdvisoryLockKey;
+        command.Parameters.Add(parameter);
+        await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Applied {Count} migration(s) to schema {Schema}: {Migrations}")]
+    private static partial void LogApplied(ILogger logger, int count, string schema, string migrations);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Schema {Schema} is up to date")]
+    private static partial void LogUpToDate(ILogger logger, string schema);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "PostgreSQL is not reachable yet (attempt {Attempt}); retrying")]
+    private static partial void LogDatabaseUnavailable(ILogger logger, int attempt);
+}

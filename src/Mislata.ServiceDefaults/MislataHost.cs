@@ -1,0 +1,89 @@
+using Mislata.Crypto.Envelope;
+
+namespace Mislata.ServiceDefaults;
+
+/// <summary>
+/// The common entry point of every Mislata service: validates the master key before anything else, answers the
+/// container <c>healthcheck</c> command, and turns start-up failures into one line and a non-zero exit code.
+/// </summary>
+public static class MislataHost
+{
+    /// <summary>Exit code for a configuration error (sysexits EX_CONFIG).</summary>
+    public const int ConfigurationErrorExitCode = 78;
+
+    public static async Task<int> RunAsync(
+        string[] args,
+        string serviceName,
+        int defaultPort,
+        Action<WebApplicationBuilder> configureServices,
+        Func<WebApplication, Task> configurePipeline)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length > 0 && args[0] == "healthcheck")
+        {
+            return await ContainerHealthCheck.RunAsync(defaultPort);
+        }
+
+        MasterKeyRing masterKeys;
+        try
+        {
+            masterKeys = MasterKeyRing.FromBase64(
+                Environment.GetEnvironmentVariable(MasterKeyRing.CurrentVariable),
+                Environment.GetEnvironmentVariable(MasterKeyRing.PreviousVariable));
+        }
+        catch (MasterKeyException ex)
+        {
+            await Console.Error.WriteLineAsync($"mislata-{serviceName}: {ex.Message}");
+            return ConfigurationErrorExitCode;
+        }
+
+        WebApplication app;
+        try
+        {
+            var builder = WebApplication.CreateBuilder(args);
+            if (string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]) &&
+                string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_HTTP_PORTS"]) &&
+                string.IsNullOrEmpty(builder.Configuration["urls"]) &&
+                string.IsNullOrEmpty(builder.Configuration["HTTP_PORTS"]))
+            {
+                builder.WebHost.UseUrls($"http://0.0.0.0:{defaultPort}");
+            }
+
+            builder.Services.AddSingleton(masterKeys);
+            builder.AddMislataServiceDefaults(serviceName);
+            configureServices(builder);
+            app = builder.Build();
+            app.UseMislataServiceDefaults();
+            await configurePipeline(app);
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"mislata-{serviceName}: configuration error: {string.Join("; ", ex.Failures)}");
+            return ConfigurationErrorExitCode;
+        }
+        catch (StartupException ex)
+        {
+            await Console.Error.WriteLineAsync($"mislata-{serviceName}: {ex.Message}");
+            return 1;
+        }
+
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"mislata-{serviceName}: configuration error: {string.Join("; ", ex.Failures)}");
+            return ConfigurationErrorExitCode;
+        }
+        catch (StartupException ex)
+        {
+            await Console.Error.WriteLineAsync($"mislata-{serviceName}: {ex.Message}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>A start-up step failed for a reason that one line can state (no secrets in the message).</summary>
+public sealed class StartupException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,81 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Mislata.ServiceDefaults.Problems;
+
+public static class ProblemDetailsSetup
+{
+    /// <summary>RFC 9457 for every error: <c>type, title, status, detail, instance</c> plus <c>error</c> and <c>traceId</c>.</summary>
+    public static IServiceCollection AddMislataProblemDetails(this IServiceCollection services)
+    {
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx => Complete(ctx.ProblemDetails, ctx.HttpContext));
+        services.AddExceptionHandler<ClientErrorExceptionHandler>();
+        return services;
+    }
+
+    internal static void Complete(ProblemDetails problem, HttpContext context)
+    {
+        var status = problem.Status ?? context.Response.StatusCode;
+        problem.Status = status;
+        var code = problem.Extensions.TryGetValue("error", out var existing) && existing is string s
+            ? s
+            : ErrorCodes.ForStatus(status);
+        problem.Extensions["error"] = code;
+        problem.Type = ErrorCodes.TypeUri(code);
+        problem.Instance ??= context.Request.Path.Value;
+        problem.Extensions["traceId"] = context.TraceIdentifier;
+        problem.Extensions.Remove("requestId");
+        if (status == StatusCodes.Status401Unauthorized && !context.Response.Headers.ContainsKey("WWW-Authenticate"))
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+    }
+}
+
+/// <summary>
+/// Malformed requests that the framework rejects (bad JSON, body too large, wrong content type) become 4xx problems;
+/// anything else is a bug and becomes a bare 500 with no exception text.
+/// </summary>
+[SuppressMessage("Performance", "CA1812", Justification = "Instantiated by DI.")]
+internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService problems, ILogger<ClientErrorExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        var (status, code, title, detail) = exception switch
+        {
+            BadHttpRequestException { StatusCode: 413 } => (413, ErrorCodes.PayloadTooLarge, "Payload too large", "The request body exceeds the size limit."),
+            BadHttpRequestException bad when bad.InnerException is System.Text.Json.JsonException =>
+                (400, ErrorCodes.InvalidRequest, "Malformed request", "The request body is not valid JSON for this endpoint."),
+            BadHttpRequestException bad => (bad.StatusCode, ErrorCodes.ForStatus(bad.StatusCode), "Bad request", "The request could not be read."),
+            System.Text.Json.JsonException => (400, ErrorCodes.InvalidRequest, "Malformed request", "The request body is not valid JSON for this endpoint."),
+            OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => (499, "client_closed", "Client closed request", string.Empty),
+            _ => (500, ErrorCodes.InternalError, "Internal error", "An unexpected error occurred. Quote the traceId when reporting it."),
+        };
+
+        if (status >= 500)
+        {
+            LogUnhandled(logger, exception.GetType().FullName ?? "exception", httpContext.TraceIdentifier, exception);
+        }
+
+        if (status == 499 || httpContext.Response.HasStarted)
+        {
+            return true;
+        }
+
+        httpContext.Response.StatusCode = status;
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
+        problem.Extensions["error"] = code;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            ProblemDetails = problem,
+            Exception = null,
+        });
+    }
+
+    // The exception object is logged for its type and stack; Mislata code never puts secrets in exception messages.
+    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]
+    private static partial void LogUnhandled(ILogger logger, string exceptionType, string requestId, Exception exception);
+}

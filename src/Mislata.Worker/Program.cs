@@ -1,0 +1,19 @@
+using Mislata.Infrastructure;
+using Mislata.ServiceDefaults;
+using Mislata.Worker.Features.Jobs;
+
+return await MislataHost.RunAsync(
+    args,
+    serviceName: "worker",
+    defaultPort: 5300,
+    configureServices: builder =>
+    {
+        builder.AddMislataInfrastructure();
+        builder.AddMislataJobs();
+    },
+    configurePipeline: async app =>
+    {
+        await app.MigrateMislataDatabasesAsync();
+        app.MapMislataHealthEndpoints();
+        app.MapMislataJobsDashboard();
+    });
