@@ -8,7 +8,7 @@ return await MislataHost.RunAsync(
     configureServices: builder => builder.AddMislataInfrastructure(),
     configurePipeline: async app =>
     {
-        await app.MigrateMislataDatabasesAsync();
+        await app.InitializeMislataStorageAsync();
         app.MapMislataHealthEndpoints();
 
         // Connectivity check and the benchmarks' no-op baseline: unauthenticated, touches no database.

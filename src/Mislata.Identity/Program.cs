@@ -8,6 +8,6 @@ return await MislataHost.RunAsync(
     configureServices: builder => builder.AddMislataInfrastructure(),
     configurePipeline: async app =>
     {
-        await app.MigrateMislataDatabasesAsync();
+        await app.InitializeMislataStorageAsync();
         app.MapMislataHealthEndpoints();
     });

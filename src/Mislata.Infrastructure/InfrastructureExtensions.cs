@@ -89,10 +89,22 @@ public static class InfrastructureExtensions
         return builder;
     }
 
-    /// <summary>Applies pending migrations of both schemas under the advisory lock before the service listens.</summary>
-    public static Task MigrateMislataDatabasesAsync(this WebApplication app, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Before the service listens: applies pending migrations of both schemas under the advisory lock, and loads (or
+    /// creates) the shared Data Protection key ring so the first request does not pay for it.
+    /// </summary>
+    public static async Task InitializeMislataStorageAsync(this WebApplication app, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(app);
-        return app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        try
+        {
+            app.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector("mislata.startup").Protect([1]);
+        }
+        catch (RedisException ex)
+        {
+            // Redis may be down at start: the key ring is then created on first use, once Redis is back.
+            app.Logger.LogWarning(ex, "The Data Protection key ring could not be loaded at start");
+        }
     }
 }

@@ -13,7 +13,7 @@ return await MislataHost.RunAsync(
     },
     configurePipeline: async app =>
     {
-        await app.MigrateMislataDatabasesAsync();
+        await app.InitializeMislataStorageAsync();
         app.MapMislataHealthEndpoints();
         app.MapMislataJobsDashboard();
     });

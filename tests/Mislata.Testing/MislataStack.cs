@@ -1,0 +1,173 @@
+using System.Net;
+
+namespace Mislata.Testing;
+
+public sealed record StackOptions
+{
+    public int IdentityReplicas { get; init; } = 1;
+
+    public int ApiReplicas { get; init; } = 1;
+
+    public int WorkerReplicas { get; init; } = 1;
+
+    /// <summary>A PostgreSQL cluster of the stack's own (so a test may stop it), rather than a database in the shared one.</summary>
+    public bool OwnPostgres { get; init; }
+
+    /// <summary>Extra environment for every service (null removes a variable).</summary>
+    public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+}
+
+/// <summary>
+/// The whole platform as a user runs it: PostgreSQL, Redis, the identity, api and worker processes and the nginx
+/// gateway in front. Tests talk to <see cref="Gateway"/> only.
+/// </summary>
+public sealed class MislataStack : IAsyncDisposable
+{
+    private readonly List<ServiceProcess> _services = [];
+
+    private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, string database)
+    {
+        Options = options;
+        Postgres = postgres;
+        Redis = redis;
+        Gateway = gateway;
+        PostgresConnectionString = database;
+    }
+
+    public StackOptions Options { get; }
+
+    public PostgresInstance Postgres { get; }
+
+    public RedisInstance Redis { get; }
+
+    public GatewayInstance Gateway { get; }
+
+    public string PostgresConnectionString { get; }
+
+    public string MasterKey { get; } = TestEnvironment.NewMasterKey();
+
+    public string AdminEmail { get; } = "admin@e2e.mislata.test";
+
+    public string AdminPassword { get; } = "Adm1n-" + TestEnvironment.RandomToken(12) + "-x";
+
+    public string BootstrapClientId { get; } = "e2e-operator";
+
+    public string BootstrapClientSecret { get; } = TestEnvironment.RandomToken(32);
+
+    public IReadOnlyList<ServiceProcess> Services => _services;
+
+    public IEnumerable<ServiceProcess> Of(string name) => _services.Where(s => s.Name == name);
+
+    public static async Task<MislataStack> StartAsync(StackOptions? options = null)
+    {
+        options ??= new StackOptions();
+        var postgres = options.OwnPostgres ? await PostgresInstance.StartOwnAsync() : await PostgresInstance.SharedOrOwnAsync();
+        var database = await postgres.CreateDatabaseAsync("e2e");
+        var redis = await RedisInstance.LaunchAsync();
+        var gateway = await GatewayInstance.CreateAsync();
+        var stack = new MislataStack(options, postgres, redis, gateway, database);
+        try
+        {
+            await stack.StartServicesAsync();
+            await gateway.StartAsync(stack.Of("identity").Select(s => s.Port), stack.Of("api").Select(s => s.Port), stack.Of("worker").Select(s => s.Port));
+            await stack.WaitHealthyAsync(TimeSpan.FromSeconds(90));
+            return stack;
+        }
+        catch
+        {
+            await stack.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The environment a service of this stack runs with.</summary>
+    public Dictionary<string, string?> ServiceEnvironment()
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["QAPI_MASTER_KEY"] = MasterKey,
+            ["QAPI_POSTGRES"] = PostgresConnectionString,
+            ["QAPI_REDIS"] = Redis.Configuration,
+            ["QAPI_PUBLIC_URL"] = Gateway.BaseAddress.ToString().TrimEnd('/'),
+            ["QAPI_ADMIN_EMAIL"] = AdminEmail,
+            ["QAPI_ADMIN_PASSWORD"] = AdminPassword,
+            ["QAPI_BOOTSTRAP_CLIENT_ID"] = BootstrapClientId,
+            ["QAPI_BOOTSTRAP_CLIENT_SECRET"] = BootstrapClientSecret,
+        };
+        if (_services.FirstOrDefault(s => s.Name == "identity") is { } identity)
+        {
+            env["QAPI_IDENTITY_URL"] = identity.BaseAddress.ToString().TrimEnd('/');
+        }
+
+        foreach (var (k, v) in Options.Environment)
+        {
+            env[k] = v;
+        }
+
+        return env;
+    }
+
+    private async Task StartServicesAsync()
+    {
+        // identity first: the others find its JWKS through QAPI_IDENTITY_URL.
+        for (var i = 0; i < Options.IdentityReplicas; i++)
+        {
+            _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment()));
+        }
+
+        for (var i = 0; i < Options.ApiReplicas; i++)
+        {
+            _services.Add(ServiceProcess.Start("api", Processes.FreePort(), ServiceEnvironment()));
+        }
+
+        for (var i = 0; i < Options.WorkerReplicas; i++)
+        {
+            _services.Add(ServiceProcess.Start("worker", Processes.FreePort(), ServiceEnvironment()));
+        }
+
+        await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(90))));
+    }
+
+    /// <summary>Polls the gateway's aggregate /health until it is 200.</summary>
+    public async Task WaitHealthyAsync(TimeSpan timeout) => await WaitHealthAsync(HttpStatusCode.OK, timeout);
+
+    public async Task<(HttpStatusCode Status, string Body)> WaitHealthAsync(HttpStatusCode expected, TimeSpan timeout)
+    {
+        using var client = Gateway.CreateClient();
+        var deadline = DateTime.UtcNow + timeout;
+        (HttpStatusCode, string) last = (0, string.Empty);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var response = await client.GetAsync(new Uri("/health", UriKind.Relative));
+                last = (response.StatusCode, await response.Content.ReadAsStringAsync());
+                if (response.StatusCode == expected)
+                {
+                    return last;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(250);
+        }
+
+        throw new TimeoutException($"/health was not {(int)expected} within {timeout}; last: {(int)last.Item1} {last.Item2}\n{string.Join("\n", _services.Select(s => $"--- {s.Name}:{s.Port}\n{Tail(s.Output)}"))}");
+    }
+
+    private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
+
+    public async ValueTask DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        foreach (var s in _services)
+        {
+            await s.DisposeAsync();
+        }
+
+        await Redis.DisposeAsync();
+        await Postgres.DisposeAsync();
+    }
+}
