@@ -12,14 +12,8 @@ public interface IRandomSource
     void Fill(Span<byte> destination);
 }
 
-/// <summary>A source of 96-bit AES-GCM nonces; by default any <see cref="IRandomSource"/> is one.</summary>
-public interface INonceSource
-{
-    void NextNonce(Span<byte> nonce);
-}
-
 /// <summary>The operating system's CSPRNG.</summary>
-public sealed class OsRandomSource : IRandomSource, INonceSource
+public sealed class OsRandomSource : IRandomSource
 {
     public static OsRandomSource Instance { get; } = new();
 
@@ -28,12 +22,4 @@ public sealed class OsRandomSource : IRandomSource, INonceSource
     }
 
     public void Fill(Span<byte> destination) => RandomNumberGenerator.Fill(destination);
-
-    public void NextNonce(Span<byte> nonce) => RandomNumberGenerator.Fill(nonce);
-}
-
-/// <summary>Adapts an <see cref="IRandomSource"/> to a nonce source.</summary>
-public sealed class RandomNonceSource(IRandomSource random) : INonceSource
-{
-    public void NextNonce(Span<byte> nonce) => random.Fill(nonce);
 }
