@@ -217,7 +217,26 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
 
     /// <summary>DER (RFC 3279) signature verification: only for Wycheproof's DER files and interop, not the API format.</summary>
     internal bool VerifyDer(PublicKey key, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature) =>
-        VerifyCore(key, message, signature, DSASignatureFormat.Rfc3279DerSequence);
+        IsStrictDerSignature(signature) && VerifyCore(key, message, signature, DSASignatureFormat.Rfc3279DerSequence);
+
+    /// <summary>SEQUENCE { INTEGER r, INTEGER s } in DER with both integers positive and nothing trailing.</summary>
+    private static bool IsStrictDerSignature(ReadOnlySpan<byte> signature)
+    {
+        try
+        {
+            var reader = new System.Formats.Asn1.AsnReader(signature.ToArray(), System.Formats.Asn1.AsnEncodingRules.DER);
+            var seq = reader.ReadSequence();
+            reader.ThrowIfNotEmpty();
+            var r = seq.ReadIntegerBytes().Span;
+            var s = seq.ReadIntegerBytes().Span;
+            seq.ThrowIfNotEmpty();
+            return (r[0] & 0x80) == 0 && (s[0] & 0x80) == 0;
+        }
+        catch (System.Formats.Asn1.AsnContentException)
+        {
+            return false;
+        }
+    }
 
     private bool VerifyCore(PublicKey key, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature, DSASignatureFormat format)
     {
