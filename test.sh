@@ -100,7 +100,8 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "**", "*.trx"), recursive=Tr
     c = root.find("t:ResultSummary/t:Counters", ns)
     if c is None: continue
     p, fl, total = int(c.get("passed", 0)), int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0)), int(c.get("total", 0))
-    s = int(c.get("notExecuted", 0)) + int(c.get("inconclusive", 0))
+    # Skipped tests are neither passed nor failed (TRX counts them in total only).
+    s = max(total - p - fl, 0)
     name = "?"
     for d in root.iterfind(".//t:UnitTest/t:TestMethod", ns):
         name = os.path.basename(d.get("codeBase", "?")).replace(".dll", ""); break
