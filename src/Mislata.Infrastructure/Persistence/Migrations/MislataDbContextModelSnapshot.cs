@@ -200,48 +200,6 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         .IsUnique();
 
                     b.ToTable("plans", "mislata");
-
-                    b.HasData(
-                        new
-                        {
-                            Id = new Guid("0195a1c0-0000-7000-8000-000000000001"),
-                            Code = "community",
-                            CreatedAt = new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)),
-                            Features = new List<string>(),
-                            MaxApiKeys = 10,
-                            MaxKeys = 25,
-                            MaxSecrets = 100,
-                            MaxUsers = 5,
-                            Name = "Community",
-                            OperationsPerMonth = 100000L,
-                            RequestsPerMinute = 600,
-                            UpdatedAt = new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0))
-                        },
-                        new
-                        {
-                            Id = new Guid("0195a1c0-0000-7000-8000-000000000002"),
-                            Code = "business",
-                            CreatedAt = new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)),
-                            Features = new List<string> { "byok", "audit-export" },
-                            MaxApiKeys = 100,
-                            MaxKeys = 500,
-                            MaxSecrets = 5000,
-                            MaxUsers = 100,
-                            Name = "Business",
-                            OperationsPerMonth = 10000000L,
-                            RequestsPerMinute = 6000,
-                            UpdatedAt = new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0))
-                        },
-                        new
-                        {
-                            Id = new Guid("0195a1c0-0000-7000-8000-000000000003"),
-                            Code = "enterprise",
-                            CreatedAt = new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)),
-                            Features = new List<string> { "byok", "audit-export", "sso", "partner-management" },
-                            Name = "Enterprise",
-                            RequestsPerMinute = 60000,
-                            UpdatedAt = new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0))
-                        });
                 });
 
             modelBuilder.Entity("Mislata.Core.Tenants.Tenant", b =>

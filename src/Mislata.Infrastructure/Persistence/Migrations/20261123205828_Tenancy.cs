@@ -4,8 +4,6 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
-#pragma warning disable CA1814 // Prefer jagged arrays over multidimensional
-
 namespace Mislata.Infrastructure.Persistence.Migrations
 {
     /// <inheritdoc />
@@ -150,17 +148,6 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         onDelete: ReferentialAction.Cascade);
                 });
 
-            migrationBuilder.InsertData(
-                schema: "mislata",
-                table: "plans",
-                columns: new[] { "id", "code", "created_at", "features", "max_api_keys", "max_keys", "max_secrets", "max_users", "name", "operations_per_month", "requests_per_minute", "updated_at" },
-                values: new object[,]
-                {
-                    { new Guid("0195a1c0-0000-7000-8000-000000000001"), "community", new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)), new List<string>(), 10, 25, 100, 5, "Community", 100000L, 600, new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)) },
-                    { new Guid("0195a1c0-0000-7000-8000-000000000002"), "business", new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)), new List<string> { "byok", "audit-export" }, 100, 500, 5000, 100, "Business", 10000000L, 6000, new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)) },
-                    { new Guid("0195a1c0-0000-7000-8000-000000000003"), "enterprise", new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)), new List<string> { "byok", "audit-export", "sso", "partner-management" }, null, null, null, null, "Enterprise", null, 60000, new DateTimeOffset(new DateTime(2026, 1, 1, 0, 0, 0, 0, DateTimeKind.Unspecified), new TimeSpan(0, 0, 0, 0, 0)) }
-                });
-
             migrationBuilder.CreateIndex(
                 name: "IX_api_keys_hash",
                 schema: "mislata",
@@ -212,6 +199,15 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                 schema: "mislata",
                 table: "tenants",
                 column: "plan_id");
+
+            // The seeded plans (PRODUCT.md "Tenancy"); operators edit them or add others through /admin/plans.
+            migrationBuilder.Sql("""
+                INSERT INTO mislata.plans (id, code, name, max_keys, max_secrets, max_api_keys, max_users, operations_per_month, requests_per_minute, features, created_at, updated_at) VALUES
+                ('0195a1c0-0000-7000-8000-000000000001', 'community', 'Community', 25, 100, 10, 5, 100000, 600, ARRAY[]::text[], '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                ('0195a1c0-0000-7000-8000-000000000002', 'business', 'Business', 500, 5000, 100, 100, 10000000, 6000, ARRAY['byok','audit-export'], '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                ('0195a1c0-0000-7000-8000-000000000003', 'enterprise', 'Enterprise', NULL, NULL, NULL, NULL, NULL, 60000, ARRAY['byok','audit-export','sso','partner-management'], '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')
+                ON CONFLICT (id) DO NOTHING;
+                """);
         }
 
         /// <inheritdoc />
