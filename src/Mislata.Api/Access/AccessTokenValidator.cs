@@ -122,7 +122,7 @@ public sealed class AccessTokenValidator(JwksCache jwks, AccessTokenOptions opti
         }
 
         var result = await ValidateWithAsync(token, await jwks.GetKeysAsync(unknownKey: false, cancellationToken));
-        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException)
+        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException)
         {
             result = await ValidateWithAsync(token, await jwks.GetKeysAsync(unknownKey: true, cancellationToken));
         }
