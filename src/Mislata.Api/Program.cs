@@ -1,3 +1,4 @@
+using Mislata.Api.Features;
 using Mislata.Infrastructure;
 using Mislata.ServiceDefaults;
 
@@ -5,7 +6,11 @@ return await MislataHost.RunAsync(
     args,
     serviceName: "api",
     defaultPort: 5282,
-    configureServices: builder => builder.AddMislataInfrastructure(),
+    configureServices: builder =>
+    {
+        builder.AddMislataInfrastructure();
+        builder.AddMislataApiAccess();
+    },
     configurePipeline: async app =>
     {
         await app.InitializeMislataStorageAsync();
@@ -13,4 +18,5 @@ return await MislataHost.RunAsync(
 
         // Connectivity check and the benchmarks' no-op baseline: unauthenticated, touches no database.
         app.MapGet("/api/v1/ping", () => TypedResults.NoContent()).WithName("Ping");
+        app.MapMislataApi();
     });

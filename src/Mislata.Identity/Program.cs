@@ -1,3 +1,7 @@
+using Mislata.Identity.Features.Accounts;
+using Mislata.Identity.Features.Bootstrap;
+using Mislata.Identity.Features.Management;
+using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure;
 using Mislata.ServiceDefaults;
 
@@ -5,9 +9,24 @@ return await MislataHost.RunAsync(
     args,
     serviceName: "identity",
     defaultPort: 5100,
-    configureServices: builder => builder.AddMislataInfrastructure(),
+    configureServices: builder =>
+    {
+        builder.AddMislataInfrastructure();
+        builder.AddMislataIdentityServer();
+    },
     configurePipeline: async app =>
     {
         await app.InitializeMislataStorageAsync();
+        await app.Services.GetRequiredService<SigningKeyRing>().LoadAsync(CancellationToken.None);
+        await app.Services.GetRequiredService<BootstrapSeeder>().SeedAsync(CancellationToken.None);
+
+        app.UseAuthentication();
+        app.UseAntiforgery();
+        app.UseManagementAuthentication();
         app.MapMislataHealthEndpoints();
+        app.MapAuthorizationServer();
+        app.MapAccountPages();
+        app.MapUsersApi();
+        app.MapApplicationsApi();
+        app.MapRolesApi();
     });

@@ -11,6 +11,7 @@ using Mislata.Infrastructure.Health;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Redis;
+using Mislata.Infrastructure.Tenancy;
 using Mislata.ServiceDefaults;
 using Mislata.ServiceDefaults.Health;
 using Npgsql;
@@ -91,6 +92,8 @@ public static class InfrastructureExtensions
             .PersistKeysToStackExchangeRedis(redis, DataProtectionRedisKey);
         builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
             new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKeyRing>())));
+
+        builder.Services.AddMislataTenancy();
 
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4))

@@ -4,11 +4,15 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Mislata.Infrastructure.Identity;
 
-/// <summary>The <c>identity</c> schema: ASP.NET Core Identity users and roles plus the OpenIddict tables.</summary>
+/// <summary>The <c>identity</c> schema: ASP.NET Core Identity users and roles, the OpenIddict tables, signing keys and application owners.</summary>
 public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbContext> options)
     : IdentityDbContext<MislataUser, MislataRole, Guid>(options)
 {
     public const string Schema = "identity";
+
+    public DbSet<SigningKeyRecord> SigningKeys => Set<SigningKeyRecord>();
+
+    public DbSet<ApplicationOwner> ApplicationOwners => Set<ApplicationOwner>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -17,6 +21,21 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
         builder.HasDefaultSchema(Schema);
         builder.UseOpenIddict<Guid>();
         builder.Entity<MislataUser>(u => u.HasIndex(x => x.TenantId));
+        builder.Entity<SigningKeyRecord>(k =>
+        {
+            k.ToTable("signing_keys");
+            k.HasKey(x => x.Id);
+            k.HasIndex(x => x.KeyId).IsUnique();
+            k.Property(x => x.KeyId).HasMaxLength(64);
+            k.Property(x => x.Algorithm).HasMaxLength(16);
+            k.Property(x => x.MasterKeyId).HasMaxLength(64);
+        });
+        builder.Entity<ApplicationOwner>(a =>
+        {
+            a.ToTable("application_owners");
+            a.HasKey(x => x.ApplicationId);
+            a.HasIndex(x => x.TenantId);
+        });
     }
 }
 
@@ -26,6 +45,9 @@ public sealed class MislataUser : IdentityUser<Guid>
     public Guid? TenantId { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Set while an administrator has blocked the user: no sign-in, no token, no refresh.</summary>
+    public DateTimeOffset? BlockedAt { get; set; }
 }
 
 public sealed class MislataRole : IdentityRole<Guid>
@@ -38,4 +60,42 @@ public sealed class MislataRole : IdentityRole<Guid>
         : base(name)
     {
     }
+}
+
+/// <summary>
+/// One token-signing key of the identity server. The private key is stored only encrypted (AES-256-GCM under a key
+/// derived from the master key named by <see cref="MasterKeyId"/>); the row is bound to its key id by associated data.
+/// </summary>
+public sealed class SigningKeyRecord
+{
+    public Guid Id { get; set; }
+
+    /// <summary>The JWK <c>kid</c>.</summary>
+    public required string KeyId { get; set; }
+
+    /// <summary>JWS algorithm, e.g. ES256.</summary>
+    public required string Algorithm { get; set; }
+
+    public required string MasterKeyId { get; set; }
+
+    /// <summary>nonce ‖ ciphertext ‖ tag of the PKCS#8 private key.</summary>
+    public required byte[] EncryptedPrivateKey { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>From then on, new tokens are signed with it (it is published before, so verifiers know it in advance).</summary>
+    public DateTimeOffset ActivatesAt { get; set; }
+
+    /// <summary>Set once a successor is active: after this the key is no longer published (every token it signed has expired).</summary>
+    public DateTimeOffset? ExpiresAt { get; set; }
+}
+
+/// <summary>Which tenant an OIDC application belongs to (null: a platform application such as the operator client).</summary>
+public sealed class ApplicationOwner
+{
+    public Guid ApplicationId { get; set; }
+
+    public Guid? TenantId { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
 }

@@ -1,0 +1,336 @@
+using System.Collections.Frozen;
+using System.Globalization;
+using System.Security.Claims;
+using Mislata.Api.Common;
+using Mislata.Core.Access;
+using Mislata.Core.Audit;
+using Mislata.Core.Tenants;
+using Mislata.Core.Usage;
+using Mislata.Infrastructure.ApiKeys;
+using Mislata.Infrastructure.RateLimiting;
+using Mislata.ServiceDefaults.Problems;
+using StackExchange.Redis;
+
+namespace Mislata.Api.Access;
+
+/// <summary>Requests per minute of a credential without a limit of its own.</summary>
+public sealed class RateLimitOptions
+{
+    public int DefaultPerCredential { get; set; } = 6_000;
+}
+
+/// <summary>
+/// For endpoints with an <see cref="AccessRequirement"/>: authenticates the API key or access token (from memory on
+/// the hot path), refuses suspended tenants, checks the scope and audience, applies the per-credential and per-tenant
+/// rate limits and the monthly operations quota, and turns an unavailable audit log into <c>503 unavailable</c>.
+/// Order of refusals: 401 (no or invalid credential) → 403 forbidden (suspended tenant) → 403 insufficient_scope →
+/// 403 forbidden (wrong audience) → 429.
+/// </summary>
+public sealed partial class CallerAuthenticationMiddleware(
+    RequestDelegate next,
+    ApiKeyDirectory apiKeys,
+    AccessTokenValidator tokens,
+    ITenantPlanProvider tenants,
+    RedisRateLimiter rateLimiter,
+    IUsageMeter usage,
+    IAuditLog audit,
+    RateLimitOptions rateLimits,
+    TimeProvider time,
+    ILogger<CallerAuthenticationMiddleware> logger)
+{
+    private const string Challenge = "Bearer realm=\"mislata\"";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var requirement = context.GetEndpoint()?.Metadata.GetMetadata<AccessRequirement>();
+        if (requirement is null)
+        {
+            await next(context);
+            return;
+        }
+
+        var presented = ReadCredential(context.Request);
+        if (presented is null)
+        {
+            context.Response.Headers.WWWAuthenticate = Challenge;
+            await ProblemWriter.WriteAsync(context, 401, ErrorCodes.Unauthorized, "Unauthorized", "An API key (X-Api-Key) or a Bearer access token is required.");
+            return;
+        }
+
+        var (caller, refusal) = await AuthenticateAsync(context, presented);
+        if (caller is null)
+        {
+            await RecordFailureAsync(context, refusal ?? "invalid_credential");
+            context.Response.Headers.WWWAuthenticate = Challenge + ", error=\"invalid_token\"";
+            await ProblemWriter.WriteAsync(context, 401, ErrorCodes.Unauthorized, "Unauthorized", "The credential is not valid.");
+            return;
+        }
+
+        if (refusal is not null)
+        {
+            await ProblemWriter.WriteAsync(context, 403, ErrorCodes.Forbidden, "Forbidden", refusal);
+            return;
+        }
+
+        TenantAccess? tenant = null;
+        if (caller.TenantId is { } tenantId)
+        {
+            tenant = await tenants.GetAsync(tenantId, context.RequestAborted);
+            if (tenant is null)
+            {
+                context.Response.Headers.WWWAuthenticate = Challenge + ", error=\"invalid_token\"";
+                await ProblemWriter.WriteAsync(context, 401, ErrorCodes.Unauthorized, "Unauthorized", "The credential's tenant no longer exists.");
+                return;
+            }
+
+            if (tenant.Status == TenantStatus.Suspended)
+            {
+                await ProblemWriter.WriteAsync(context, 403, ErrorCodes.Forbidden, "Forbidden", "The tenant is suspended.");
+                return;
+            }
+        }
+
+        if (!caller.Has(requirement.Scope))
+        {
+            context.Response.Headers.WWWAuthenticate = $"{Challenge}, error=\"insufficient_scope\", scope=\"{requirement.Scope}\"";
+            await ProblemWriter.WriteAsync(context, 403, ErrorCodes.InsufficientScope, "Insufficient scope", $"This operation needs the scope {requirement.Scope}.");
+            return;
+        }
+
+        var audienceProblem = requirement.Audience switch
+        {
+            CallerAudience.Tenant when caller.TenantId is null => "This endpoint needs a tenant credential.",
+            CallerAudience.TenantOrPlatform when caller.TenantId is null && !caller.Has(Scopes.PlatformAdmin) => "This endpoint needs a tenant credential.",
+            CallerAudience.Partner when caller.PartnerId is null => "This endpoint needs a partner administrator credential.",
+            CallerAudience.Platform when caller.TenantId is not null || caller.PartnerId is not null => "This endpoint is for platform operators.",
+            _ => null,
+        };
+        if (audienceProblem is not null)
+        {
+            await ProblemWriter.WriteAsync(context, 403, ErrorCodes.Forbidden, "Forbidden", audienceProblem);
+            return;
+        }
+
+        if (!await WithinRateLimitsAsync(context, caller, tenant) || !await WithinOperationsQuotaAsync(context, tenant))
+        {
+            return;
+        }
+
+        context.Features.Set(caller);
+        try
+        {
+            await next(context);
+        }
+        catch (AuditUnavailableException) when (!context.Response.HasStarted)
+        {
+            LogAuditUnavailable(logger, context.TraceIdentifier);
+            context.Response.Clear();
+            context.Response.Headers.RetryAfter = "5";
+            await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "The audit log is unavailable; nothing was changed. Retry later.");
+        }
+    }
+
+    private static string? ReadCredential(HttpRequest request)
+    {
+        var apiKey = request.Headers["X-Api-Key"].ToString();
+        if (apiKey.Length > 0)
+        {
+            return apiKey.Trim();
+        }
+
+        var authorization = request.Headers.Authorization.ToString();
+        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && authorization.Length > 7
+            ? authorization[7..].Trim()
+            : null;
+    }
+
+    /// <summary>(null, reason) = invalid credential (401); (caller, reason) = valid but refused (403); (caller, null) = go on.</summary>
+    private async Task<(Caller? Caller, string? Refusal)> AuthenticateAsync(HttpContext context, string presented)
+    {
+        if (presented.StartsWith(ApiKeySecret.Marker, StringComparison.Ordinal))
+        {
+            if (!ApiKeySecret.LooksLikeKey(presented))
+            {
+                return (null, "malformed_api_key");
+            }
+
+            var record = await apiKeys.FindAsync(presented, context.RequestAborted);
+            if (record is null || record.Revoked)
+            {
+                return (null, record is null ? "unknown_api_key" : "revoked_api_key");
+            }
+
+            if (record.ExpiresAt is { } expiresAt && expiresAt <= time.GetUtcNow())
+            {
+                return (null, "expired_api_key");
+            }
+
+            var caller = new Caller
+            {
+                Kind = CredentialKind.ApiKey,
+                ActorType = AuditActorType.ApiKey,
+                ActorId = record.Id.ToString(),
+                TenantId = record.TenantId,
+                PartnerId = record.PartnerId,
+                Scopes = record.Scopes,
+                ApiKeyId = record.Id,
+                RateLimitPerMinute = record.RateLimitPerMinute,
+            };
+            return record.AllowsAddress(context.Connection.RemoteIpAddress)
+                ? (caller, null)
+                : (caller, "The API key is not allowed from this address.");
+        }
+
+        var identity = await tokens.ValidateAsync(presented, context.RequestAborted);
+        return identity is null ? (null, "invalid_access_token") : FromAccessToken(identity);
+    }
+
+    internal static (Caller? Caller, string? Refusal) FromAccessToken(ClaimsIdentity identity)
+    {
+        var subject = identity.FindFirst(ClaimNames.Subject)?.Value;
+        var clientId = identity.FindFirst(ClaimNames.ClientId)?.Value;
+        if (string.IsNullOrEmpty(subject) && string.IsNullOrEmpty(clientId))
+        {
+            return (null, "access_token_without_subject");
+        }
+
+        Guid? tenantId = null;
+        if (identity.FindFirst(ClaimNames.TenantId)?.Value is { Length: > 0 } tenantValue)
+        {
+            if (!Guid.TryParse(tenantValue, out var parsed))
+            {
+                return (null, "access_token_bad_tenant");
+            }
+
+            tenantId = parsed;
+        }
+
+        Guid? partnerId = null;
+        if (identity.FindFirst(ClaimNames.PartnerId)?.Value is { Length: > 0 } partnerValue)
+        {
+            if (!Guid.TryParse(partnerValue, out var parsed))
+            {
+                return (null, "access_token_bad_partner");
+            }
+
+            partnerId = parsed;
+        }
+
+        var granted = identity.FindAll(ClaimNames.Scope)
+            .SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .ToHashSet(StringComparer.Ordinal);
+        var roles = identity.FindAll(ClaimNames.Role).Select(c => c.Value).ToList();
+
+        // A token's scopes count only as far as its roles allow them, and only within its binding: tenant scopes need a
+        // tenant, partner:admin a partner, platform:admin no tenant and no partner.
+        var allowed = roles.SelectMany(Roles.ScopesOf).ToHashSet(StringComparer.Ordinal);
+        var effective = granted.Where(s => allowed.Contains(s) && s switch
+        {
+            Scopes.PlatformAdmin => tenantId is null && partnerId is null,
+            Scopes.PartnerAdmin => partnerId is not null,
+            _ => tenantId is not null || (tenantId is null && partnerId is null && roles.Contains(Roles.PlatformAdmin)),
+        }).ToFrozenSet(StringComparer.Ordinal);
+
+        var isClient = string.IsNullOrEmpty(subject) || string.Equals(subject, clientId, StringComparison.Ordinal);
+        return (new Caller
+        {
+            Kind = CredentialKind.AccessToken,
+            ActorType = isClient ? AuditActorType.Client : AuditActorType.User,
+            ActorId = (isClient ? clientId ?? subject : subject)!,
+            TenantId = tenantId,
+            PartnerId = partnerId,
+            Scopes = effective,
+            ClientId = clientId,
+        }, null);
+    }
+
+    private async Task<bool> WithinRateLimitsAsync(HttpContext context, Caller caller, TenantAccess? tenant)
+    {
+        var buckets = new List<RateLimitBucket>(2)
+        {
+            new("cred:" + caller.CredentialId, caller.RateLimitPerMinute ?? rateLimits.DefaultPerCredential),
+        };
+        if (tenant?.Limits.RequestsPerMinute is { } perTenant)
+        {
+            buckets.Add(new("tenant:" + tenant.TenantId.ToString("N"), perTenant));
+        }
+
+        var decision = await rateLimiter.AcquireAsync(buckets);
+        if (decision.Limit > 0)
+        {
+            var headers = context.Response.Headers;
+            headers["RateLimit-Limit"] = decision.Limit.ToString(CultureInfo.InvariantCulture);
+            headers["RateLimit-Remaining"] = decision.Remaining.ToString(CultureInfo.InvariantCulture);
+            headers["RateLimit-Reset"] = decision.ResetSeconds.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (decision.Allowed)
+        {
+            return true;
+        }
+
+        context.Response.Headers.RetryAfter = decision.ResetSeconds.ToString(CultureInfo.InvariantCulture);
+        await ProblemWriter.WriteAsync(context, 429, ErrorCodes.RateLimited, "Too many requests",
+            $"The rate limit of {decision.Limit} requests per minute is reached; retry after {decision.ResetSeconds} s.");
+        return false;
+    }
+
+    /// <summary>Writes and cryptographic operations are metered; reads never are, so a tenant over quota still reads its data.</summary>
+    private async Task<bool> WithinOperationsQuotaAsync(HttpContext context, TenantAccess? tenant)
+    {
+        if (tenant is null || HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+        {
+            return true;
+        }
+
+        OperationsConsumption consumption;
+        try
+        {
+            consumption = await usage.TryConsumeOperationsAsync(tenant.TenantId, tenant.Limits.OperationsPerMonth, 1, context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            LogUsageUnavailable(logger, ex);
+            return true;
+        }
+
+        if (consumption.Allowed)
+        {
+            return true;
+        }
+
+        await ProblemWriter.WriteAsync(context, 429, ErrorCodes.QuotaExceeded, "Quota exceeded",
+            $"The plan's {consumption.Limit} operations for this month are used up; the period ends {consumption.PeriodEnd:O}.");
+        return false;
+    }
+
+    private async Task RecordFailureAsync(HttpContext context, string reason)
+    {
+        try
+        {
+            await audit.RecordAsync(new AuditEvent
+            {
+                TenantId = null,
+                ActorType = AuditActorType.Anonymous,
+                ActorId = "anonymous",
+                Action = "auth.failed",
+                Outcome = AuditOutcome.Denied,
+                ErrorCode = ErrorCodes.Unauthorized,
+                SourceIp = context.Connection.RemoteIpAddress?.ToString(),
+                RequestId = context.TraceIdentifier,
+                Details = new Dictionary<string, string> { ["reason"] = reason, ["path"] = context.Request.Path.Value ?? string.Empty },
+            }, context.RequestAborted);
+        }
+        catch (AuditUnavailableException)
+        {
+            // The refusal stands either way; nothing was changed.
+            LogAuditUnavailable(logger, context.TraceIdentifier);
+        }
+    }
+
+    [LoggerMessage(EventId = 5400, Level = LogLevel.Warning, Message = "Audit log unavailable for request {RequestId}")]
+    private static partial void LogAuditUnavailable(ILogger logger, string requestId);
+
+    [LoggerMessage(EventId = 5401, Level = LogLevel.Warning, Message = "Operations quota not enforced: Redis did not answer")]
+    private static partial void LogUsageUnavailable(ILogger logger, Exception exception);
+}

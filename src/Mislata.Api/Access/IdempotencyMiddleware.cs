@@ -1,0 +1,136 @@
+using System.Security.Cryptography;
+using System.Text;
+using Mislata.Api.Common;
+using Mislata.Core.Access;
+using Mislata.Infrastructure.Idempotency;
+using Mislata.ServiceDefaults.Problems;
+using StackExchange.Redis;
+
+namespace Mislata.Api.Access;
+
+/// <summary>
+/// <c>Idempotency-Key</c> on creating POSTs (endpoints marked <see cref="IdempotentMetadata"/>): the first response
+/// (status, body) is kept 24 h per tenant + credential + key and replayed to a repeat. Following
+/// draft-ietf-httpapi-idempotency-key-header: the same key with a different request → <c>422</c>; a repeat while the
+/// first is still running → <c>409 conflict</c>. 5xx answers are not kept (the client may retry them).
+/// </summary>
+public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIdempotencyStore store, ILogger<IdempotencyMiddleware> logger)
+{
+    public const string HeaderName = "Idempotency-Key";
+    private const int MaxKeyLength = 255;
+    private const int MaxBodyBytes = 1024 * 1024;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var idempotencyKey = context.Request.Headers[HeaderName].ToString();
+        var caller = context.Features.Get<Caller>();
+        if (idempotencyKey.Length == 0 || caller is null || !HttpMethods.IsPost(context.Request.Method) ||
+            context.GetEndpoint()?.Metadata.GetMetadata<IdempotentMetadata>() is null)
+        {
+            await next(context);
+            return;
+        }
+
+        if (idempotencyKey.Length > MaxKeyLength || idempotencyKey.Any(c => c < 0x21 || c > 0x7e))
+        {
+            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.InvalidRequest, "Invalid Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+            return;
+        }
+
+        context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: MaxBodyBytes);
+        string requestHash;
+        using (var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes(context.Request.Method + " " + context.Request.Path + "\n"));
+            var buffer = new byte[16 * 1024];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                sha.AppendData(buffer, 0, read);
+            }
+
+            requestHash = Convert.ToHexStringLower(sha.GetHashAndReset());
+        }
+
+        context.Request.Body.Position = 0;
+        var owner = (caller.TenantId?.ToString("N") ?? caller.PartnerId?.ToString("N") ?? "platform") + ":" + caller.CredentialId;
+        var recordKey = "mislata:idem:" + owner + ":" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)));
+
+        IdempotencyState state;
+        StoredResponse? stored;
+        try
+        {
+            (state, stored) = await store.BeginAsync(recordKey, requestHash);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            LogStoreUnavailable(logger, ex);
+            await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "Idempotency records are unavailable; retry later.");
+            return;
+        }
+
+        switch (state)
+        {
+            case IdempotencyState.Replay:
+                context.Response.StatusCode = stored!.Status;
+                context.Response.Headers["Idempotent-Replayed"] = "true";
+                if (stored.ContentType is not null)
+                {
+                    context.Response.ContentType = stored.ContentType;
+                }
+
+                if (stored.Location is not null)
+                {
+                    context.Response.Headers.Location = stored.Location;
+                }
+
+                await context.Response.Body.WriteAsync(stored.Body, context.RequestAborted);
+                return;
+            case IdempotencyState.InProgress:
+                await ProblemWriter.WriteAsync(context, 409, ErrorCodes.Conflict, "Request in progress", "A request with this Idempotency-Key is still being processed.");
+                return;
+            case IdempotencyState.BodyMismatch:
+                await ProblemWriter.WriteAsync(context, 422, ErrorCodes.InvalidRequest, "Idempotency-Key reused", "This Idempotency-Key was used for a different request.");
+                return;
+        }
+
+        var original = context.Response.Body;
+        await using var capture = new MemoryStream();
+        context.Response.Body = capture;
+        var completed = false;
+        try
+        {
+            await next(context);
+            completed = true;
+        }
+        finally
+        {
+            context.Response.Body = original;
+            var status = context.Response.StatusCode;
+            var body = capture.ToArray();
+            try
+            {
+                if (completed && status < 500)
+                {
+                    await store.CompleteAsync(recordKey, requestHash, new StoredResponse(status, context.Response.ContentType, context.Response.Headers.Location.ToString() is { Length: > 0 } l ? l : null, body));
+                }
+                else
+                {
+                    await store.AbandonAsync(recordKey);
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                LogStoreUnavailable(logger, ex);
+            }
+
+            if (completed)
+            {
+                await original.WriteAsync(body, context.RequestAborted);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 5500, Level = LogLevel.Warning, Message = "Idempotency store unavailable")]
+    private static partial void LogStoreUnavailable(ILogger logger, Exception exception);
+}

@@ -1,0 +1,73 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Mislata.Api.Access;
+using Mislata.Api.Features.Plans;
+using Mislata.Core.Access;
+using Mislata.Core.Tenants;
+using Mislata.Core.Usage;
+using Mislata.Infrastructure.Persistence;
+using Mislata.ServiceDefaults.Problems;
+
+namespace Mislata.Api.Features.Billing;
+
+public sealed record SubscriptionResponse(Guid TenantId, string Status, PlanResponse Plan);
+
+/// <summary>One counted resource: <c>used</c> is null when no feature of this version counts it yet; <c>limit</c> null = unlimited.</summary>
+public sealed record UsageFigure(long? Used, long? Limit);
+
+public sealed record UsageResponse(
+    Guid TenantId, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, UsageFigure Operations, UsageFigure ApiKeys,
+    UsageFigure Keys, UsageFigure Secrets, UsageFigure Users, int? RequestsPerMinute);
+
+/// <summary><c>/api/v1/billing/subscription</c> and <c>/billing/usage</c> (billing:read).</summary>
+public static class BillingApi
+{
+    public static IEndpointRouteBuilder MapBillingApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/billing").WithTags("Billing").RequireScope(Scopes.BillingRead);
+        group.MapGet("/subscription", SubscriptionAsync);
+        group.MapGet("/usage", UsageAsync);
+        return app;
+    }
+
+    private static async Task<Results<Ok<SubscriptionResponse>, ProblemHttpResult>> SubscriptionAsync(HttpContext http, MislataDbContext db, CancellationToken ct)
+    {
+        var tenantId = http.GetCaller().TenantId!.Value;
+        var row = await (from t in db.Set<Tenant>().AsNoTracking()
+                         join p in db.Set<Plan>().AsNoTracking() on t.PlanId equals p.Id
+                         where t.Id == tenantId
+                         select new { t.Status, Plan = p }).SingleOrDefaultAsync(ct);
+        return row is null
+            ? Problem.NotFound()
+            : TypedResults.Ok(new SubscriptionResponse(tenantId, row.Status == TenantStatus.Active ? "active" : "suspended", PlanResponse.From(row.Plan)));
+    }
+
+    private static async Task<Results<Ok<UsageResponse>, ProblemHttpResult>> UsageAsync(
+        HttpContext http, ITenantPlanProvider plans, IUsageMeter usage, IEnumerable<ITenantResourceCounter> counters, CancellationToken ct)
+    {
+        var tenantId = http.GetCaller().TenantId!.Value;
+        var access = await plans.GetAsync(tenantId, ct);
+        if (access is null)
+        {
+            return Problem.NotFound();
+        }
+
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var counter in counters)
+        {
+            counts[counter.Resource] = await counter.CountAsync(tenantId, ct);
+        }
+
+        long? Used(string resource) => counts.TryGetValue(resource, out var n) ? n : null;
+        var limits = access.Limits;
+        var (start, end) = usage.CurrentPeriod();
+        return TypedResults.Ok(new UsageResponse(
+            tenantId, access.PlanCode, start, end,
+            new UsageFigure(await usage.OperationsThisPeriodAsync(tenantId, ct), limits.OperationsPerMonth),
+            new UsageFigure(Used("apiKeys"), limits.MaxApiKeys),
+            new UsageFigure(Used("keys"), limits.MaxKeys),
+            new UsageFigure(Used("secrets"), limits.MaxSecrets),
+            new UsageFigure(Used("users"), limits.MaxUsers),
+            limits.RequestsPerMinute));
+    }
+}

@@ -1,0 +1,365 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Mislata.Core.Audit;
+using Mislata.Identity.Features.Auditing;
+using Mislata.Infrastructure.Identity;
+using static Mislata.Identity.Features.Accounts.Html;
+
+namespace Mislata.Identity.Features.Accounts;
+
+internal sealed record LoginForm(string? Email, string? Password, string? ReturnUrl);
+
+internal sealed record MfaForm(string? Code, string? ReturnUrl);
+
+internal sealed record ChangePasswordForm(string? CurrentPassword, string? NewPassword, string? ConfirmPassword);
+
+internal sealed record SetPasswordForm(string? UserId, string? Token, string? NewPassword, string? ConfirmPassword);
+
+/// <summary>The pages under <c>/account/</c>: sign-in, second factor, MFA set-up, password change, sign-out.</summary>
+internal static partial class AccountPages
+{
+    public static WebApplication MapAccountPages(this WebApplication app)
+    {
+        app.MapGet("/", () => Results.Redirect("/account"));
+        var account = app.MapGroup("/account");
+        account.MapGet("", Home);
+        account.MapGet("/login", LoginPage);
+        account.MapPost("/login", LoginAsync);
+        account.MapGet("/mfa", MfaPage);
+        account.MapPost("/mfa", MfaAsync);
+        account.MapGet("/mfa/setup", MfaSetupPageAsync);
+        account.MapPost("/mfa/setup", MfaSetupAsync);
+        account.MapGet("/password", ChangePasswordPage);
+        account.MapPost("/password", ChangePasswordAsync);
+        account.MapGet("/set-password", SetPasswordPage);
+        account.MapPost("/set-password", SetPasswordAsync);
+        account.MapGet("/logout", LogoutPage);
+        account.MapPost("/logout", LogoutAsync);
+        account.MapGet("/denied", (HttpContext context) => Page(context, "Access denied", "<p>You do not have access to this page.</p>", StatusCodes.Status403Forbidden));
+        return app;
+    }
+
+    private static IResult Home(HttpContext context)
+    {
+        if (context.User.Identity?.IsAuthenticated != true)
+        {
+            return Results.Redirect("/account/login");
+        }
+
+        var body = $"""
+            <p>Signed in as <strong id="user">{E(context.User.Identity.Name)}</strong>.</p>
+            <nav aria-label="Account"><ul>
+            <li><a href="/account/mfa/setup">Two-factor authentication</a></li>
+            <li><a href="/account/password">Change password</a></li>
+            <li><a href="/account/logout">Sign out</a></li>
+            </ul></nav>
+            """;
+        return Page(context, "Your account", body);
+    }
+
+    private static IResult LoginPage(HttpContext context, [FromQuery(Name = "ReturnUrl")] string? returnUrl) =>
+        RenderLogin(context, returnUrl, null, null, StatusCodes.Status200OK);
+
+    private static IResult RenderLogin(HttpContext context, string? returnUrl, string? email, string? error, int status)
+    {
+        LogStep(Logger(context), "login-page");
+        var inner = Error(error)
+            + Field("email", "Email", "email", "username", email)
+            + Field("password", "Password", "password", "current-password")
+            + Hidden("ReturnUrl", returnUrl)
+            + """<button type="submit">Sign in</button>""";
+        return Page(context, "Sign in", Form(context, "/account/login", inner), status);
+    }
+
+    private static async Task<IResult> LoginAsync(
+        HttpContext context,
+        [FromForm] LoginForm form,
+        UserManager<MislataUser> users,
+        SignInManager<MislataUser> signIn,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        LogStep(Logger(context), "login-submit");
+        var email = form.Email?.Trim();
+        var user = string.IsNullOrEmpty(email) ? null : await users.FindByEmailAsync(email);
+        const string invalid = "Invalid email or password.";
+        if (user is null || string.IsNullOrEmpty(form.Password))
+        {
+            await audit.RecordAsync(AuditActions.LoginFailed, AuditOutcome.Failure, AuditActorType.Anonymous, "anonymous", null, cancellationToken, errorCode: "unauthorized");
+            return RenderLogin(context, form.ReturnUrl, email, invalid, StatusCodes.Status401Unauthorized);
+        }
+
+        var result = await signIn.PasswordSignInAsync(user, form.Password, isPersistent: false, lockoutOnFailure: true);
+        var actor = user.Id.ToString();
+        if (result.Succeeded)
+        {
+            await audit.RecordAsync(AuditActions.LoginSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method("password"));
+            return Results.Redirect(SafeReturnUrl(form.ReturnUrl));
+        }
+
+        if (result.RequiresTwoFactor)
+        {
+            await audit.RecordAsync(AuditActions.LoginSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method("password; second factor required"));
+            return Results.Redirect("/account/mfa?ReturnUrl=" + Uri.EscapeDataString(SafeReturnUrl(form.ReturnUrl)));
+        }
+
+        if (result.IsLockedOut)
+        {
+            await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "forbidden");
+            return RenderLogin(context, form.ReturnUrl, email, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
+        }
+
+        await audit.RecordAsync(AuditActions.LoginFailed, AuditOutcome.Failure, AuditActorType.User, actor, user.TenantId, cancellationToken,
+            errorCode: result.IsNotAllowed ? "forbidden" : "unauthorized");
+        return RenderLogin(context, form.ReturnUrl, email, invalid, StatusCodes.Status401Unauthorized);
+    }
+
+    private static IResult MfaPage(HttpContext context, [FromQuery(Name = "ReturnUrl")] string? returnUrl) => RenderMfa(context, returnUrl, null, StatusCodes.Status200OK);
+
+    private static IResult RenderMfa(HttpContext context, string? returnUrl, string? error, int status)
+    {
+        LogStep(Logger(context), "mfa-page");
+        var inner = Error(error)
+            + "<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>"
+            + Field("code", "Authentication code", "text", "one-time-code", null, "inputmode=\"numeric\"")
+            + Hidden("ReturnUrl", returnUrl)
+            + """<button type="submit">Verify</button>""";
+        return Page(context, "Two-factor authentication", Form(context, "/account/mfa", inner), status);
+    }
+
+    private static async Task<IResult> MfaAsync(
+        HttpContext context,
+        [FromForm] MfaForm form,
+        SignInManager<MislataUser> signIn,
+        UserManager<MislataUser> users,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        LogStep(Logger(context), "mfa-submit");
+        var user = await signIn.GetTwoFactorAuthenticationUserAsync();
+        if (user is null)
+        {
+            return Results.Redirect("/account/login");
+        }
+
+        var code = (form.Code ?? string.Empty).Replace(" ", string.Empty, StringComparison.Ordinal);
+        var isTotp = code.Length == 6 && code.All(char.IsAsciiDigit);
+        var result = isTotp
+            ? await signIn.TwoFactorAuthenticatorSignInAsync(code, isPersistent: false, rememberClient: false)
+            : await signIn.TwoFactorRecoveryCodeSignInAsync(code);
+        var actor = user.Id.ToString();
+        if (result.Succeeded)
+        {
+            await audit.RecordAsync(AuditActions.MfaSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method(isTotp ? "totp" : "recovery-code"));
+            return Results.Redirect(SafeReturnUrl(form.ReturnUrl));
+        }
+
+        if (result.IsLockedOut)
+        {
+            await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "forbidden");
+            return RenderMfa(context, form.ReturnUrl, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
+        }
+
+        await audit.RecordAsync(AuditActions.MfaFailed, AuditOutcome.Failure, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "unauthorized");
+        return RenderMfa(context, form.ReturnUrl, "The code is not valid.", StatusCodes.Status401Unauthorized);
+    }
+
+    private static async Task<IResult> MfaSetupPageAsync(HttpContext context, UserManager<MislataUser> users)
+    {
+        var user = await users.GetUserAsync(context.User);
+        if (user is null)
+        {
+            return ToLogin(context);
+        }
+
+        if (user.TwoFactorEnabled)
+        {
+            return Page(context, "Two-factor authentication", """<p id="mfa-status">Two-factor authentication is on. An administrator can reset it if you lose your authenticator.</p><p><a href="/account">Back to your account</a></p>""");
+        }
+
+        var key = await users.GetAuthenticatorKeyAsync(user);
+        if (string.IsNullOrEmpty(key))
+        {
+            await users.ResetAuthenticatorKeyAsync(user);
+            key = await users.GetAuthenticatorKeyAsync(user);
+        }
+
+        return RenderMfaSetup(context, user, key!, null, StatusCodes.Status200OK);
+    }
+
+    private static IResult RenderMfaSetup(HttpContext context, MislataUser user, string key, string? error, int status)
+    {
+        var label = Uri.EscapeDataString("Mislata:" + user.Email);
+        var uri = $"otpauth://totp/{label}?secret={key}&issuer=Mislata&digits=6&period=30";
+        var inner = Error(error)
+            + $"""
+               <p>Add this account to your authenticator app with the link or the secret below, then enter the code it shows.</p>
+               <p>Link: <code id="otpauth-uri">{E(uri)}</code></p>
+               <p>Secret: <code id="secret">{E(key)}</code></p>
+               """
+            + Field("code", "Verification code", "text", "one-time-code", null, "inputmode=\"numeric\"")
+            + """<button type="submit">Turn on two-factor authentication</button>""";
+        return Page(context, "Set up two-factor authentication", Form(context, "/account/mfa/setup", inner), status);
+    }
+
+    private static async Task<IResult> MfaSetupAsync(
+        HttpContext context,
+        [FromForm] MfaForm form,
+        UserManager<MislataUser> users,
+        SignInManager<MislataUser> signIn,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        var user = await users.GetUserAsync(context.User);
+        if (user is null)
+        {
+            return ToLogin(context);
+        }
+
+        if (user.TwoFactorEnabled)
+        {
+            return Results.Redirect("/account/mfa/setup");
+        }
+
+        var key = await users.GetAuthenticatorKeyAsync(user);
+        var code = (form.Code ?? string.Empty).Replace(" ", string.Empty, StringComparison.Ordinal);
+        if (string.IsNullOrEmpty(key) || !await users.VerifyTwoFactorTokenAsync(user, users.Options.Tokens.AuthenticatorTokenProvider, code))
+        {
+            return string.IsNullOrEmpty(key)
+                ? Results.Redirect("/account/mfa/setup")
+                : RenderMfaSetup(context, user, key, "The code is not valid. Check the time on your device and try again.", StatusCodes.Status400BadRequest);
+        }
+
+        await users.SetTwoFactorEnabledAsync(user, true);
+        var codes = await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? [];
+        await audit.RecordAsync(AuditActions.MfaEnabled, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, resourceType: "user", resourceId: user.Id.ToString());
+        await signIn.RefreshSignInAsync(user);
+        var list = string.Concat(codes.Select(c => $"<li><code>{E(c)}</code></li>"));
+        var body = $"""
+            <p id="mfa-status">Two-factor authentication is on.</p>
+            <p>Keep these recovery codes somewhere safe. Each works once, if you lose your authenticator. They are shown only now.</p>
+            <ul id="recovery-codes">{list}</ul>
+            <p><a href="/account">Back to your account</a></p>
+            """;
+        return Page(context, "Two-factor authentication is on", body);
+    }
+
+    private static IResult ChangePasswordPage(HttpContext context) =>
+        context.User.Identity?.IsAuthenticated == true ? RenderChangePassword(context, null, StatusCodes.Status200OK) : ToLogin(context);
+
+    private static IResult RenderChangePassword(HttpContext context, string? error, int status)
+    {
+        var inner = Error(error)
+            + Field("currentPassword", "Current password", "password", "current-password")
+            + Field("newPassword", "New password (at least 12 characters, with upper and lower case letters, a digit and a symbol)", "password", "new-password", null, "minlength=\"12\"")
+            + Field("confirmPassword", "Confirm the new password", "password", "new-password", null, "minlength=\"12\"")
+            + """<button type="submit">Change password</button>""";
+        return Page(context, "Change password", Form(context, "/account/password", inner), status);
+    }
+
+    private static async Task<IResult> ChangePasswordAsync(
+        HttpContext context,
+        [FromForm] ChangePasswordForm form,
+        UserManager<MislataUser> users,
+        SignInManager<MislataUser> signIn,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        var user = await users.GetUserAsync(context.User);
+        if (user is null)
+        {
+            return ToLogin(context);
+        }
+
+        if (string.IsNullOrEmpty(form.NewPassword) || form.NewPassword != form.ConfirmPassword)
+        {
+            return RenderChangePassword(context, "The new passwords do not match.", StatusCodes.Status400BadRequest);
+        }
+
+        var result = await users.ChangePasswordAsync(user, form.CurrentPassword ?? string.Empty, form.NewPassword);
+        if (!result.Succeeded)
+        {
+            await audit.RecordAsync(AuditActions.PasswordChanged, AuditOutcome.Failure, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, errorCode: "validation_failed");
+            return RenderChangePassword(context, string.Join(" ", result.Errors.Select(e => e.Description)), StatusCodes.Status400BadRequest);
+        }
+
+        await audit.RecordAsync(AuditActions.PasswordChanged, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken);
+        await signIn.RefreshSignInAsync(user);
+        return Page(context, "Password changed", """<p role="status">Your password has been changed.</p><p><a href="/account">Back to your account</a></p>""");
+    }
+
+    private static IResult SetPasswordPage(HttpContext context, [FromQuery] string? userId, [FromQuery] string? token) =>
+        RenderSetPassword(context, userId, token, null, StatusCodes.Status200OK);
+
+    private static IResult RenderSetPassword(HttpContext context, string? userId, string? token, string? error, int status)
+    {
+        var inner = Error(error)
+            + Hidden("userId", userId)
+            + Hidden("token", token)
+            + Field("newPassword", "Password (at least 12 characters, with upper and lower case letters, a digit and a symbol)", "password", "new-password", null, "minlength=\"12\"")
+            + Field("confirmPassword", "Confirm the password", "password", "new-password", null, "minlength=\"12\"")
+            + """<button type="submit">Set password</button>""";
+        return Page(context, "Set your password", Form(context, "/account/set-password", inner), status);
+    }
+
+    private static async Task<IResult> SetPasswordAsync(
+        HttpContext context,
+        [FromForm] SetPasswordForm form,
+        UserManager<MislataUser> users,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(form.NewPassword) || form.NewPassword != form.ConfirmPassword)
+        {
+            return RenderSetPassword(context, form.UserId, form.Token, "The passwords do not match.", StatusCodes.Status400BadRequest);
+        }
+
+        var user = Guid.TryParse(form.UserId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
+        var result = user is null ? null : await users.ResetPasswordAsync(user, form.Token ?? string.Empty, form.NewPassword);
+        if (user is null || result is null || !result.Succeeded)
+        {
+            var message = result is null ? "This link is not valid." : string.Join(" ", result.Errors.Select(e => e.Description));
+            return RenderSetPassword(context, form.UserId, form.Token, message, StatusCodes.Status400BadRequest);
+        }
+
+        await audit.RecordAsync(AuditActions.PasswordChanged, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, details: Method("invitation"));
+        return Page(context, "Password set", """<p role="status">Your password is set.</p><p><a href="/account/login">Sign in</a></p>""");
+    }
+
+    private static IResult LogoutPage(HttpContext context)
+    {
+        var inner = """<p>Sign out of Mislata on this browser?</p><button type="submit">Sign out</button>""";
+        return Page(context, "Sign out", Form(context, "/account/logout", inner));
+    }
+
+    [SuppressMessage("Style", "IDE0060", Justification = "The empty form makes the endpoint antiforgery-validated.")]
+    private static async Task<IResult> LogoutAsync(
+        HttpContext context,
+        [FromForm] IFormCollection form,
+        SignInManager<MislataUser> signIn,
+        UserManager<MislataUser> users,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        var user = await users.GetUserAsync(context.User);
+        await signIn.SignOutAsync();
+        if (user is not null)
+        {
+            await audit.RecordAsync(AuditActions.Logout, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken);
+        }
+
+        return Page(context, "Signed out", """<p role="status" id="signed-out">You are signed out.</p><p><a href="/account/login">Sign in again</a></p>""");
+    }
+
+    private static IResult ToLogin(HttpContext context) =>
+        Results.Redirect("/account/login?ReturnUrl=" + Uri.EscapeDataString(context.Request.Path + context.Request.QueryString));
+
+    private static Dictionary<string, string> Method(string method) => new() { ["method"] = method };
+
+    private static ILogger Logger(HttpContext context) => context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Mislata.Identity.Account");
+
+    /// <summary>Which replica served which step of a sign-in (no user data).</summary>
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Account step {Step}")]
+    private static partial void LogStep(ILogger logger, string step);
+}

@@ -1,0 +1,366 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Mislata.Core.Audit;
+using Mislata.Identity.Features.Auditing;
+using Mislata.Identity.Features.Server;
+using Mislata.Infrastructure.Identity;
+using Mislata.ServiceDefaults.Problems;
+using OpenIddict.Abstractions;
+using OpenIddict.EntityFrameworkCore.Models;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+using ApiScopes = Mislata.Core.Access.Scopes;
+
+namespace Mislata.Identity.Features.Management;
+
+internal sealed record CreateApplicationRequest(
+    string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType);
+
+internal sealed record UpdateApplicationRequest(string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes);
+
+internal sealed record ApplicationResponse(
+    Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType);
+
+internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
+
+/// <summary><c>/api/v1/applications</c>: a tenant's OIDC clients. Secrets are shown once and stored hashed by OpenIddict.</summary>
+internal static class ApplicationsApi
+{
+    private static readonly string[] Types = [ClientTypes.Confidential, ClientTypes.Public];
+
+    public static WebApplication MapApplicationsApi(this WebApplication app)
+    {
+        var group = app.MapGroup("/api/v1/applications");
+        group.MapPost("", CreateAsync).RequireScope(ApiScopes.ApplicationsWrite);
+        group.MapGet("", ListAsync).RequireScope(ApiScopes.ApplicationsRead);
+        group.MapGet("/{id}", GetAsync).RequireScope(ApiScopes.ApplicationsRead);
+        group.MapPatch("/{id}", UpdateAsync).RequireScope(ApiScopes.ApplicationsWrite);
+        group.MapDelete("/{id}", DeleteAsync).RequireScope(ApiScopes.ApplicationsWrite);
+        group.MapPost("/{id}/secret", RotateSecretAsync).RequireScope(ApiScopes.ApplicationsWrite);
+        return app;
+    }
+
+    public static string NewSecret() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>Creates the OpenIddict application and its owner row in one transaction.</summary>
+    public static async Task<Guid> CreateWithOwnerAsync(IServiceProvider scoped, OpenIddictApplicationDescriptor descriptor, Guid? tenantId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var db = scoped.GetRequiredService<IdentityStoreDbContext>();
+        var applications = scoped.GetRequiredService<IOpenIddictApplicationManager>();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        var application = await applications.CreateAsync(descriptor, cancellationToken);
+        var id = Guid.Parse((await applications.GetIdAsync(application, cancellationToken))!);
+        db.ApplicationOwners.Add(new ApplicationOwner { ApplicationId = id, TenantId = tenantId, CreatedAt = now });
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return id;
+    }
+
+    private static async Task<Results<Created<ApplicationSecretResponse>, ProblemHttpResult>> CreateAsync(
+        HttpContext http, CreateApplicationRequest request, IdentityAudit audit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        if (!caller.IsPlatformAdmin && request.TenantId is { } named && named != caller.TenantId)
+        {
+            return Problem.NotFound("The tenant does not exist.");
+        }
+
+        var tenantId = caller.IsPlatformAdmin ? request.TenantId : caller.TenantId;
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
+        {
+            errors["name"] = ["A name of at most 200 characters is required."];
+        }
+
+        if (request.Type is null || !Types.Contains(request.Type, StringComparer.Ordinal))
+        {
+            errors["type"] = ["type is confidential or public."];
+        }
+
+        var consent = request.ConsentType ?? ConsentTypes.Explicit;
+        if (consent is not (ConsentTypes.Explicit or ConsentTypes.Implicit))
+        {
+            errors["consentType"] = ["consentType is explicit or implicit."];
+        }
+
+        var descriptor = new OpenIddictApplicationDescriptor
+        {
+            ClientId = "app_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+            ClientType = request.Type,
+            ConsentType = consent,
+            DisplayName = request.Name?.Trim(),
+        };
+        Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, errors);
+        if (errors.Count > 0)
+        {
+            return Problem.Validation(errors);
+        }
+
+        string? secret = null;
+        if (request.Type == ClientTypes.Confidential)
+        {
+            secret = NewSecret();
+            descriptor.ClientSecret = secret;
+        }
+
+        var id = await CreateWithOwnerAsync(http.RequestServices, descriptor, tenantId, time.GetUtcNow(), cancellationToken);
+        await audit.RecordAsync(AuditActions.ApplicationCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "application", descriptor.ClientId,
+            details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []) });
+        return TypedResults.Created($"/api/v1/applications/{id}", new ApplicationSecretResponse(id, descriptor.ClientId!, secret));
+    }
+
+    private static async Task<Results<Ok<ListResponse<ApplicationResponse>>, ProblemHttpResult>> ListAsync(
+        HttpContext http, IdentityStoreDbContext db, IOpenIddictApplicationManager applications, int? limit, string? cursor, Guid? tenantId, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var errors = new Dictionary<string, string[]>();
+        if (!Page.TryParse(limit, cursor, errors, out var page))
+        {
+            return Problem.Validation(errors);
+        }
+
+        var owners = VisibleOwners(db, caller);
+        if (caller.IsPlatformAdmin && tenantId is { } filter)
+        {
+            owners = owners.Where(o => o.TenantId == filter);
+        }
+
+        var query = db.Set<OpenIddictEntityFrameworkCoreApplication<Guid>>().AsNoTracking()
+            .Join(owners, a => a.Id, o => o.ApplicationId, (a, o) => new { Application = a, o.TenantId });
+        if (page.After is { } after)
+        {
+            query = query.Where(x => string.Compare(x.Application.ClientId!, after) > 0);
+        }
+
+        var items = await query.OrderBy(x => x.Application.ClientId).Take(page.Limit + 1).ToListAsync(cancellationToken);
+        var more = items.Count > page.Limit;
+        var data = new List<ApplicationResponse>();
+        foreach (var item in items.Take(page.Limit))
+        {
+            data.Add(await ToResponseAsync(applications, item.Application, item.TenantId, cancellationToken));
+        }
+
+        return TypedResults.Ok(new ListResponse<ApplicationResponse>(data, more ? Page.Cursor(data[^1].ClientId) : null));
+    }
+
+    private static async Task<Results<Ok<ApplicationResponse>, ProblemHttpResult>> GetAsync(
+        HttpContext http, string id, IdentityStoreDbContext db, IOpenIddictApplicationManager applications, CancellationToken cancellationToken)
+    {
+        var found = await FindAsync(db, applications, Caller.Of(http), id, cancellationToken);
+        return found is { } f ? TypedResults.Ok(await ToResponseAsync(applications, f.Application, f.TenantId, cancellationToken)) : Problem.NotFound();
+    }
+
+    private static async Task<Results<Ok<ApplicationResponse>, ProblemHttpResult>> UpdateAsync(
+        HttpContext http, string id, UpdateApplicationRequest request, IdentityStoreDbContext db, IOpenIddictApplicationManager applications, IdentityAudit audit, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        if (await FindAsync(db, applications, caller, id, cancellationToken) is not { } found)
+        {
+            return Problem.NotFound();
+        }
+
+        var descriptor = new OpenIddictApplicationDescriptor();
+        await applications.PopulateAsync(descriptor, found.Application, cancellationToken);
+        var errors = new Dictionary<string, string[]>();
+        if (request.Name is not null)
+        {
+            if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
+            {
+                errors["name"] = ["A name of at most 200 characters is required."];
+            }
+
+            descriptor.DisplayName = request.Name.Trim();
+        }
+
+        var current = await ToResponseAsync(applications, found.Application, found.TenantId, cancellationToken);
+        Configure(descriptor, caller, found.TenantId, descriptor.ClientType,
+            request.RedirectUris ?? current.RedirectUris, request.PostLogoutRedirectUris ?? current.PostLogoutRedirectUris, request.Scopes ?? current.Scopes, errors);
+        if (errors.Count > 0)
+        {
+            return Problem.Validation(errors);
+        }
+
+        await applications.UpdateAsync(found.Application, descriptor, cancellationToken);
+        await audit.RecordAsync(AuditActions.ApplicationUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", descriptor.ClientId);
+        return TypedResults.Ok(await ToResponseAsync(applications, found.Application, found.TenantId, cancellationToken));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
+        HttpContext http, string id, IdentityStoreDbContext db, IOpenIddictApplicationManager applications, IOpenIddictTokenManager tokens, IdentityAudit audit, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        if (await FindAsync(db, applications, caller, id, cancellationToken) is not { } found)
+        {
+            return Problem.NotFound();
+        }
+
+        var clientId = await applications.GetClientIdAsync(found.Application, cancellationToken);
+        await tokens.RevokeByApplicationIdAsync(id, cancellationToken);
+        await applications.DeleteAsync(found.Application, cancellationToken);
+        await db.ApplicationOwners.Where(o => o.ApplicationId == Guid.Parse(id)).ExecuteDeleteAsync(cancellationToken);
+        await audit.RecordAsync(AuditActions.ApplicationDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Ok<ApplicationSecretResponse>, ProblemHttpResult>> RotateSecretAsync(
+        HttpContext http, string id, IdentityStoreDbContext db, IOpenIddictApplicationManager applications, IdentityAudit audit, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        if (await FindAsync(db, applications, caller, id, cancellationToken) is not { } found)
+        {
+            return Problem.NotFound();
+        }
+
+        if (!await applications.HasClientTypeAsync(found.Application, ClientTypes.Confidential, cancellationToken))
+        {
+            return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "A public client has no secret.");
+        }
+
+        var secret = NewSecret();
+        await applications.UpdateAsync(found.Application, secret, cancellationToken);
+        var clientId = await applications.GetClientIdAsync(found.Application, cancellationToken);
+        await audit.RecordAsync(AuditActions.ApplicationSecretRotated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
+        return TypedResults.Ok(new ApplicationSecretResponse(Guid.Parse(id), clientId!, secret));
+    }
+
+    private static IQueryable<ApplicationOwner> VisibleOwners(IdentityStoreDbContext db, Caller caller)
+    {
+        var owners = db.ApplicationOwners.AsNoTracking();
+        if (caller.IsPlatformAdmin)
+        {
+            return owners;
+        }
+
+        var tenant = caller.TenantId ?? Guid.Empty;
+        return owners.Where(o => o.TenantId != null && o.TenantId == tenant);
+    }
+
+    private static async Task<(object Application, Guid? TenantId)?> FindAsync(IdentityStoreDbContext db, IOpenIddictApplicationManager applications, Caller caller, string id, CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParse(id, out var applicationId))
+        {
+            return null;
+        }
+
+        var owner = await VisibleOwners(db, caller).FirstOrDefaultAsync(o => o.ApplicationId == applicationId, cancellationToken);
+        if (owner is null)
+        {
+            return null;
+        }
+
+        var application = await applications.FindByIdAsync(applicationId.ToString(), cancellationToken);
+        return application is null ? null : (application, owner.TenantId);
+    }
+
+    /// <summary>Redirect URIs, grant types and scopes, validated against what the caller and the tenant may hand out.</summary>
+    private static void Configure(
+        OpenIddictApplicationDescriptor descriptor, Caller caller, Guid? tenantId, string? type,
+        IReadOnlyList<string>? redirectUris, IReadOnlyList<string>? postLogoutRedirectUris, IReadOnlyList<string>? scopes, Dictionary<string, string[]> errors)
+    {
+        descriptor.RedirectUris.Clear();
+        descriptor.PostLogoutRedirectUris.Clear();
+        descriptor.Permissions.Clear();
+        descriptor.Requirements.Clear();
+        var redirects = ParseUris(redirectUris, "redirectUris", errors);
+        var postLogout = ParseUris(postLogoutRedirectUris, "postLogoutRedirectUris", errors);
+        descriptor.RedirectUris.UnionWith(redirects);
+        descriptor.PostLogoutRedirectUris.UnionWith(postLogout);
+        var userFacing = redirects.Count > 0;
+        if (type == ClientTypes.Public && !userFacing)
+        {
+            errors["redirectUris"] = ["A public client signs users in: it needs at least one redirect URI."];
+        }
+
+        var scopeErrors = new List<string>();
+        var requested = (scopes ?? []).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var scope in requested)
+        {
+            if (IdentityServerSetup.OidcScopes.Contains(scope) || scope == Scopes.Roles)
+            {
+                if (!userFacing)
+                {
+                    scopeErrors.Add($"'{scope}' is for clients that sign users in (give redirectUris).");
+                }
+            }
+            else if (!ApiScopes.IsKnown(scope))
+            {
+                scopeErrors.Add($"Unknown scope '{scope}'.");
+            }
+            else if (!caller.Scopes.Contains(scope) || (tenantId is not null && !ApiScopes.Tenant.Contains(scope)))
+            {
+                scopeErrors.Add($"The scope '{scope}' cannot be given to this application.");
+            }
+        }
+
+        if (scopeErrors.Count > 0)
+        {
+            errors["scopes"] = [.. scopeErrors];
+        }
+
+        descriptor.Permissions.UnionWith([Permissions.Endpoints.Token, Permissions.Endpoints.Revocation]);
+        if (userFacing)
+        {
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.GrantTypes.AuthorizationCode, Permissions.ResponseTypes.Code]);
+            descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
+            if (requested.Contains(Scopes.OfflineAccess))
+            {
+                descriptor.Permissions.Add(Permissions.GrantTypes.RefreshToken);
+            }
+        }
+
+        if (type == ClientTypes.Confidential)
+        {
+            descriptor.Permissions.UnionWith([Permissions.GrantTypes.ClientCredentials, Permissions.Endpoints.Introspection]);
+        }
+
+        foreach (var scope in requested.Where(s => s != Scopes.OpenId && s != Scopes.OfflineAccess))
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
+        }
+    }
+
+    private static List<Uri> ParseUris(IReadOnlyList<string>? values, string field, Dictionary<string, string[]> errors)
+    {
+        var result = new List<Uri>();
+        foreach (var value in values ?? [])
+        {
+            if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || !string.IsNullOrEmpty(uri.Fragment) ||
+                !(uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback)))
+            {
+                errors[field] = [$"'{value}' is not an absolute https URI (http only for loopback) without a fragment."];
+                continue;
+            }
+
+            result.Add(uri);
+        }
+
+        return result;
+    }
+
+    private static async Task<ApplicationResponse> ToResponseAsync(IOpenIddictApplicationManager applications, object application, Guid? tenantId, CancellationToken cancellationToken)
+    {
+        var permissions = await applications.GetPermissionsAsync(application, cancellationToken);
+        var scopes = permissions.Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal)).Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList();
+        if (permissions.Contains(Permissions.GrantTypes.AuthorizationCode))
+        {
+            scopes.Insert(0, Scopes.OpenId);
+        }
+
+        if (permissions.Contains(Permissions.GrantTypes.RefreshToken))
+        {
+            scopes.Add(Scopes.OfflineAccess);
+        }
+
+        return new ApplicationResponse(
+            Guid.Parse((await applications.GetIdAsync(application, cancellationToken))!),
+            (await applications.GetClientIdAsync(application, cancellationToken))!,
+            await applications.GetDisplayNameAsync(application, cancellationToken) ?? string.Empty,
+            await applications.GetClientTypeAsync(application, cancellationToken) ?? ClientTypes.Public,
+            [.. (await applications.GetRedirectUrisAsync(application, cancellationToken))],
+            [.. (await applications.GetPostLogoutRedirectUrisAsync(application, cancellationToken))],
+            scopes,
+            tenantId,
+            await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Buffers.Text;
+using System.Security.Claims;
+using System.Text;
+using Microsoft.AspNetCore.Authentication;
+using Mislata.Core.Access;
+using Mislata.Core.Audit;
+using Mislata.ServiceDefaults.Problems;
+using OpenIddict.Abstractions;
+using OpenIddict.Validation.AspNetCore;
+
+namespace Mislata.Identity.Features.Management;
+
+/// <summary>Who calls the management API, from a Bearer access token of this server (validated locally).</summary>
+internal sealed record Caller(ClaimsPrincipal Principal, string ActorId, AuditActorType ActorType, Guid? TenantId, bool IsPlatformAdmin)
+{
+    public bool HasScope(string scope) => Principal.HasScope(scope);
+
+    public IReadOnlySet<string> Scopes { get; } = Principal.GetScopes().ToHashSet(StringComparer.Ordinal);
+
+    public static Caller Of(HttpContext context) =>
+        context.Items[typeof(Caller)] as Caller ?? throw new InvalidOperationException("The management API runs behind ManagementAuth.");
+
+    /// <summary>The tenant whose data a non-platform caller sees; null means "no tenant" (refused).</summary>
+    public bool CanManage(Guid? tenantId) => IsPlatformAdmin || (TenantId is not null && tenantId == TenantId);
+}
+
+internal static class ManagementAuth
+{
+    public static readonly string[] Prefixes = ["/api/v1/users", "/api/v1/roles", "/api/v1/applications"];
+
+    /// <summary>
+    /// Authenticates every management API request before its body is read: a missing or invalid Bearer token is a
+    /// 401 problem with <c>WWW-Authenticate</c>, never a cookie (no CSRF on the API).
+    /// </summary>
+    public static WebApplication UseManagementAuthentication(this WebApplication app)
+    {
+        app.UseWhen(
+            c => Prefixes.Any(p => c.Request.Path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)),
+            branch => branch.Use(async (context, next) =>
+            {
+                var result = await context.AuthenticateAsync(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme);
+                if (!result.Succeeded || result.Principal is null)
+                {
+                    var hasToken = context.Request.Headers.Authorization.Count > 0;
+                    context.Response.Headers.WWWAuthenticate = hasToken ? "Bearer error=\"invalid_token\"" : "Bearer";
+                    await Problem.Of(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unauthorized",
+                        hasToken ? "The access token is missing, invalid or expired." : "A Bearer access token is required.").ExecuteAsync(context);
+                    return;
+                }
+
+                var principal = result.Principal;
+                var subject = principal.GetClaim(OpenIddictConstants.Claims.Subject) ?? "unknown";
+                var tenant = Guid.TryParse(principal.GetClaim(ClaimNames.TenantId), out var t) ? t : (Guid?)null;
+                var isUser = Guid.TryParse(subject, out _);
+                context.User = principal;
+                context.Items[typeof(Caller)] = new Caller(
+                    principal,
+                    subject,
+                    isUser ? AuditActorType.User : AuditActorType.Client,
+                    tenant,
+                    principal.HasScope(Mislata.Core.Access.Scopes.PlatformAdmin) && tenant is null);
+                await next(context);
+            }));
+        return app;
+    }
+
+    /// <summary>403 <c>insufficient_scope</c> unless the token carries <paramref name="scope"/>.</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var caller = Caller.Of(context.HttpContext);
+            if (!caller.HasScope(scope))
+            {
+                context.HttpContext.Response.Headers.WWWAuthenticate = $"Bearer error=\"insufficient_scope\", scope=\"{scope}\"";
+                return Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.InsufficientScope, "Insufficient scope", $"This call needs the scope {scope}.");
+            }
+
+            if (!caller.IsPlatformAdmin && caller.TenantId is null)
+            {
+                return Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden", "Only tenant members and platform operators manage identities.");
+            }
+
+            return await next(context);
+        });
+}
+
+/// <summary><c>?limit=1..100 (default 50)&amp;cursor=…</c>; the cursor is the opaque, base64url-encoded sort key of the last item.</summary>
+internal readonly record struct Page(int Limit, string? After)
+{
+    public static bool TryParse(int? limit, string? cursor, Dictionary<string, string[]> errors, out Page page)
+    {
+        page = default;
+        if (limit is < 1 or > 100)
+        {
+            errors["limit"] = ["limit must be between 1 and 100."];
+        }
+
+        string? after = null;
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            try
+            {
+                after = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            }
+            catch (FormatException)
+            {
+                errors["cursor"] = ["The cursor is not valid."];
+            }
+        }
+
+        page = new Page(limit ?? 50, after);
+        return errors.Count == 0;
+    }
+
+    public static string Cursor(string key) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(key));
+}
+
+internal sealed record ListResponse<T>(IReadOnlyList<T> Data, string? NextCursor);

@@ -1,0 +1,328 @@
+using System.Net.Mail;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Mislata.Core.Access;
+using Mislata.Core.Audit;
+using Mislata.Core.Tenants;
+using Mislata.Identity.Features.Auditing;
+using Mislata.Infrastructure.Identity;
+using Mislata.ServiceDefaults.Problems;
+using OpenIddict.Abstractions;
+
+namespace Mislata.Identity.Features.Management;
+
+internal sealed record CreateUserRequest(string? Email, string? Password, IReadOnlyList<string>? Roles, Guid? TenantId);
+
+internal sealed record UpdateUserRequest(IReadOnlyList<string>? Roles);
+
+internal sealed record UserResponse(Guid Id, string Email, IReadOnlyList<string> Roles, Guid? TenantId, string Status, bool MfaEnabled, DateTimeOffset CreatedAt);
+
+internal sealed record CreatedUserResponse(Guid Id, string Email, IReadOnlyList<string> Roles, Guid? TenantId, string Status, string? SetPasswordUrl);
+
+/// <summary><c>/api/v1/users</c>: a tenant admin manages its tenant's users; a platform admin anyone's (naming <c>tenantId</c>).</summary>
+internal static class UsersApi
+{
+    public static WebApplication MapUsersApi(this WebApplication app)
+    {
+        var users = app.MapGroup("/api/v1/users");
+        users.MapPost("", CreateAsync).RequireScope(Scopes.UsersWrite);
+        users.MapGet("", ListAsync).RequireScope(Scopes.UsersRead);
+        users.MapGet("/{id}", GetAsync).RequireScope(Scopes.UsersRead);
+        users.MapPatch("/{id}", UpdateAsync).RequireScope(Scopes.UsersWrite);
+        users.MapPost("/{id}/block", (HttpContext h, string id, IServiceProvider s, CancellationToken ct) => SetBlockedAsync(h, id, true, s, ct)).RequireScope(Scopes.UsersWrite);
+        users.MapPost("/{id}/unblock", (HttpContext h, string id, IServiceProvider s, CancellationToken ct) => SetBlockedAsync(h, id, false, s, ct)).RequireScope(Scopes.UsersWrite);
+        users.MapPost("/{id}/reset-mfa", ResetMfaAsync).RequireScope(Scopes.UsersWrite);
+        users.MapDelete("/{id}", DeleteAsync).RequireScope(Scopes.UsersWrite);
+        return app;
+    }
+
+    private static async Task<Results<Created<CreatedUserResponse>, ProblemHttpResult>> CreateAsync(
+        HttpContext http, CreateUserRequest request, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, IConfiguration configuration, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var errors = new Dictionary<string, string[]>();
+        var email = request.Email?.Trim();
+        if (string.IsNullOrEmpty(email) || email.Length > 254 || !MailAddress.TryCreate(email, out var parsed) || parsed.Address != email)
+        {
+            errors["email"] = ["A valid email address is required."];
+        }
+
+        Guid? tenantId = caller.IsPlatformAdmin ? request.TenantId : caller.TenantId;
+        if (!caller.IsPlatformAdmin && request.TenantId is { } named && named != caller.TenantId)
+        {
+            return Problem.NotFound("The tenant does not exist.");
+        }
+
+        var roles = await RoleRules.ValidateAsync(http.RequestServices, caller, request.Roles, tenantId, errors, cancellationToken);
+        if (errors.Count > 0)
+        {
+            return Problem.Validation(errors);
+        }
+
+        if (await users.FindByEmailAsync(email!) is not null)
+        {
+            return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "A user with this email already exists.");
+        }
+
+        var user = new MislataUser { Id = Guid.CreateVersion7(time.GetUtcNow()), UserName = email, Email = email, TenantId = tenantId, CreatedAt = time.GetUtcNow() };
+        var created = string.IsNullOrEmpty(request.Password) ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
+        if (!created.Succeeded)
+        {
+            return Problem.Validation(IdentityErrors(created));
+        }
+
+        await users.AddToRolesAsync(user, roles);
+        string? setPasswordUrl = null;
+        if (string.IsNullOrEmpty(request.Password))
+        {
+            var token = await users.GeneratePasswordResetTokenAsync(user);
+            var baseUrl = (configuration["QAPI_PUBLIC_URL"] ?? string.Empty).TrimEnd('/');
+            setPasswordUrl = $"{baseUrl}/account/set-password?userId={user.Id}&token={Uri.EscapeDataString(token)}";
+        }
+
+        await audit.RecordAsync(AuditActions.UserCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "user", user.Id.ToString(),
+            details: new Dictionary<string, string> { ["roles"] = string.Join(' ', roles) });
+        return TypedResults.Created($"/api/v1/users/{user.Id}", new CreatedUserResponse(user.Id, user.Email!, roles, tenantId, Status(user, time), setPasswordUrl));
+    }
+
+    private static async Task<Results<Ok<ListResponse<UserResponse>>, ProblemHttpResult>> ListAsync(
+        HttpContext http, IdentityStoreDbContext db, TimeProvider time, int? limit, string? cursor, Guid? tenantId, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var errors = new Dictionary<string, string[]>();
+        if (!Page.TryParse(limit, cursor, errors, out var page))
+        {
+            return Problem.Validation(errors);
+        }
+
+        var query = Visible(db.Users.AsNoTracking(), caller);
+        if (caller.IsPlatformAdmin && tenantId is { } filter)
+        {
+            query = query.Where(u => u.TenantId == filter);
+        }
+
+        if (page.After is { } after)
+        {
+            query = query.Where(u => string.Compare(u.NormalizedUserName!, after) > 0);
+        }
+
+        var items = await query.OrderBy(u => u.NormalizedUserName).Take(page.Limit + 1).ToListAsync(cancellationToken);
+        var more = items.Count > page.Limit;
+        items = [.. items.Take(page.Limit)];
+        var roles = await RolesOfAsync(db, items.Select(u => u.Id).ToList(), cancellationToken);
+        var data = items.Select(u => ToResponse(u, roles.GetValueOrDefault(u.Id, []), time)).ToList();
+        return TypedResults.Ok(new ListResponse<UserResponse>(data, more ? Page.Cursor(items[^1].NormalizedUserName!) : null));
+    }
+
+    private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> GetAsync(HttpContext http, string id, IdentityStoreDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var user = await FindAsync(db, Caller.Of(http), id, cancellationToken);
+        if (user is null)
+        {
+            return Problem.NotFound();
+        }
+
+        var roles = await RolesOfAsync(db, [user.Id], cancellationToken);
+        return TypedResults.Ok(ToResponse(user, roles.GetValueOrDefault(user.Id, []), time));
+    }
+
+    private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> UpdateAsync(
+        HttpContext http, string id, UpdateUserRequest request, IdentityStoreDbContext db, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var user = await FindAsync(db, caller, id, cancellationToken);
+        if (user is null)
+        {
+            return Problem.NotFound();
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        var roles = await RoleRules.ValidateAsync(http.RequestServices, caller, request.Roles, user.TenantId, errors, cancellationToken);
+        if (errors.Count > 0)
+        {
+            return Problem.Validation(errors);
+        }
+
+        var current = await users.GetRolesAsync(user);
+        await users.RemoveFromRolesAsync(user, current.Except(roles, StringComparer.Ordinal));
+        await users.AddToRolesAsync(user, roles.Except(current, StringComparer.Ordinal));
+        await audit.RecordAsync(AuditActions.UserUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString(),
+            details: new Dictionary<string, string> { ["roles"] = string.Join(' ', roles) });
+        return TypedResults.Ok(ToResponse(user, roles, time));
+    }
+
+    private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> SetBlockedAsync(HttpContext http, string id, bool blocked, IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var db = services.GetRequiredService<IdentityStoreDbContext>();
+        var users = services.GetRequiredService<UserManager<MislataUser>>();
+        var time = services.GetRequiredService<TimeProvider>();
+        var user = await FindAsync(db, caller, id, cancellationToken, tracked: true);
+        if (user is null)
+        {
+            return Problem.NotFound();
+        }
+
+        if (blocked && user.Id.ToString() == caller.ActorId)
+        {
+            return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "You cannot block yourself.");
+        }
+
+        user.BlockedAt = blocked ? user.BlockedAt ?? time.GetUtcNow() : null;
+        await users.UpdateAsync(user);
+        if (blocked)
+        {
+            await RevokeEverythingAsync(services, users, user, cancellationToken);
+        }
+
+        await services.GetRequiredService<IdentityAudit>().RecordAsync(blocked ? AuditActions.UserBlocked : AuditActions.UserUnblocked, AuditOutcome.Success,
+            caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
+        return TypedResults.Ok(ToResponse(user, [.. await users.GetRolesAsync(user)], time));
+    }
+
+    private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> ResetMfaAsync(
+        HttpContext http, string id, IdentityStoreDbContext db, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var user = await FindAsync(db, caller, id, cancellationToken, tracked: true);
+        if (user is null)
+        {
+            return Problem.NotFound();
+        }
+
+        await users.SetTwoFactorEnabledAsync(user, false);
+        await users.ResetAuthenticatorKeyAsync(user);
+        await users.ReplaceCodesAsync(user);
+        await audit.RecordAsync(AuditActions.MfaReset, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
+        return TypedResults.Ok(ToResponse(user, [.. await users.GetRolesAsync(user)], time));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(HttpContext http, string id, IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var caller = Caller.Of(http);
+        var db = services.GetRequiredService<IdentityStoreDbContext>();
+        var users = services.GetRequiredService<UserManager<MislataUser>>();
+        var user = await FindAsync(db, caller, id, cancellationToken, tracked: true);
+        if (user is null)
+        {
+            return Problem.NotFound();
+        }
+
+        if (user.Id.ToString() == caller.ActorId)
+        {
+            return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "You cannot delete yourself.");
+        }
+
+        await RevokeEverythingAsync(services, users, user, cancellationToken);
+        await users.DeleteAsync(user);
+        await services.GetRequiredService<IdentityAudit>().RecordAsync(AuditActions.UserDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Refresh tokens, authorizations and stored access tokens die at once; sessions at the next security-stamp check.</summary>
+    private static async Task RevokeEverythingAsync(IServiceProvider services, UserManager<MislataUser> users, MislataUser user, CancellationToken cancellationToken)
+    {
+        await users.UpdateSecurityStampAsync(user);
+        var subject = user.Id.ToString();
+        await services.GetRequiredService<IOpenIddictTokenManager>().RevokeBySubjectAsync(subject, cancellationToken);
+        await services.GetRequiredService<IOpenIddictAuthorizationManager>().RevokeBySubjectAsync(subject, cancellationToken);
+    }
+
+    internal static IQueryable<MislataUser> Visible(IQueryable<MislataUser> query, Caller caller)
+    {
+        if (caller.IsPlatformAdmin)
+        {
+            return query;
+        }
+
+        var tenant = caller.TenantId ?? Guid.Empty;
+        return query.Where(u => u.TenantId != null && u.TenantId == tenant);
+    }
+
+    internal static async Task<MislataUser?> FindAsync(IdentityStoreDbContext db, Caller caller, string id, CancellationToken cancellationToken, bool tracked = false)
+    {
+        if (!Guid.TryParse(id, out var userId))
+        {
+            return null;
+        }
+
+        var query = Visible(tracked ? db.Users : db.Users.AsNoTracking(), caller);
+        return await query.FirstOrDefaultAsync(u => u.Id == userId, cancellationToken);
+    }
+
+    internal static async Task<Dictionary<Guid, List<string>>> RolesOfAsync(IdentityStoreDbContext db, List<Guid> userIds, CancellationToken cancellationToken)
+    {
+        var pairs = await db.UserRoles.AsNoTracking()
+            .Where(ur => userIds.Contains(ur.UserId))
+            .Join(db.Roles, ur => ur.RoleId, r => r.Id, (ur, r) => new { ur.UserId, r.Name })
+            .ToListAsync(cancellationToken);
+        return pairs.GroupBy(p => p.UserId).ToDictionary(g => g.Key, g => g.Select(p => p.Name!).Order(StringComparer.Ordinal).ToList());
+    }
+
+    internal static UserResponse ToResponse(MislataUser user, IReadOnlyList<string> roles, TimeProvider time) =>
+        new(user.Id, user.Email!, roles, user.TenantId, Status(user, time), user.TwoFactorEnabled, user.CreatedAt);
+
+    private static string Status(MislataUser user, TimeProvider time) =>
+        user.BlockedAt is not null ? "blocked"
+        : user.LockoutEnd is { } end && end > time.GetUtcNow() ? "locked"
+        : user.PasswordHash is null ? "invited"
+        : "active";
+
+    private static Dictionary<string, string[]> IdentityErrors(IdentityResult result) =>
+        result.Errors
+            .GroupBy(e => e.Code.Contains("Password", StringComparison.Ordinal) ? "password" : e.Code.Contains("Email", StringComparison.Ordinal) || e.Code.Contains("UserName", StringComparison.Ordinal) ? "email" : "user")
+            .ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray());
+}
+
+/// <summary>Who may hold which role, and who may hand it out.</summary>
+internal static class RoleRules
+{
+    public static async Task<List<string>> ValidateAsync(IServiceProvider services, Caller caller, IReadOnlyList<string>? requested, Guid? tenantId, Dictionary<string, string[]> errors, CancellationToken cancellationToken)
+    {
+        var roles = (requested ?? []).Distinct(StringComparer.Ordinal).ToList();
+        var problems = new List<string>();
+        if (roles.Count == 0)
+        {
+            problems.Add("At least one role is required.");
+        }
+
+        foreach (var role in roles)
+        {
+            if (!Roles.All.Contains(role, StringComparer.Ordinal))
+            {
+                problems.Add($"Unknown role '{role}'.");
+            }
+            else if (Roles.IsTenantRole(role) && tenantId is null)
+            {
+                problems.Add($"The role '{role}' is held inside a tenant: name tenantId.");
+            }
+            else if (!Roles.IsTenantRole(role) && !caller.IsPlatformAdmin)
+            {
+                problems.Add($"Only platform administrators assign the role '{role}'.");
+            }
+            else if (!Roles.IsTenantRole(role) && tenantId is not null)
+            {
+                problems.Add($"The role '{role}' is not held inside a tenant.");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            errors["roles"] = [.. problems];
+        }
+
+        if (tenantId is { } id && services.GetService<ITenantDirectory>() is { } tenants && await tenants.FindAsync(id, cancellationToken) is null)
+        {
+            errors["tenantId"] = ["The tenant does not exist."];
+        }
+
+        return roles;
+    }
+}
+
+internal static class UserManagerExtensions
+{
+    /// <summary>Old recovery codes stop working when MFA is reset.</summary>
+    public static Task ReplaceCodesAsync(this UserManager<MislataUser> users, MislataUser user) => users.GenerateNewTwoFactorRecoveryCodesAsync(user, 0);
+}

@@ -1,0 +1,321 @@
+using Microsoft.AspNetCore;
+using System.Collections.Immutable;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Primitives;
+using Mislata.Core.Access;
+using Mislata.Core.Audit;
+using Mislata.Identity.Features.Accounts;
+using Mislata.Identity.Features.Auditing;
+using Mislata.Infrastructure.Authentication;
+using Mislata.Infrastructure.Identity;
+using OpenIddict.Abstractions;
+using OpenIddict.Server.AspNetCore;
+using static Mislata.Identity.Features.Accounts.Html;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Mislata.Identity.Features.Server;
+
+internal sealed record ConsentForm(string? Submit);
+
+/// <summary>The pass-through OpenIddict endpoints: authorize (with consent), token, userinfo and end-session.</summary>
+internal static partial class AuthorizationEndpoints
+{
+    private const string OidcScheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
+
+    public static WebApplication MapAuthorizationServer(this WebApplication app)
+    {
+        app.MapGet("/connect/authorize", (HttpContext context, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, null, ct));
+        app.MapPost("/connect/authorize", (HttpContext context, [FromForm] ConsentForm form, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, form.Submit, ct));
+        app.MapPost("/connect/token", TokenAsync);
+        app.MapMethods("/connect/userinfo", ["GET", "POST"], UserInfoAsync);
+        app.MapGet("/connect/endsession", EndSessionPage);
+        app.MapPost("/connect/endsession", EndSessionAsync);
+        return app;
+    }
+
+    private static async Task<IResult> AuthorizeAsync(HttpContext context, IServiceProvider services, string? submit, CancellationToken cancellationToken)
+    {
+        var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("Not an OpenID Connect request.");
+        var users = services.GetRequiredService<UserManager<MislataUser>>();
+        var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
+        var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
+        LogStep(Logger(context), "authorize");
+
+        var session = await context.AuthenticateAsync(SessionCookie.Scheme);
+        var user = session.Succeeded ? await users.GetUserAsync(session.Principal!) : null;
+        if (user is null || user.BlockedAt is not null || request.HasPromptValue(PromptValues.Login) ||
+            (request.MaxAge is { } maxAge && session.Properties?.IssuedUtc is { } issued && DateTimeOffset.UtcNow - issued > TimeSpan.FromSeconds(maxAge)))
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Forbid(Errors.LoginRequired, "The user is not signed in.");
+            }
+
+            // Back to this same request once signed in (without prompt=login, so it does not loop).
+            var parameters = context.Request.HasFormContentType ? context.Request.Form.ToList() : [.. context.Request.Query];
+            parameters.RemoveAll(p => p.Key is Parameters.Prompt or "__RequestVerificationToken" or "submit");
+            var returnUrl = context.Request.PathBase + context.Request.Path + QueryString.Create(parameters);
+            return Results.Challenge(new AuthenticationProperties { RedirectUri = returnUrl }, [SessionCookie.Scheme]);
+        }
+
+        var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
+            ?? throw new InvalidOperationException("The client was validated by OpenIddict but is gone.");
+        var applicationId = await applications.GetIdAsync(application, cancellationToken);
+        var subject = user.Id.ToString();
+        var roles = await users.GetRolesAsync(user);
+        var scopes = GrantableUserScopes(request.GetScopes(), roles);
+
+        var existing = new List<object>();
+        await foreach (var authorization in authorizations.FindAsync(subject, applicationId, Statuses.Valid, AuthorizationTypes.Permanent, scopes, cancellationToken))
+        {
+            existing.Add(authorization);
+        }
+
+        var consentType = await applications.GetConsentTypeAsync(application, cancellationToken);
+        var needsConsent = consentType is ConsentTypes.Explicit or ConsentTypes.Systematic &&
+            (existing.Count == 0 || consentType == ConsentTypes.Systematic || request.HasPromptValue(PromptValues.Consent));
+        if (consentType == ConsentTypes.External && existing.Count == 0)
+        {
+            return Forbid(Errors.ConsentRequired, "This application is not authorized for this user.");
+        }
+
+        if (submit == "deny")
+        {
+            return Forbid(Errors.AccessDenied, "The user denied the authorization.");
+        }
+
+        if (needsConsent && submit != "accept")
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Forbid(Errors.ConsentRequired, "Interactive consent is required.");
+            }
+
+            var name = await applications.GetLocalizedDisplayNameAsync(application, cancellationToken) ?? request.ClientId;
+            return RenderConsent(context, request, name!, scopes);
+        }
+
+        var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!);
+        var authorizationEntry = existing.LastOrDefault() ?? await authorizations.CreateAsync(
+            principal: principal,
+            subject: subject,
+            client: applicationId!,
+            type: AuthorizationTypes.Permanent,
+            scopes: principal.GetScopes(),
+            cancellationToken: cancellationToken);
+        principal.SetAuthorizationId(await authorizations.GetIdAsync(authorizationEntry, cancellationToken));
+        return Results.SignIn(principal, authenticationScheme: OidcScheme);
+    }
+
+    private static IResult RenderConsent(HttpContext context, OpenIddictRequest request, string applicationName, ImmutableArray<string> scopes)
+    {
+        LogStep(Logger(context), "consent-page");
+        var source = context.Request.HasFormContentType ? context.Request.Form.ToList() : [.. context.Request.Query];
+        var hidden = string.Concat(source
+            .Where(p => p.Key is not ("__RequestVerificationToken" or "submit"))
+            .SelectMany(p => p.Value.Select(v => Hidden(p.Key, v))));
+        var list = string.Concat(scopes.Select(s => $"<li><code>{E(s)}</code></li>"));
+        var inner = $"""
+            <p><strong>{E(applicationName)}</strong> asks to act on your behalf with these permissions:</p>
+            <ul id="scopes">{list}</ul>
+            {hidden}
+            <button type="submit" name="submit" value="accept">Allow</button>
+            <button type="submit" name="submit" value="deny">Deny</button>
+            """;
+        return Page(context, "Authorize " + applicationName, Form(context, "/connect/authorize", inner));
+    }
+
+    private static async Task<IResult> TokenAsync(HttpContext context, IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("Not an OpenID Connect request.");
+        var audit = services.GetRequiredService<IdentityAudit>();
+        LogStep(Logger(context), "token");
+
+        if (request.IsClientCredentialsGrantType())
+        {
+            var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
+            var db = services.GetRequiredService<IdentityStoreDbContext>();
+            var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
+                ?? throw new InvalidOperationException("The client was validated by OpenIddict but is gone.");
+            var id = Guid.Parse((await applications.GetIdAsync(application, cancellationToken))!);
+            var owner = await db.ApplicationOwners.AsNoTracking().FirstOrDefaultAsync(o => o.ApplicationId == id, cancellationToken);
+            var permitted = (await applications.GetPermissionsAsync(application, cancellationToken))
+                .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
+                .Select(p => p[Permissions.Prefixes.Scope.Length..])
+                .Where(Mislata.Core.Access.Scopes.IsKnown)
+                .ToList();
+            var requested = request.GetScopes();
+            var scopes = requested.IsEmpty ? permitted : [.. requested.Where(permitted.Contains)];
+
+            var identity = NewIdentity();
+            identity.SetClaim(Claims.Subject, request.ClientId);
+            identity.SetClaim(Claims.ClientId, request.ClientId);
+            if (owner?.TenantId is { } tenantId)
+            {
+                identity.SetClaim(ClaimNames.TenantId, tenantId.ToString());
+            }
+            else
+            {
+                // A platform application (the operator client): an operator, with no tenant.
+                identity.SetClaims(Claims.Role, [Roles.PlatformAdmin]);
+            }
+
+            identity.SetScopes(scopes);
+            identity.SetResources(IdentityServerSetup.ApiAudience);
+            identity.SetDestinations(Destinations);
+            await audit.RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.Client, request.ClientId!, owner?.TenantId, cancellationToken,
+                details: new Dictionary<string, string> { ["grant"] = GrantTypes.ClientCredentials, ["scope"] = string.Join(' ', scopes) });
+            return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OidcScheme);
+        }
+
+        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
+        {
+            var users = services.GetRequiredService<UserManager<MislataUser>>();
+            var result = await context.AuthenticateAsync(OidcScheme);
+            var subject = result.Principal?.GetClaim(Claims.Subject);
+            var user = subject is null ? null : await users.FindByIdAsync(subject);
+            if (user is null || user.BlockedAt is not null || await users.IsLockedOutAsync(user))
+            {
+                await audit.RecordAsync(AuditActions.TokenRefused, AuditOutcome.Denied, AuditActorType.User, subject ?? "unknown", user?.TenantId, cancellationToken,
+                    errorCode: "invalid_grant", details: new Dictionary<string, string> { ["grant"] = request.GrantType! });
+                return Forbid(Errors.InvalidGrant, "The user is no longer allowed to sign in.");
+            }
+
+            // Roles may have changed since the code or refresh token was issued: re-derive, never widen.
+            var roles = await users.GetRolesAsync(user);
+            var scopes = GrantableUserScopes(result.Principal!.GetScopes(), roles);
+            var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!);
+            principal.SetAuthorizationId(result.Principal!.GetAuthorizationId());
+            await audit.RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                details: new Dictionary<string, string> { ["grant"] = request.GrantType!, ["client_id"] = request.ClientId ?? string.Empty });
+            return Results.SignIn(principal, authenticationScheme: OidcScheme);
+        }
+
+        return Forbid(Errors.UnsupportedGrantType, "The grant type is not supported.");
+    }
+
+    private static async Task<IResult> UserInfoAsync(HttpContext context, UserManager<MislataUser> users)
+    {
+        var result = await context.AuthenticateAsync(OidcScheme);
+        var subject = result.Principal?.GetClaim(Claims.Subject);
+        var user = subject is null ? null : await users.FindByIdAsync(subject);
+        if (user is null || user.BlockedAt is not null)
+        {
+            return Results.Challenge(
+                new AuthenticationProperties(new Dictionary<string, string?>
+                {
+                    [OpenIddictServerAspNetCoreConstants.Properties.Error] = Errors.InvalidToken,
+                    [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = "The token is no longer valid.",
+                }),
+                [OidcScheme]);
+        }
+
+        var claims = new Dictionary<string, object>(StringComparer.Ordinal) { [Claims.Subject] = user.Id.ToString() };
+        if (result.Principal!.HasScope(OpenIddictConstants.Scopes.Email))
+        {
+            claims[Claims.Email] = user.Email!;
+            claims[Claims.EmailVerified] = user.EmailConfirmed;
+        }
+
+        if (result.Principal!.HasScope(OpenIddictConstants.Scopes.Profile))
+        {
+            claims[Claims.Name] = user.Email!;
+        }
+
+        if (user.TenantId is { } tenantId)
+        {
+            claims[ClaimNames.TenantId] = tenantId.ToString();
+        }
+
+        claims[Claims.Role] = (await users.GetRolesAsync(user)).ToArray();
+        return Results.Ok(claims);
+    }
+
+    private static IResult EndSessionPage(HttpContext context)
+    {
+        LogStep(Logger(context), "endsession-page");
+        var hidden = string.Concat(context.Request.Query.SelectMany(p => p.Value.Select(v => Hidden(p.Key, v))));
+        var inner = $"""<p>Sign out of Mislata?</p>{hidden}<button type="submit">Sign out</button>""";
+        return Page(context, "Sign out", Form(context, "/connect/endsession", inner));
+    }
+
+    private static async Task<IResult> EndSessionAsync(
+        HttpContext context,
+        [FromForm] IFormCollection form,
+        SignInManager<MislataUser> signIn,
+        UserManager<MislataUser> users,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        LogStep(Logger(context), "endsession");
+        var user = await users.GetUserAsync(context.User);
+        await signIn.SignOutAsync();
+        if (user is not null)
+        {
+            await audit.RecordAsync(AuditActions.Logout, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken);
+        }
+
+        // OpenIddict redirects to the validated post_logout_redirect_uri, or to "/" when there is none.
+        return Results.SignOut(new AuthenticationProperties { RedirectUri = "/account" }, [OidcScheme]);
+    }
+
+    /// <summary>What a user may get: the OIDC scopes plus the API scopes of their roles, intersected with the request.</summary>
+    internal static ImmutableArray<string> GrantableUserScopes(ImmutableArray<string> requested, IEnumerable<string> roles)
+    {
+        var allowed = new HashSet<string>(IdentityServerSetup.OidcScopes, StringComparer.Ordinal) { OpenIddictConstants.Scopes.Roles };
+        foreach (var role in roles)
+        {
+            allowed.UnionWith(Roles.ScopesOf(role));
+        }
+
+        return [.. requested.Where(allowed.Contains).Distinct(StringComparer.Ordinal)];
+    }
+
+    private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(UserManager<MislataUser> users, MislataUser user, IList<string> roles, ImmutableArray<string> scopes, string clientId)
+    {
+        var identity = NewIdentity();
+        identity.SetClaim(Claims.Subject, user.Id.ToString());
+        identity.SetClaim(Claims.Email, await users.GetEmailAsync(user));
+        identity.SetClaim(Claims.Name, await users.GetUserNameAsync(user));
+        identity.SetClaim(Claims.ClientId, clientId);
+        if (user.TenantId is { } tenantId)
+        {
+            identity.SetClaim(ClaimNames.TenantId, tenantId.ToString());
+        }
+
+        identity.SetClaims(Claims.Role, [.. roles]);
+        identity.SetScopes(scopes);
+        identity.SetResources(IdentityServerSetup.ApiAudience);
+        identity.SetDestinations(Destinations);
+        return new ClaimsPrincipal(identity);
+    }
+
+    private static ClaimsIdentity NewIdentity() => new(OidcScheme, Claims.Name, Claims.Role);
+
+    private static IEnumerable<string> Destinations(Claim claim) => claim.Type switch
+    {
+        Claims.Subject => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Role or ClaimNames.TenantId => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.ClientId => [OpenIddictConstants.Destinations.AccessToken],
+        Claims.Email when claim.Subject?.HasScope(OpenIddictConstants.Scopes.Email) == true => [OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Name when claim.Subject?.HasScope(OpenIddictConstants.Scopes.Profile) == true => [OpenIddictConstants.Destinations.IdentityToken],
+        _ => [],
+    };
+
+    private static IResult Forbid(string error, string description) => Results.Forbid(
+        new AuthenticationProperties(new Dictionary<string, string?>
+        {
+            [OpenIddictServerAspNetCoreConstants.Properties.Error] = error,
+            [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
+        }),
+        [OidcScheme]);
+
+    private static ILogger Logger(HttpContext context) => context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Mislata.Identity.Server");
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Account step {Step}")]
+    private static partial void LogStep(ILogger logger, string step);
+}

@@ -1,0 +1,118 @@
+using OpenIddict.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Mislata.Core.Access;
+using Mislata.Core.Audit;
+using Mislata.Identity.Features.Accounts;
+using Mislata.Identity.Features.Auditing;
+using Mislata.Identity.Features.Bootstrap;
+using Mislata.Infrastructure.Authentication;
+using Mislata.Infrastructure.Identity;
+using Mislata.ServiceDefaults;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Mislata.Identity.Features.Server;
+
+internal static class IdentityServerSetup
+{
+    /// <summary>The audience of every access token (the api and identity's own management API).</summary>
+    public const string ApiAudience = "mislata-api";
+
+    public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(15);
+
+    /// <summary>OIDC scopes a user-facing client may ask for besides the API scopes.</summary>
+    public static readonly IReadOnlyList<string> OidcScopes = [OpenIddictConstants.Scopes.OpenId, OpenIddictConstants.Scopes.Profile, OpenIddictConstants.Scopes.Email, OpenIddictConstants.Scopes.OfflineAccess];
+
+    /// <summary>ASP.NET Core Identity (users, roles, lockout, TOTP), the Redis-backed session cookie, OpenIddict server and validation.</summary>
+    public static WebApplicationBuilder AddMislataIdentityServer(this WebApplicationBuilder builder)
+    {
+        var publicUrl = builder.Configuration["QAPI_PUBLIC_URL"];
+        if (string.IsNullOrWhiteSpace(publicUrl) || !Uri.TryCreate(publicUrl.Trim(), UriKind.Absolute, out var issuer) || issuer.Scheme is not ("https" or "http"))
+        {
+            throw new StartupException("QAPI_PUBLIC_URL is not set to the platform's public base URL (e.g. https://mislata.example.com): identity uses it as the token issuer.");
+        }
+
+        var services = builder.Services;
+        services.AddHttpContextAccessor();
+        services.TryAddScoped<IAuditLog, LoggingAuditLog>();
+        services.AddScoped<IdentityAudit>();
+
+        services.AddIdentity<MislataUser, MislataRole>(o =>
+            {
+                o.User.RequireUniqueEmail = true;
+                o.Password.RequiredLength = 12;
+                o.Password.RequireDigit = true;
+                o.Password.RequireLowercase = true;
+                o.Password.RequireUppercase = true;
+                o.Password.RequireNonAlphanumeric = true;
+                o.Password.RequiredUniqueChars = 5;
+                o.Lockout.AllowedForNewUsers = true;
+                o.Lockout.MaxFailedAccessAttempts = 10;
+                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
+                o.SignIn.RequireConfirmedAccount = false;
+            })
+            .AddEntityFrameworkStores<IdentityStoreDbContext>()
+            .AddSignInManager<MislataSignInManager>()
+            .AddDefaultTokenProviders();
+        services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        services.AddOptions<CookieAuthenticationOptions>(SessionCookie.Scheme)
+            .Configure<IDistributedCache, TimeProvider>((o, cache, time) => SessionCookie.Apply(o, cache, time));
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "__Host-mislata-af";
+            o.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+            o.Cookie.Path = "/";
+            o.FormFieldName = "__RequestVerificationToken";
+        });
+
+        services.AddSingleton<SigningKeyRing>();
+        services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, SigningKeyOptionsSetup>();
+        services.AddSingleton<BootstrapSeeder>();
+
+        services.AddOpenIddict()
+            .AddCore(o => o.UseEntityFrameworkCore().UseDbContext<IdentityStoreDbContext>().ReplaceDefaultEntities<Guid>())
+            .AddServer(o =>
+            {
+                o.SetIssuer(issuer);
+                o.SetAuthorizationEndpointUris("connect/authorize")
+                    .SetTokenEndpointUris("connect/token")
+                    .SetIntrospectionEndpointUris("connect/introspect")
+                    .SetRevocationEndpointUris("connect/revoke")
+                    .SetUserInfoEndpointUris("connect/userinfo")
+                    .SetEndSessionEndpointUris("connect/endsession")
+                    .SetJsonWebKeySetEndpointUris(".well-known/jwks")
+                    .SetConfigurationEndpointUris(".well-known/openid-configuration");
+                o.AllowAuthorizationCodeFlow().AllowClientCredentialsFlow().AllowRefreshTokenFlow();
+                o.RequireProofKeyForCodeExchange();
+                o.Configure(options => options.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain));
+                o.RegisterScopes([.. OidcScopes, OpenIddictConstants.Scopes.Roles, .. Mislata.Core.Access.Scopes.All]);
+                o.RegisterClaims(Claims.Subject, Claims.Email, Claims.Name, Claims.Role, ClaimNames.TenantId, Claims.ClientId);
+                o.SetAccessTokenLifetime(AccessTokenLifetime)
+                    .SetIdentityTokenLifetime(TimeSpan.FromMinutes(15))
+                    .SetAuthorizationCodeLifetime(TimeSpan.FromMinutes(5))
+                    .SetRefreshTokenLifetime(TimeSpan.FromDays(14))
+                    .SetRefreshTokenReuseLeeway(TimeSpan.Zero);
+                o.DisableAccessTokenEncryption();
+                o.UseAspNetCore()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableTokenEndpointPassthrough()
+                    .EnableUserInfoEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough()
+                    // Identity listens on plain HTTP inside the private network; the gateway terminates TLS and its
+                    // forwarded headers give the public https view.
+                    .DisableTransportSecurityRequirement();
+            })
+            .AddValidation(o =>
+            {
+                o.UseLocalServer();
+                o.UseAspNetCore();
+                o.AddAudiences(ApiAudience);
+                o.EnableTokenEntryValidation();
+            });
+        return builder;
+    }
+}

@@ -1,0 +1,174 @@
+using Microsoft.Extensions.Options;
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.IdentityModel.Tokens;
+using Mislata.Crypto.Envelope;
+using Mislata.Infrastructure.Identity;
+using OpenIddict.Server;
+
+namespace Mislata.Identity.Features.Server;
+
+/// <summary>
+/// The ES256 keys that sign identity's tokens. Generated once, stored encrypted in <c>identity.signing_keys</c>
+/// (AES-256-GCM under a master-key derived key), loaded by every replica at start. Rotation: when the signing key
+/// is older than <see cref="RotationPeriod"/>, a successor is created that is published at once but signs only from
+/// <see cref="PublishAhead"/> later; the predecessor stays published for <see cref="Retention"/> after that.
+/// Creation happens under a PostgreSQL advisory lock, so replicas starting together agree on one key.
+/// </summary>
+internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKeyRing masterKeys, TimeProvider time, ILogger<SigningKeyRing> logger)
+{
+    public const string Algorithm = SecurityAlgorithms.EcdsaSha256;
+    internal const string Purpose = "identity-signing-keys";
+
+    /// <summary>Advisory lock key: ASCII "MISLSIGN".</summary>
+    private const long AdvisoryLockKey = 0x4D49534C5349474E;
+
+    internal static readonly TimeSpan RotationPeriod = TimeSpan.FromDays(90);
+    internal static readonly TimeSpan PublishAhead = TimeSpan.FromHours(24);
+    internal static readonly TimeSpan Retention = TimeSpan.FromDays(2);
+
+    private IReadOnlyList<SigningCredentials>? _credentials;
+
+    /// <summary>Signing credentials, the one to sign with first, then the others still published.</summary>
+    public IReadOnlyList<SigningCredentials> Credentials =>
+        _credentials ?? throw new InvalidOperationException("The signing keys are not loaded yet.");
+
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityStoreDbContext>();
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({AdvisoryLockKey})", cancellationToken);
+
+        var now = time.GetUtcNow();
+        var keys = await db.SigningKeys.Where(k => k.ExpiresAt == null || k.ExpiresAt > now).ToListAsync(cancellationToken);
+        var active = keys.Where(k => k.ActivatesAt <= now).OrderByDescending(k => k.ActivatesAt).FirstOrDefault();
+        var pending = keys.Where(k => k.ActivatesAt > now).OrderBy(k => k.ActivatesAt).FirstOrDefault();
+        if (active is null)
+        {
+            active = Create(now, now);
+            db.SigningKeys.Add(active);
+            keys.Add(active);
+            LogCreated(logger, active.KeyId, "no signing key yet");
+        }
+        else if (pending is null && now - active.ActivatesAt >= RotationPeriod)
+        {
+            pending = Create(now, now + PublishAhead);
+            db.SigningKeys.Add(pending);
+            keys.Add(pending);
+            active.ExpiresAt = pending.ActivatesAt + Retention;
+            LogCreated(logger, pending.KeyId, "rotation due");
+        }
+
+        // Predecessors of the active key retire once every token they signed has expired.
+        foreach (var older in keys.Where(k => k.ActivatesAt < active.ActivatesAt && k.ExpiresAt is null))
+        {
+            older.ExpiresAt = active.ActivatesAt + Retention;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+
+        var ordered = new List<SigningKeyRecord> { active };
+        ordered.AddRange(keys.Where(k => k != active).OrderByDescending(k => k.ActivatesAt));
+        _credentials = [.. ordered.Select(Open)];
+        LogLoaded(logger, active.KeyId, ordered.Count);
+    }
+
+    [SuppressMessage("Reliability", "CA2000", Justification = "The key lives as long as the process: it is owned by the signing credentials.")]
+    private SigningCredentials Open(SigningKeyRecord record)
+    {
+        var key = masterKeys.Find(record.MasterKeyId)
+            ?? throw new ServiceDefaults.StartupException($"signing key {record.KeyId} is encrypted under master key {record.MasterKeyId}, which is not configured.");
+        var blob = record.EncryptedPrivateKey;
+        var plaintext = new byte[blob.Length - 12 - 16];
+        Span<byte> derived = stackalloc byte[32];
+        try
+        {
+            key.DeriveKey(Purpose, derived);
+            using var aes = new AesGcm(derived, 16);
+            aes.Decrypt(blob.AsSpan(0, 12), blob.AsSpan(12, plaintext.Length), blob.AsSpan(12 + plaintext.Length), plaintext, AssociatedData(record.KeyId, record.MasterKeyId));
+            var ecdsa = ECDsa.Create();
+            ecdsa.ImportPkcs8PrivateKey(plaintext, out _);
+            return new SigningCredentials(new ECDsaSecurityKey(ecdsa) { KeyId = record.KeyId }, Algorithm);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(derived);
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    private SigningKeyRecord Create(DateTimeOffset now, DateTimeOffset activatesAt)
+    {
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var pkcs8 = ecdsa.ExportPkcs8PrivateKey();
+        var master = masterKeys.Current;
+        var kid = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var blob = new byte[12 + pkcs8.Length + 16];
+        Span<byte> derived = stackalloc byte[32];
+        try
+        {
+            master.DeriveKey(Purpose, derived);
+            RandomNumberGenerator.Fill(blob.AsSpan(0, 12));
+            using var aes = new AesGcm(derived, 16);
+            aes.Encrypt(blob.AsSpan(0, 12), pkcs8, blob.AsSpan(12, pkcs8.Length), blob.AsSpan(12 + pkcs8.Length), AssociatedData(kid, master.Id));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(derived);
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
+
+        return new SigningKeyRecord
+        {
+            Id = Guid.CreateVersion7(now),
+            KeyId = kid,
+            Algorithm = "ES256",
+            MasterKeyId = master.Id,
+            EncryptedPrivateKey = blob,
+            CreatedAt = now,
+            ActivatesAt = activatesAt,
+        };
+    }
+
+    private static byte[] AssociatedData(string kid, string masterKeyId) => Encoding.ASCII.GetBytes($"mislata/v1/identity-signing-key|{kid}|{masterKeyId}");
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Created signing key {KeyId} ({Reason})")]
+    private static partial void LogCreated(ILogger logger, string keyId, string reason);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Signing with key {KeyId}; {Count} key(s) published")]
+    private static partial void LogLoaded(ILogger logger, string keyId, int count);
+}
+
+/// <summary>Feeds the loaded keys to OpenIddict (options are built on first use, after <see cref="SigningKeyRing.LoadAsync"/>).</summary>
+internal sealed class SigningKeyOptionsSetup(SigningKeyRing ring, MasterKeyRing masterKeys) : IConfigureOptions<OpenIddictServerOptions>
+{
+    internal const string TokenEncryptionPurpose = "identity-token-encryption";
+
+    public void Configure(OpenIddictServerOptions options)
+    {
+        foreach (var credentials in ring.Credentials)
+        {
+            options.SigningCredentials.Add(credentials);
+        }
+
+        // Authorization codes and refresh tokens are encrypted with a key derived from the master key, so every
+        // replica has it without storing it; the previous master key's derivation still decrypts older tokens.
+        options.EncryptionCredentials.Add(EncryptionCredentials(masterKeys.Current));
+        if (masterKeys.Previous is { } previous)
+        {
+            options.EncryptionCredentials.Add(EncryptionCredentials(previous));
+        }
+    }
+
+    private static EncryptingCredentials EncryptionCredentials(MasterKey master)
+    {
+        var bytes = new byte[32];
+        master.DeriveKey(TokenEncryptionPurpose, bytes);
+        var key = new SymmetricSecurityKey(bytes) { KeyId = "enc-" + master.Id };
+        return new EncryptingCredentials(key, SecurityAlgorithms.Aes256KW, SecurityAlgorithms.Aes256CbcHmacSha512);
+    }
+}

@@ -1,0 +1,79 @@
+using StackExchange.Redis;
+
+namespace Mislata.Infrastructure.Access;
+
+/// <summary>
+/// Tells every replica to forget cached access data (API key records, tenant status and plan) at once, over Redis
+/// pub/sub. Caches also expire on a short TTL, the safety net for a lost message.
+/// </summary>
+public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILogger<AccessInvalidation> logger)
+{
+    public static readonly RedisChannel Channel = RedisChannel.Literal("mislata:access:invalidate");
+
+    /// <summary>Raised for local and remote invalidations: <c>key:{id}</c>, <c>tenant:{id}</c>, <c>plans</c>, <c>all</c>.</summary>
+    public event Action<string>? Invalidated;
+
+    public async Task PublishAsync(string message)
+    {
+        // Local first: the replica that made the change never serves stale data, even when Redis is down.
+        Raise(message);
+        try
+        {
+            await redis.GetSubscriber().PublishAsync(Channel, message);
+        }
+        catch (RedisException ex)
+        {
+            LogPublishFailed(logger, ex);
+        }
+    }
+
+    public static string ApiKey(Guid id) => "key:" + id.ToString("N");
+
+    public static string Tenant(Guid id) => "tenant:" + id.ToString("N");
+
+    public const string Plans = "plans";
+
+    public const string All = "all";
+
+    internal void Raise(string message) => Invalidated?.Invoke(message);
+
+    [LoggerMessage(EventId = 5100, Level = LogLevel.Warning, Message = "Could not publish an access invalidation; other replicas rely on the cache TTL")]
+    private static partial void LogPublishFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>Subscribes to the invalidation channel; a lost connection clears every cache (messages may have been missed).</summary>
+public sealed partial class AccessInvalidationSubscriber(IConnectionMultiplexer redis, AccessInvalidation invalidation, ILogger<AccessInvalidationSubscriber> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        redis.ConnectionFailed += OnConnectionChange;
+        redis.ConnectionRestored += OnConnectionChange;
+        try
+        {
+            await redis.GetSubscriber().SubscribeAsync(AccessInvalidation.Channel, (_, message) =>
+            {
+                if (message.HasValue)
+                {
+                    invalidation.Raise(message.ToString());
+                }
+            });
+        }
+        catch (RedisException ex)
+        {
+            // The multiplexer re-subscribes when it reconnects.
+            LogSubscribeFailed(logger, ex);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        redis.ConnectionFailed -= OnConnectionChange;
+        redis.ConnectionRestored -= OnConnectionChange;
+        return Task.CompletedTask;
+    }
+
+    private void OnConnectionChange(object? sender, ConnectionFailedEventArgs e) => invalidation.Raise(AccessInvalidation.All);
+
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Warning, Message = "Could not subscribe to access invalidations at start")]
+    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+}

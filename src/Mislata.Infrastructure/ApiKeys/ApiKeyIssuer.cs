@@ -1,0 +1,104 @@
+using Microsoft.EntityFrameworkCore;
+using Mislata.Core.Access;
+using Mislata.Core.ApiKeys;
+using Mislata.Core.Audit;
+using Mislata.Core.Partners;
+using Mislata.Core.Tenants;
+using Mislata.Core.Usage;
+using Mislata.Infrastructure.Access;
+using Mislata.Infrastructure.Persistence;
+
+namespace Mislata.Infrastructure.ApiKeys;
+
+public sealed record ApiKeyDraft(string Name, IReadOnlyList<string> Scopes, DateTimeOffset? ExpiresAt, IReadOnlyList<string> IpAllowlist, int? RateLimitPerMinute);
+
+public enum ApiKeyError
+{
+    None = 0,
+    OwnerNotFound = 1,
+    QuotaExceeded = 2,
+}
+
+/// <summary>Issues and revokes API keys, audited before commit (fail-closed).</summary>
+public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAuditLog audit, AccessInvalidation invalidation, TimeProvider time)
+{
+    /// <summary>A new key of a tenant, within the plan's <c>maxApiKeys</c>. The plaintext key is returned once, never stored.</summary>
+    public async Task<(ApiKey? Key, string? Secret, ApiKeyError Error)> IssueForTenantAsync(Guid tenantId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(draft);
+        ArgumentNullException.ThrowIfNull(actor);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // Row lock on the tenant: concurrent creations cannot both slip under the quota.
+        var tenant = await db.Set<Tenant>()
+            .FromSqlInterpolated($"SELECT * FROM mislata.tenants WHERE id = {tenantId} FOR UPDATE")
+            .AsNoTracking()
+            .SingleOrDefaultAsync(cancellationToken);
+        if (tenant is null)
+        {
+            return (null, null, ApiKeyError.OwnerNotFound);
+        }
+
+        var maxApiKeys = await db.Set<Plan>().Where(p => p.Id == tenant.PlanId).Select(p => p.MaxApiKeys).SingleOrDefaultAsync(cancellationToken);
+        var active = await db.Set<ApiKey>().LongCountAsync(k => k.TenantId == tenantId && k.RevokedAt == null, cancellationToken);
+        if (!Quotas.AllowsOneMore(maxApiKeys, active))
+        {
+            return (null, null, ApiKeyError.QuotaExceeded);
+        }
+
+        var (key, plaintext) = await AddAsync(tenantId, null, draft, actor, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return (key, plaintext, ApiKeyError.None);
+    }
+
+    /// <summary>A partner admin's key (scope <c>partner:admin</c>), bound to the partner rather than a tenant.</summary>
+    public async Task<(ApiKey? Key, string? Secret, ApiKeyError Error)> IssueForPartnerAsync(Guid partnerId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(draft);
+        if (!await db.Set<Partner>().AnyAsync(p => p.Id == partnerId, cancellationToken))
+        {
+            return (null, null, ApiKeyError.OwnerNotFound);
+        }
+
+        var (key, plaintext) = await AddAsync(null, partnerId, draft, actor, cancellationToken);
+        return (key, plaintext, ApiKeyError.None);
+    }
+
+    /// <summary>Revokes a tenant's key; every replica refuses it at once. False when the tenant has no such key.</summary>
+    public async Task<bool> RevokeAsync(Guid tenantId, Guid keyId, RequestActor actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var key = await db.Set<ApiKey>().SingleOrDefaultAsync(k => k.TenantId == tenantId && k.Id == keyId, cancellationToken);
+        if (key is null)
+        {
+            return false;
+        }
+
+        if (!key.IsRevoked)
+        {
+            key.Revoke(time.GetUtcNow());
+            await audit.RecordAsync(actor.Event(tenantId, "apikey.revoke", "apiKey", keyId.ToString()), cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        await invalidation.PublishAsync(AccessInvalidation.ApiKey(keyId));
+        return true;
+    }
+
+    private async Task<(ApiKey Key, string Plaintext)> AddAsync(Guid? tenantId, Guid? partnerId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var plaintext = ApiKeySecret.Generate();
+        var key = new ApiKey(Guid.CreateVersion7(now), tenantId, partnerId, draft.Name, ApiKeySecret.PrefixOf(plaintext), secret.Hash(plaintext),
+            draft.Scopes, draft.ExpiresAt, draft.IpAllowlist, draft.RateLimitPerMinute, actor.ActorId, now);
+        db.Add(key);
+        await audit.RecordAsync(actor.Event(tenantId, "apikey.create", "apiKey", key.Id.ToString(), details: new Dictionary<string, string>
+        {
+            ["scopes"] = string.Join(' ', draft.Scopes),
+            ["prefix"] = key.Prefix,
+            ["partnerId"] = partnerId?.ToString() ?? string.Empty,
+        }), cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        return (key, plaintext);
+    }
+}

@@ -1,0 +1,70 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+using Mislata.Crypto.Envelope;
+
+namespace Mislata.Infrastructure.ApiKeys;
+
+/// <summary>
+/// The API key format: <c>qapi_</c> + 43 base64url characters (256 random bits). Stored only as
+/// HMAC-SHA-256 under a master-key-derived key, so a database leak alone cannot even confirm a guessed key.
+/// </summary>
+public sealed class ApiKeySecret(MasterKeyRing masterKeys)
+{
+    public const string Marker = "qapi_";
+    public const int RandomBytes = 32;
+    public const int EncodedLength = 43;
+    public const int TotalLength = 48;
+    public const int PrefixLength = 13;
+    private const string HashPurpose = "api-key-hash";
+
+    public static string Generate()
+    {
+        Span<byte> random = stackalloc byte[RandomBytes];
+        RandomNumberGenerator.Fill(random);
+        var key = Marker + Base64Url.EncodeToString(random);
+        CryptographicOperations.ZeroMemory(random);
+        return key;
+    }
+
+    /// <summary>Whether a presented value has the shape of an API key (cheap, before any lookup).</summary>
+    public static bool LooksLikeKey(string value)
+    {
+        if (value.Length != TotalLength || !value.StartsWith(Marker, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        foreach (var c in value.AsSpan(Marker.Length))
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public static string PrefixOf(string key) => key[..PrefixLength];
+
+    /// <summary>The stored hash under the current master key.</summary>
+    public byte[] Hash(string key) => Hash(key, masterKeys.Current);
+
+    /// <summary>The hash under the previous master key during a rotation (null otherwise).</summary>
+    public byte[]? HashUnderPrevious(string key) => masterKeys.Previous is { } previous ? Hash(key, previous) : null;
+
+    private static byte[] Hash(string key, MasterKey master)
+    {
+        Span<byte> hmacKey = stackalloc byte[32];
+        master.DeriveKey(HashPurpose, hmacKey);
+        try
+        {
+            return HMACSHA256.HashData(hmacKey, Encoding.ASCII.GetBytes(key));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(hmacKey);
+        }
+    }
+}

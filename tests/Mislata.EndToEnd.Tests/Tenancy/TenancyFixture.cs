@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Npgsql;
+
+namespace Mislata.EndToEnd.Tests.Tenancy;
+
+/// <summary>A platform with two api replicas and the operator's access token (bootstrap client, client_credentials).</summary>
+public sealed class TenancyFixture : IAsyncLifetime
+{
+    private MislataStack? _stack;
+
+    public MislataStack Stack => _stack ?? throw new InvalidOperationException("the stack is not started");
+
+    public string OperatorToken { get; private set; } = string.Empty;
+
+    public async Task InitializeAsync()
+    {
+        _stack = await MislataStack.StartAsync(new StackOptions { ApiReplicas = 2 });
+        OperatorToken = await OperatorTokenAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_stack is not null)
+        {
+            await _stack.DisposeAsync();
+        }
+    }
+
+    public async Task<string> OperatorTokenAsync()
+    {
+        using var client = Stack.Gateway.CreateClient();
+        using var response = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = Stack.BootstrapClientId,
+            ["client_secret"] = Stack.BootstrapClientSecret,
+            ["scope"] = "platform:admin audit:read",
+        }));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"token: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    public HttpClient Operator()
+    {
+        var client = Stack.Gateway.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", OperatorToken);
+        return client;
+    }
+
+    public HttpClient WithKey(string? key, Uri? baseAddress = null)
+    {
+        var client = baseAddress is null ? Stack.Gateway.CreateClient() : new HttpClient { BaseAddress = baseAddress };
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.Add("X-Api-Key", key);
+        }
+
+        return client;
+    }
+
+    public IReadOnlyList<Uri> ApiReplicas => [.. Stack.Of("api").Select(s => s.BaseAddress)];
+
+    /// <summary>A new tenant (through the operator) and its id.</summary>
+    public async Task<Guid> CreateTenantAsync(string? plan = null)
+    {
+        using var client = Operator();
+        using var response = await client.PostAsJsonAsync(new Uri("/api/v1/admin/tenants", UriKind.Relative),
+            new { name = "t-" + Guid.NewGuid().ToString("N")[..12], planId = plan, adminEmail = "admin@example.com" });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"create tenant: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("id").GetGuid();
+    }
+
+    /// <summary>A key for the tenant through <c>POST /admin/tenants/{id}/api-keys</c>: (id, key).</summary>
+    public async Task<(Guid Id, string Key)> CreateKeyAsync(Guid tenantId, string[]? scopes = null, int? rateLimitPerMinute = null)
+    {
+        using var client = Operator();
+        using var response = await client.PostAsJsonAsync(new Uri($"/api/v1/admin/tenants/{tenantId}/api-keys", UriKind.Relative),
+            new { name = "key-" + Guid.NewGuid().ToString("N")[..8], scopes, rateLimitPerMinute });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"create key: {(int)response.StatusCode} {body}");
+        var root = JsonDocument.Parse(body).RootElement;
+        return (root.GetProperty("id").GetGuid(), root.GetProperty("key").GetString()!);
+    }
+
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(Stack.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(Stack.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public static async Task<string> ErrorCodeAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        try
+        {
+            return JsonDocument.Parse(body).RootElement.GetProperty("error").GetString() ?? string.Empty;
+        }
+        catch (JsonException)
+        {
+            return "(no problem body: " + body + ")";
+        }
+        catch (KeyNotFoundException)
+        {
+            return "(no error member: " + body + ")";
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class TenancyCollection : ICollectionFixture<TenancyFixture>
+{
+    public const string Name = "tenancy";
+}
