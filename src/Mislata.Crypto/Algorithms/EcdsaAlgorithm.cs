@@ -207,8 +207,13 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
             throw new CryptoException(CryptoError.InvalidArgument, "ECDSA signatures take no context.");
         }
 
-        using var ec = ECDsa.Create();
-        ec.ImportPkcs8PrivateKey(key.Secret, out _);
+        // The imported key is cached on the key version (disposed with it): importing PKCS#8 costs more than signing.
+        var ec = key.GetOrCreate(static k =>
+        {
+            var created = ECDsa.Create();
+            created.ImportPkcs8PrivateKey(k.Secret, out _);
+            return created;
+        });
         return ec.SignData(message, _hash, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
     }
 
@@ -243,7 +248,7 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         CheckType(key);
         try
         {
-            using var ec = PublicEcdsa(key);
+            var ec = key.GetOrCreate(PublicEcdsa);
             return ec.VerifyData(message, signature, _hash, format);
         }
         catch (CryptographicException)

@@ -76,7 +76,13 @@ public sealed class KeyMaterial : IDisposable
         }
 
         var created = create(this);
-        Interlocked.CompareExchange(ref _cache, created, null);
+        if (Interlocked.CompareExchange(ref _cache, created, null) is T winner)
+        {
+            // Another thread cached its object first: use that one and release ours.
+            (created as IDisposable)?.Dispose();
+            return winner;
+        }
+
         return created;
     }
 
@@ -163,7 +169,13 @@ public sealed class PublicKey
         }
 
         var created = create(this);
-        Interlocked.CompareExchange(ref _cache, created, null);
+        if (Interlocked.CompareExchange(ref _cache, created, null) is T winner)
+        {
+            // Another thread cached its object first: use that one and release ours.
+            (created as IDisposable)?.Dispose();
+            return winner;
+        }
+
         return created;
     }
 
