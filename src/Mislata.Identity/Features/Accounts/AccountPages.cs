@@ -8,13 +8,13 @@ using static Mislata.Identity.Features.Accounts.Html;
 
 namespace Mislata.Identity.Features.Accounts;
 
-internal sealed record LoginForm(string? Email, string? Password, string? ReturnUrl);
+internal sealed record LoginForm(string? Email = null, string? Password = null, string? ReturnUrl = null);
 
-internal sealed record MfaForm(string? Code, string? ReturnUrl);
+internal sealed record MfaForm(string? Code = null, string? ReturnUrl = null);
 
-internal sealed record ChangePasswordForm(string? CurrentPassword, string? NewPassword, string? ConfirmPassword);
+internal sealed record ChangePasswordForm(string? CurrentPassword = null, string? NewPassword = null, string? ConfirmPassword = null);
 
-internal sealed record SetPasswordForm(string? UserId, string? Token, string? NewPassword, string? ConfirmPassword);
+internal sealed record SetPasswordForm(string? UserId = null, string? Token = null, string? NewPassword = null, string? ConfirmPassword = null);
 
 /// <summary>The pages under <c>/account/</c>: sign-in, second factor, MFA set-up, password change, sign-out.</summary>
 internal static partial class AccountPages

@@ -19,7 +19,7 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Mislata.Identity.Features.Server;
 
-internal sealed record ConsentForm(string? Submit);
+internal sealed record ConsentForm(string? Submit = null);
 
 /// <summary>The pass-through OpenIddict endpoints: authorize (with consent), token, userinfo and end-session.</summary>
 internal static partial class AuthorizationEndpoints

@@ -97,6 +97,9 @@ internal static class IdentityServerSetup
                     .SetRefreshTokenLifetime(TimeSpan.FromDays(14))
                     .SetRefreshTokenReuseLeeway(TimeSpan.Zero);
                 o.DisableAccessTokenEncryption();
+                // Introspection is for platform applications (only they get the permission), which must be able to
+                // introspect any token, although they are neither its audience nor its presenter.
+                o.RemoveEventHandler(OpenIddictServerHandlers.Introspection.ValidateAuthorizedParty.Descriptor);
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
