@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Mislata.Core.Audit;
 using Mislata.Crypto.Envelope;
+using Mislata.Infrastructure.Persistence.Audit;
 using Mislata.Infrastructure.DataProtection;
 using Mislata.Infrastructure.Health;
 using Mislata.Infrastructure.Identity;
@@ -60,14 +62,21 @@ public static class InfrastructureExtensions
         }
 
         builder.Services.AddSingleton(dataSource);
-        builder.Services.AddDbContext<MislataDbContext>(o => o.UseNpgsql(dataSource, npgsql =>
-            npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
         builder.Services.AddDbContext<IdentityStoreDbContext>(o =>
         {
             o.UseNpgsql(dataSource, npgsql => npgsql.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
             o.UseOpenIddict<Guid>();
         });
+        // The factory (for singletons and background writers) also registers MislataDbContext as scoped.
+        builder.Services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(dataSource, npgsql =>
+            npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
         builder.Services.AddSingleton<DatabaseMigrator>();
+
+        // Audit log: group-committed, hash-chained, fail-closed.
+        builder.Services.AddSingleton<PostgresAuditLog>();
+        builder.Services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<PostgresAuditLog>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresAuditLog>());
+        builder.Services.AddSingleton<IAuditReader, PostgresAuditReader>();
 
         var redis = RedisConnection.Connect(options.Redis);
         builder.Services.AddSingleton(redis);

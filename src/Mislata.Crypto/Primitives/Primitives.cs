@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using Org.BouncyCastle.Crypto.Engines;
+using Org.BouncyCastle.Crypto.Modes;
+using Org.BouncyCastle.Crypto.Parameters;
+
+namespace Mislata.Crypto.Primitives;
+
+/// <summary>HMAC over .NET with constant-time verification.</summary>
+internal static class Hmac
+{
+    public static byte[] Compute(HashAlgorithmName hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> message) =>
+        CryptographicOperations.HmacData(hash, key, message);
+
+    /// <summary>
+    /// Verifies a MAC truncated to <paramref name="macLength"/> bytes (the product uses the full length; Wycheproof also
+    /// exercises truncated tags). Constant time in the MAC contents.
+    /// </summary>
+    public static bool Verify(HashAlgorithmName hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> message, ReadOnlySpan<byte> mac, int macLength)
+    {
+        if (mac.Length != macLength)
+        {
+            return false;
+        }
+
+        var computed = Compute(hash, key, message);
+        try
+        {
+            return macLength <= computed.Length && CryptographicOperations.FixedTimeEquals(computed.AsSpan(0, macLength), mac);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(computed);
+        }
+    }
+}
+
+/// <summary>HKDF-SHA256 (RFC 5869) over .NET, with output-length errors translated.</summary>
+internal static class Hkdf
+{
+    public static void Sha256(ReadOnlySpan<byte> ikm, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> info, Span<byte> output)
+    {
+        if (output.Length == 0 || output.Length > 255 * 32)
+        {
+            throw new CryptoException(CryptoError.InvalidArgument, "HKDF-SHA256 output must be 1..8160 bytes.");
+        }
+
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm, output, salt, info);
+    }
+}
+
+/// <summary>
+/// AES-GCM: .NET <see cref="AesGcm"/> for 96-bit nonces (the only size the product uses); other nonce sizes, which
+/// only Wycheproof exercises, go to BouncyCastle's GCM. Decryption failure is one generic error.
+/// </summary>
+internal static class AesGcmPrimitive
+{
+    public const int NonceLength = 12;
+    public const int TagLength = 16;
+
+    public static void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> aad)
+    {
+        if (nonce.Length == NonceLength && tag.Length is >= 12 and <= 16)
+        {
+            using var gcm = new AesGcm(key, tag.Length);
+            gcm.Encrypt(nonce, plaintext, ciphertext, tag, aad);
+            return;
+        }
+
+        var output = Bc(true, key, nonce, tag.Length, aad, plaintext);
+        output.AsSpan(0, plaintext.Length).CopyTo(ciphertext);
+        output.AsSpan(plaintext.Length).CopyTo(tag);
+    }
+
+    public static void Decrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad)
+    {
+        if (key.Length is not (16 or 24 or 32) || nonce.IsEmpty || tag.Length is < 12 or > 16 || plaintext.Length != ciphertext.Length)
+        {
+            throw CryptoException.DecryptionFailed();
+        }
+
+        try
+        {
+            if (nonce.Length == NonceLength)
+            {
+                using var gcm = new AesGcm(key, tag.Length);
+                gcm.Decrypt(nonce, ciphertext, tag, plaintext, aad);
+                return;
+            }
+
+            var output = Bc(false, key, nonce, tag.Length, aad, [.. ciphertext, .. tag]);
+            output.CopyTo(plaintext);
+        }
+        catch (Exception e) when (e is CryptographicException or Org.BouncyCastle.Crypto.InvalidCipherTextException or ArgumentException)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw CryptoException.DecryptionFailed();
+        }
+    }
+
+    private static byte[] Bc(bool encrypt, ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, int tagLength, ReadOnlySpan<byte> aad, ReadOnlySpan<byte> input)
+    {
+        if (nonce.IsEmpty)
+        {
+            throw CryptoException.DecryptionFailed();
+        }
+
+        var gcm = new GcmBlockCipher(new AesEngine());
+        gcm.Init(encrypt, new AeadParameters(new KeyParameter(key), tagLength * 8, nonce.ToArray(), aad.ToArray()));
+        var output = new byte[gcm.GetOutputSize(input.Length)];
+        var n = gcm.ProcessBytes(input, output);
+        gcm.DoFinal(output.AsSpan(n));
+        return output;
+    }
+}

@@ -1,0 +1,195 @@
+using Mislata.Core.Audit;
+using Mislata.Infrastructure.Persistence.Audit;
+
+namespace Mislata.Infrastructure.Tests.Audit;
+
+/// <summary>The audit log against real PostgreSQL: group commit, per-tenant hash chains, tamper detection, fail-closed.</summary>
+public sealed class AuditLogTests : IAsyncLifetime
+{
+    private readonly MislataDatabase _db = new();
+
+    public Task InitializeAsync() => _db.InitializeAsync();
+
+    public Task DisposeAsync() => _db.DisposeAsync();
+
+    private PostgresAuditLog NewLog() => new(_db.DataSource, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+
+    private PostgresAuditReader NewReader() => new(_db.Contexts);
+
+    private static AuditEvent Event(Guid? tenant, string action, string? resource = null, AuditOutcome outcome = AuditOutcome.Success) => new()
+    {
+        TenantId = tenant,
+        ActorType = AuditActorType.ApiKey,
+        ActorId = "key-" + (tenant?.ToString("N")[..6] ?? "platform"),
+        Action = action,
+        ResourceType = "key",
+        ResourceId = resource,
+        Outcome = outcome,
+        SourceIp = "127.0.0.1",
+        RequestId = "req-" + Guid.NewGuid().ToString("N")[..8],
+        Details = new Dictionary<string, string> { ["algorithm"] = "ML-KEM-768", ["keyVersion"] = "1" },
+    };
+
+    [Fact]
+    public async Task Concurrent_events_from_two_replicas_form_valid_contiguous_chains_per_tenant()
+    {
+        var (a, b) = (Guid.NewGuid(), Guid.NewGuid());
+        await using var replica1 = NewLog();
+        await using var replica2 = NewLog();
+
+        var writes = Enumerable.Range(0, 400).Select(i =>
+        {
+            var log = i % 2 == 0 ? replica1 : replica2;
+            Guid? tenant = (i % 3) switch { 0 => a, 1 => b, _ => null };
+            return log.RecordAsync(Event(tenant, "crypto.encrypt", "r" + i), CancellationToken.None);
+        });
+        await Task.WhenAll(writes);
+
+        var reader = NewReader();
+        var ra = await reader.VerifyAsync(a, CancellationToken.None);
+        var rb = await reader.VerifyAsync(b, CancellationToken.None);
+        var rp = await reader.VerifyAsync(null, CancellationToken.None);
+        Assert.Equal(new AuditVerification(true, 134, null), ra);
+        Assert.Equal(new AuditVerification(true, 133, null), rb);
+        Assert.Equal(new AuditVerification(true, 133, null), rp);
+
+        // Group commit: 400 events took far fewer transactions than events (batches share one commit).
+        var maxSeq = await _db.ScalarAsync<long>($"SELECT max(sequence) FROM mislata.audit_events WHERE chain = '{a}'");
+        Assert.Equal(134, maxSeq);
+    }
+
+    [Fact]
+    public async Task Editing_any_field_of_a_row_is_reported_as_the_first_invalid_event()
+    {
+        var tenant = Guid.NewGuid();
+        await using (var log = NewLog())
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await log.RecordAsync(Event(tenant, "key.create", "k" + i), CancellationToken.None);
+            }
+        }
+
+        var target = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tenant}' AND sequence = 4");
+        await _db.ExecuteAsync($"UPDATE mislata.audit_events SET outcome = 'failure' WHERE id = '{target}'");
+
+        var result = await NewReader().VerifyAsync(tenant, CancellationToken.None);
+        Assert.False(result.Valid);
+        Assert.Equal(target, result.FirstInvalidEventId);
+        Assert.Equal(4, result.Checked);
+    }
+
+    [Theory]
+    [InlineData("details = '{\"algorithm\": \"AES-256-GCM\", \"keyVersion\": \"1\"}'")]
+    [InlineData("occurred_at = occurred_at + interval '1 microsecond'")]
+    [InlineData("actor_id = 'someone-else'")]
+    [InlineData("hash = prev_hash")]
+    public async Task Each_kind_of_edit_breaks_the_chain(string assignment)
+    {
+        var tenant = Guid.NewGuid();
+        await using (var log = NewLog())
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await log.RecordAsync(Event(tenant, "secret.read", "s" + i), CancellationToken.None);
+            }
+        }
+
+        Assert.True((await NewReader().VerifyAsync(tenant, CancellationToken.None)).Valid);
+        await _db.ExecuteAsync($"UPDATE mislata.audit_events SET {assignment} WHERE chain = '{tenant}' AND sequence = 2");
+        var result = await NewReader().VerifyAsync(tenant, CancellationToken.None);
+        Assert.False(result.Valid);
+        Assert.NotNull(result.FirstInvalidEventId);
+    }
+
+    [Fact]
+    public async Task Deleting_a_row_is_reported_at_the_event_after_it_and_deleting_the_last_row_is_detected()
+    {
+        var tenant = Guid.NewGuid();
+        await using (var log = NewLog())
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                await log.RecordAsync(Event(tenant, "key.rotate", "k" + i), CancellationToken.None);
+            }
+        }
+
+        var fourth = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tenant}' AND sequence = 4");
+        await _db.ExecuteAsync($"DELETE FROM mislata.audit_events WHERE chain = '{tenant}' AND sequence = 3");
+        var middle = await NewReader().VerifyAsync(tenant, CancellationToken.None);
+        Assert.Equal(new AuditVerification(false, 3, fourth), middle);
+
+        var other = Guid.NewGuid();
+        await using (var log = NewLog())
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await log.RecordAsync(Event(other, "key.rotate"), CancellationToken.None);
+            }
+        }
+
+        await _db.ExecuteAsync($"DELETE FROM mislata.audit_events WHERE chain = '{other}' AND sequence = 3");
+        Assert.False((await NewReader().VerifyAsync(other, CancellationToken.None)).Valid);
+    }
+
+    [Fact]
+    public async Task When_the_store_refuses_writes_recording_fails_closed_and_stores_nothing()
+    {
+        var tenant = Guid.NewGuid();
+        await using var log = NewLog();
+        await log.RecordAsync(Event(tenant, "key.create"), CancellationToken.None);
+
+        await _db.ExecuteAsync("ALTER TABLE mislata.audit_events RENAME TO audit_events_away");
+        try
+        {
+            await Assert.ThrowsAsync<AuditUnavailableException>(() => log.RecordAsync(Event(tenant, "key.delete"), CancellationToken.None));
+        }
+        finally
+        {
+            await _db.ExecuteAsync("ALTER TABLE mislata.audit_events_away RENAME TO audit_events");
+        }
+
+        // The failed batch left neither a row nor an advanced chain head; the log keeps working afterwards.
+        await log.RecordAsync(Event(tenant, "key.enable"), CancellationToken.None);
+        var verification = await NewReader().VerifyAsync(tenant, CancellationToken.None);
+        Assert.Equal(new AuditVerification(true, 2, null), verification);
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.audit_events WHERE chain = '{tenant}' AND action = 'key.delete'"));
+    }
+
+    [Fact]
+    public async Task Listing_filters_and_pages_newest_first_with_a_cursor()
+    {
+        var tenant = Guid.NewGuid();
+        await using (var log = NewLog())
+        {
+            for (var i = 0; i < 7; i++)
+            {
+                await log.RecordAsync(Event(tenant, i % 2 == 0 ? "key.create" : "crypto.sign", "res-" + i, i == 5 ? AuditOutcome.Denied : AuditOutcome.Success), CancellationToken.None);
+            }
+
+            await log.RecordAsync(Event(Guid.NewGuid(), "key.create"), CancellationToken.None);
+        }
+
+        var reader = NewReader();
+        var first = await reader.ListAsync(new AuditQuery { TenantId = tenant, Limit = 3 }, CancellationToken.None);
+        Assert.Equal([7L, 6L, 5L], first.Data.Select(e => e.Sequence));
+        Assert.NotNull(first.NextCursor);
+        var second = await reader.ListAsync(new AuditQuery { TenantId = tenant, Limit = 3, Cursor = first.NextCursor }, CancellationToken.None);
+        Assert.Equal([4L, 3L, 2L], second.Data.Select(e => e.Sequence));
+        var last = await reader.ListAsync(new AuditQuery { TenantId = tenant, Limit = 3, Cursor = second.NextCursor }, CancellationToken.None);
+        Assert.Equal([1L], last.Data.Select(e => e.Sequence));
+        Assert.Null(last.NextCursor);
+
+        var creates = await reader.ListAsync(new AuditQuery { TenantId = tenant, Action = "key.create" }, CancellationToken.None);
+        Assert.Equal(4, creates.Data.Count);
+        Assert.All(creates.Data, e => Assert.Equal(tenant, e.TenantId));
+        var denied = await reader.ListAsync(new AuditQuery { TenantId = tenant, Outcome = AuditOutcome.Denied }, CancellationToken.None);
+        Assert.Equal("res-5", Assert.Single(denied.Data).ResourceId);
+        var byResource = await reader.ListAsync(new AuditQuery { TenantId = tenant, ResourceId = "res-2" }, CancellationToken.None);
+        Assert.Equal("ML-KEM-768", Assert.Single(byResource.Data).Details!["algorithm"]);
+        var prefix = await reader.ListAsync(new AuditQuery { TenantId = tenant, Action = "crypto.*" }, CancellationToken.None);
+        Assert.Equal(3, prefix.Data.Count);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => reader.ListAsync(new AuditQuery { TenantId = tenant, Cursor = "bogus!" }, CancellationToken.None));
+    }
+}
