@@ -3,9 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Caching.Distributed;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Mislata.Core.Access;
-using Mislata.Core.Audit;
 using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Bootstrap;
@@ -38,7 +36,6 @@ internal static class IdentityServerSetup
 
         var services = builder.Services;
         services.AddHttpContextAccessor();
-        services.TryAddScoped<IAuditLog, LoggingAuditLog>();
         services.AddScoped<IdentityAudit>();
 
         services.AddIdentity<MislataUser, MislataRole>(o =>
