@@ -1,3 +1,4 @@
+using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Bootstrap;
 using Mislata.Identity.Features.Management;
@@ -20,6 +21,7 @@ return await MislataHost.RunAsync(
         await app.Services.GetRequiredService<SigningKeyRing>().LoadAsync(CancellationToken.None);
         await app.Services.GetRequiredService<BootstrapSeeder>().SeedAsync(CancellationToken.None);
 
+        app.UseAuditUnavailableAs503();
         app.UseAuthentication();
         app.UseAntiforgery();
         app.UseManagementAuthentication();

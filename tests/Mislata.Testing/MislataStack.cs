@@ -128,6 +128,26 @@ public sealed class MislataStack : IAsyncDisposable
         await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(90))));
     }
 
+    /// <summary>
+    /// Stops one service process and starts it again on the same port (so the gateway's upstream is unchanged),
+    /// then waits until it is live.
+    /// </summary>
+    public async Task<ServiceProcess> RestartAsync(ServiceProcess service)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        var index = _services.IndexOf(service);
+        if (index < 0)
+        {
+            throw new ArgumentException("not a service of this stack", nameof(service));
+        }
+
+        await service.DisposeAsync();
+        var restarted = ServiceProcess.Start(service.Name, service.Port, ServiceEnvironment());
+        _services[index] = restarted;
+        await restarted.WaitLiveAsync(TimeSpan.FromSeconds(90));
+        return restarted;
+    }
+
     /// <summary>Polls the gateway's aggregate /health until it is 200.</summary>
     public async Task WaitHealthyAsync(TimeSpan timeout) => await WaitHealthAsync(HttpStatusCode.OK, timeout);
 

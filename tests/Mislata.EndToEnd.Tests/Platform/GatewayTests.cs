@@ -133,13 +133,18 @@ public sealed class GatewayTests(StackFixture fixture)
     }
 
     [Fact]
-    public async Task Hangfire_dashboard_is_served_by_the_worker_under_jobs()
+    public async Task Hangfire_dashboard_under_jobs_needs_a_platform_admin_signed_in_at_identity()
     {
-        using var client = _stack.Gateway.CreateClient();
-        using var response = await client.GetAsync(new Uri("/jobs", UriKind.Relative));
+        using var browser = new Identity.Browser(_stack);
+        var anonymous = await browser.GetAsync("/jobs");
+        Assert.Equal(HttpStatusCode.Redirect, anonymous.Status);
+        Assert.Equal("/account/login", anonymous.Location?.AbsolutePath);
 
-        // The test runs on the same machine, so the caller is loopback; the page is Hangfire's.
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("Mislata jobs", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        // The worker reads identity's session (shared key ring and session store) after the admin signs in.
+        var login = await browser.FollowAsync(anonymous);
+        var dashboard = await Identity.Oidc.SignInAsync(browser, login, _stack.AdminEmail, _stack.AdminPassword);
+
+        Assert.Equal(HttpStatusCode.OK, dashboard.Status);
+        Assert.Contains("Mislata jobs", dashboard.Body, StringComparison.Ordinal);
     }
 }

@@ -8,13 +8,13 @@ using static Mislata.Identity.Features.Accounts.Html;
 
 namespace Mislata.Identity.Features.Accounts;
 
-internal sealed record LoginForm(string? Email, string? Password, string? ReturnUrl);
+internal sealed record LoginForm(string? Email = null, string? Password = null, string? ReturnUrl = null);
 
-internal sealed record MfaForm(string? Code, string? ReturnUrl);
+internal sealed record MfaForm(string? Code = null, string? ReturnUrl = null);
 
-internal sealed record ChangePasswordForm(string? CurrentPassword, string? NewPassword, string? ConfirmPassword);
+internal sealed record ChangePasswordForm(string? CurrentPassword = null, string? NewPassword = null, string? ConfirmPassword = null);
 
-internal sealed record SetPasswordForm(string? UserId, string? Token, string? NewPassword, string? ConfirmPassword);
+internal sealed record SetPasswordForm(string? UserId = null, string? Token = null, string? NewPassword = null, string? ConfirmPassword = null);
 
 /// <summary>The pages under <c>/account/</c>: sign-in, second factor, MFA set-up, password change, sign-out.</summary>
 internal static partial class AccountPages
@@ -74,12 +74,13 @@ internal static partial class AccountPages
 
     private static async Task<IResult> LoginAsync(
         HttpContext context,
-        [FromForm] LoginForm form,
+        [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
         SignInManager<MislataUser> signIn,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
+        var form = new LoginForm(data["email"], data["password"], data["ReturnUrl"]);
         LogStep(Logger(context), "login-submit");
         var email = form.Email?.Trim();
         var user = string.IsNullOrEmpty(email) ? null : await users.FindByEmailAsync(email);
@@ -130,12 +131,13 @@ internal static partial class AccountPages
 
     private static async Task<IResult> MfaAsync(
         HttpContext context,
-        [FromForm] MfaForm form,
+        [FromForm] IFormCollection data,
         SignInManager<MislataUser> signIn,
         UserManager<MislataUser> users,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
+        var form = new MfaForm(data["code"], data["ReturnUrl"]);
         LogStep(Logger(context), "mfa-submit");
         var user = await signIn.GetTwoFactorAuthenticationUserAsync();
         if (user is null)
@@ -205,12 +207,13 @@ internal static partial class AccountPages
 
     private static async Task<IResult> MfaSetupAsync(
         HttpContext context,
-        [FromForm] MfaForm form,
+        [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
         SignInManager<MislataUser> signIn,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
+        var form = new MfaForm(data["code"], data["ReturnUrl"]);
         var user = await users.GetUserAsync(context.User);
         if (user is null)
         {
@@ -260,12 +263,13 @@ internal static partial class AccountPages
 
     private static async Task<IResult> ChangePasswordAsync(
         HttpContext context,
-        [FromForm] ChangePasswordForm form,
+        [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
         SignInManager<MislataUser> signIn,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
+        var form = new ChangePasswordForm(data["currentPassword"], data["newPassword"], data["confirmPassword"]);
         var user = await users.GetUserAsync(context.User);
         if (user is null)
         {
@@ -305,11 +309,12 @@ internal static partial class AccountPages
 
     private static async Task<IResult> SetPasswordAsync(
         HttpContext context,
-        [FromForm] SetPasswordForm form,
+        [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
+        var form = new SetPasswordForm(data["userId"], data["token"], data["newPassword"], data["confirmPassword"]);
         if (string.IsNullOrEmpty(form.NewPassword) || form.NewPassword != form.ConfirmPassword)
         {
             return RenderSetPassword(context, form.UserId, form.Token, "The passwords do not match.", StatusCodes.Status400BadRequest);

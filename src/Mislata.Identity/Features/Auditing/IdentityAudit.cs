@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using Mislata.Core.Audit;
 
 namespace Mislata.Identity.Features.Auditing;
@@ -63,22 +62,4 @@ internal sealed class IdentityAudit(IAuditLog log, IHttpContextAccessor accessor
             },
             cancellationToken);
     }
-}
-
-/// <summary>
-/// Stop-gap until the platform's audit store is wired by <c>AddMislataInfrastructure</c> (registered with TryAdd, so
-/// the real one wins): writes the event to the structured log. Events carry no secrets by contract.
-/// </summary>
-[SuppressMessage("Performance", "CA1812", Justification = "Instantiated by DI.")]
-internal sealed partial class LoggingAuditLog(ILogger<LoggingAuditLog> logger) : IAuditLog
-{
-    public Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(auditEvent);
-        LogEvent(logger, auditEvent.Action, auditEvent.Outcome, auditEvent.ActorType, auditEvent.ActorId, auditEvent.TenantId, auditEvent.ResourceId, auditEvent.ErrorCode);
-        return Task.CompletedTask;
-    }
-
-    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Audit {Action} {Outcome} by {ActorType} {ActorId} tenant {TenantId} resource {ResourceId} error {ErrorCode}")]
-    private static partial void LogEvent(ILogger logger, string action, AuditOutcome outcome, AuditActorType actorType, string actorId, Guid? tenantId, string? resourceId, string? errorCode);
 }

@@ -311,7 +311,12 @@ internal static class ApplicationsApi
 
         if (type == ClientTypes.Confidential)
         {
-            descriptor.Permissions.UnionWith([Permissions.GrantTypes.ClientCredentials, Permissions.Endpoints.Introspection]);
+            descriptor.Permissions.Add(Permissions.GrantTypes.ClientCredentials);
+            if (tenantId is null)
+            {
+                // Introspection reveals any token's claims: platform applications only.
+                descriptor.Permissions.Add(Permissions.Endpoints.Introspection);
+            }
         }
 
         foreach (var scope in requested.Where(s => s != Scopes.OpenId && s != Scopes.OfflineAccess))

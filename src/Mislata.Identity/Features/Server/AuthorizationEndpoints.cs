@@ -19,8 +19,6 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Mislata.Identity.Features.Server;
 
-internal sealed record ConsentForm(string? Submit);
-
 /// <summary>The pass-through OpenIddict endpoints: authorize (with consent), token, userinfo and end-session.</summary>
 internal static partial class AuthorizationEndpoints
 {
@@ -29,7 +27,7 @@ internal static partial class AuthorizationEndpoints
     public static WebApplication MapAuthorizationServer(this WebApplication app)
     {
         app.MapGet("/connect/authorize", (HttpContext context, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, null, ct));
-        app.MapPost("/connect/authorize", (HttpContext context, [FromForm] ConsentForm form, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, form.Submit, ct));
+        app.MapPost("/connect/authorize", (HttpContext context, [FromForm] IFormCollection form, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, form["submit"].ToString(), ct));
         app.MapPost("/connect/token", TokenAsync);
         app.MapMethods("/connect/userinfo", ["GET", "POST"], UserInfoAsync);
         app.MapGet("/connect/endsession", EndSessionPage);

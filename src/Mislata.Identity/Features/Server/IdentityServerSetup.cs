@@ -3,9 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Caching.Distributed;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Mislata.Core.Access;
-using Mislata.Core.Audit;
 using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Bootstrap;
@@ -38,7 +36,6 @@ internal static class IdentityServerSetup
 
         var services = builder.Services;
         services.AddHttpContextAccessor();
-        services.TryAddScoped<IAuditLog, LoggingAuditLog>();
         services.AddScoped<IdentityAudit>();
 
         services.AddIdentity<MislataUser, MislataRole>(o =>
@@ -97,6 +94,9 @@ internal static class IdentityServerSetup
                     .SetRefreshTokenLifetime(TimeSpan.FromDays(14))
                     .SetRefreshTokenReuseLeeway(TimeSpan.Zero);
                 o.DisableAccessTokenEncryption();
+                // Introspection is for platform applications (only they get the permission), which must be able to
+                // introspect any token, although they are neither its audience nor its presenter.
+                o.RemoveEventHandler(OpenIddictServerHandlers.Introspection.ValidateAuthorizedParty.Descriptor);
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()

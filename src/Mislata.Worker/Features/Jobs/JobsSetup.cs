@@ -1,7 +1,12 @@
-using System.Net;
+using System.Security.Claims;
 using Hangfire;
 using Hangfire.Dashboard;
 using Hangfire.Redis.StackExchange;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.Extensions.Caching.Distributed;
+using Mislata.Core.Access;
+using Mislata.Infrastructure.Authentication;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Jobs;
@@ -24,15 +29,41 @@ internal static class JobsSetup
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
             o.WorkerCount = Math.Max(2, Environment.ProcessorCount * 2);
         });
+
+        // The dashboard reads identity's session cookie: same scheme, same Data Protection key ring and the same
+        // session tickets in Redis. The worker never signs anyone in; unknown visitors go to identity's login page.
+        builder.Services.AddAuthentication(SessionCookie.Scheme).AddCookie(SessionCookie.Scheme);
+        builder.Services.AddOptions<CookieAuthenticationOptions>(SessionCookie.Scheme)
+            .Configure<IDistributedCache, TimeProvider>((o, cache, time) => SessionCookie.Apply(o, cache, time));
         return builder;
     }
 
-    /// <summary>The dashboard at <c>/jobs</c>: until identity's platform-admin login guards it, loopback callers only.</summary>
+    /// <summary>The dashboard at <c>/jobs</c>: platform admins signed in at identity only.</summary>
     public static WebApplication MapMislataJobsDashboard(this WebApplication app)
     {
+        app.UseWhen(c => c.Request.Path.StartsWithSegments(DashboardPath), branch =>
+        {
+            branch.UseAuthentication();
+            branch.Use(async (context, next) =>
+            {
+                if (context.User.Identity?.IsAuthenticated != true)
+                {
+                    await context.ChallengeAsync(SessionCookie.Scheme);
+                    return;
+                }
+
+                if (!PlatformAdminDashboardAuthorization.IsPlatformAdmin(context.User))
+                {
+                    await context.ForbidAsync(SessionCookie.Scheme);
+                    return;
+                }
+
+                await next(context);
+            });
+        });
         app.UseHangfireDashboard(DashboardPath, new DashboardOptions
         {
-            Authorization = [new LoopbackOnlyDashboardAuthorization()],
+            Authorization = [new PlatformAdminDashboardAuthorization()],
             DisplayStorageConnectionString = false,
             DashboardTitle = "Mislata jobs",
             AppPath = null,
@@ -41,15 +72,12 @@ internal static class JobsSetup
     }
 }
 
-/// <summary>
-/// Allows only callers whose address (after the gateway's forwarded headers) is loopback, i.e. an operator on the
-/// machine itself.
-/// </summary>
-internal sealed class LoopbackOnlyDashboardAuthorization : IDashboardAuthorizationFilter
+/// <summary>Defence in depth behind the sign-in check: only the platform-admin role sees the dashboard.</summary>
+internal sealed class PlatformAdminDashboardAuthorization : IDashboardAuthorizationFilter
 {
-    public bool Authorize(DashboardContext context)
-    {
-        var remote = context.GetHttpContext().Connection.RemoteIpAddress;
-        return remote is not null && IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
-    }
+    public bool Authorize(DashboardContext context) => IsPlatformAdmin(context.GetHttpContext().User);
+
+    internal static bool IsPlatformAdmin(ClaimsPrincipal user) =>
+        user.Identity?.IsAuthenticated == true &&
+        user.Claims.Any(c => c.Type is ClaimTypes.Role or ClaimNames.Role && c.Value == Roles.PlatformAdmin);
 }
