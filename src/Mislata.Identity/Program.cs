@@ -21,7 +21,6 @@ return await MislataHost.RunAsync(
         await app.Services.GetRequiredService<SigningKeyRing>().LoadAsync(CancellationToken.None);
         await app.Services.GetRequiredService<BootstrapSeeder>().SeedAsync(CancellationToken.None);
 
-        app.UseAuditUnavailableAs503();
         app.UseAuthentication();
         app.UseAntiforgery();
         app.UseManagementAuthentication();

@@ -116,18 +116,9 @@ public sealed partial class CallerAuthenticationMiddleware(
             return;
         }
 
+        // A fail-closed audit failure below becomes 503 unavailable in the shared exception handler.
         context.Features.Set(caller);
-        try
-        {
-            await next(context);
-        }
-        catch (AuditUnavailableException) when (!context.Response.HasStarted)
-        {
-            LogAuditUnavailable(logger, context.TraceIdentifier);
-            context.Response.Clear();
-            context.Response.Headers.RetryAfter = "5";
-            await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "The audit log is unavailable; nothing was changed. Retry later.");
-        }
+        await next(context);
     }
 
     private static string? ReadCredential(HttpRequest request)

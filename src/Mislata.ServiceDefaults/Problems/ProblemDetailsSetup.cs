@@ -35,8 +35,9 @@ public static class ProblemDetailsSetup
 }
 
 /// <summary>
-/// Malformed requests that the framework rejects (bad JSON, body too large, wrong content type) become 4xx problems;
-/// anything else is a bug and becomes a bare 500 with no exception text.
+/// The one place where exceptions become problems: malformed requests that the framework rejects (bad JSON, body too
+/// large, wrong content type) are 4xx; a fail-closed audit log that could not store an event is 503 <c>unavailable</c>
+/// (the operation did not happen); anything else is a bug and becomes a bare 500 with no exception text.
 /// </summary>
 [SuppressMessage("Performance", "CA1812", Justification = "Instantiated by DI.")]
 internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService problems, ILogger<ClientErrorExceptionHandler> logger) : IExceptionHandler
@@ -50,11 +51,17 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
                 (400, ErrorCodes.InvalidRequest, "Malformed request", "The request body is not valid JSON for this endpoint."),
             BadHttpRequestException bad => (bad.StatusCode, ErrorCodes.ForStatus(bad.StatusCode), "Bad request", "The request could not be read."),
             System.Text.Json.JsonException => (400, ErrorCodes.InvalidRequest, "Malformed request", "The request body is not valid JSON for this endpoint."),
+            Mislata.Core.Audit.AuditUnavailableException => (503, ErrorCodes.Unavailable, "Service unavailable", "The audit log is unavailable; nothing was changed. Retry later."),
             OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => (499, "client_closed", "Client closed request", string.Empty),
             _ => (500, ErrorCodes.InternalError, "Internal error", "An unexpected error occurred. Quote the traceId when reporting it."),
         };
 
-        if (status >= 500)
+        if (status == 503)
+        {
+            LogUnavailable(logger, httpContext.TraceIdentifier);
+            httpContext.Response.Headers.RetryAfter = "5";
+        }
+        else if (status >= 500)
         {
             LogUnhandled(logger, exception.GetType().FullName ?? "exception", httpContext.TraceIdentifier, exception);
         }
@@ -78,4 +85,7 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
     // The exception object is logged for its type and stack; Mislata code never puts secrets in exception messages.
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]
     private static partial void LogUnhandled(ILogger logger, string exceptionType, string requestId, Exception exception);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Request {RequestId} failed closed: the audit log could not store its event")]
+    private static partial void LogUnavailable(ILogger logger, string requestId);
 }

@@ -13,7 +13,7 @@ public sealed class AccountSecurityTests(IdentityFixture fixture)
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
         var email = Oidc.NewEmail("carol");
         var password = Oidc.StrongPassword();
-        var user = await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-member"], Guid.NewGuid());
+        var user = await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-member"], await Oidc.CreateTenantAsync(_stack, operatorToken));
         using var browser = new Browser(_stack);
 
         Browser.Page page = await browser.NavigateAsync("/account/login");
@@ -35,7 +35,7 @@ public sealed class AccountSecurityTests(IdentityFixture fixture)
     public async Task A_blocked_user_is_refused_at_once_refresh_introspection_and_sign_in()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var tenantId = Guid.NewGuid();
+        var tenantId = await Oidc.CreateTenantAsync(_stack, operatorToken);
         var email = Oidc.NewEmail("dave");
         var password = Oidc.StrongPassword();
         var user = await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-admin"], tenantId);

@@ -12,11 +12,11 @@ public sealed class LoginFlowTests(IdentityFixture fixture)
     public async Task A_user_signs_in_with_code_and_pkce_and_totp_refreshes_with_rotation_and_signs_out()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var tenantId = Guid.NewGuid();
+        var tenantId = await Oidc.CreateTenantAsync(_stack, operatorToken);
         var email = Oidc.NewEmail("alice");
         var password = Oidc.StrongPassword();
         var user = await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-admin"], tenantId);
-        var clientId = await Oidc.CreatePublicAppAsync(_stack, operatorToken, tenantId, "openid profile email offline_access keys:read users:read", consentType: "explicit");
+        var clientId = await Oidc.CreatePublicAppAsync(_stack, operatorToken, tenantId, "openid profile email offline_access keys:read users:read apikeys:read", consentType: "explicit");
         var before = _stack.Of("identity").Select(s => Count(s.Output)).ToArray();
 
         // 1. MFA set-up in one browser: the page shows the secret and otpauth URI, then the recovery codes.
@@ -39,7 +39,7 @@ public sealed class LoginFlowTests(IdentityFixture fixture)
         using var browser = new Browser(_stack);
         var (verifier, challenge) = Oidc.Pkce();
         var state = TestEnvironment.RandomToken(8);
-        var loginPage = await browser.NavigateAsync(Oidc.AuthorizeUrl(clientId, "openid offline_access keys:read users:read", challenge, state));
+        var loginPage = await browser.NavigateAsync(Oidc.AuthorizeUrl(clientId, "openid offline_access keys:read users:read apikeys:read", challenge, state));
         var consent = await Oidc.SignInAsync(browser, loginPage, email, password, secret);
         Assert.NotNull(consent.Document.QuerySelector("button[value=accept]"));
         var redirect = await browser.FollowAsync(await browser.SubmitAsync(consent, submitName: "submit", submitValue: "accept"));
@@ -60,11 +60,21 @@ public sealed class LoginFlowTests(IdentityFixture fixture)
         Assert.Equal(tenantId.ToString(), jwt.GetClaim("tenant_id").Value);
         Assert.Equal("tenant-admin", jwt.GetClaim("role").Value);
         Assert.Equal(clientId, jwt.GetClaim("client_id").Value);
-        Assert.Equal(new[] { "keys:read", "offline_access", "openid", "users:read" }, jwt.GetClaim("scope").Value.Split(' ').Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal(new[] { "apikeys:read", "keys:read", "offline_access", "openid", "users:read" }, jwt.GetClaim("scope").Value.Split(' ').Order(StringComparer.Ordinal).ToArray());
 
         // 3. The access token works on the management API; refresh rotates; the old refresh token is then refused.
         var (me, _, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/users/" + user.GetProperty("id").GetString(), access);
         Assert.Equal(HttpStatusCode.OK, me);
+
+        // The api accepts the same token (validated locally against identity's JWKS) for the user's own tenant, and
+        // another tenant's resource is 404 to it.
+        var (keys, keysBody, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/api-keys", access);
+        Assert.True(keys == HttpStatusCode.OK, keysBody.ToString());
+        var otherTenant = await Oidc.CreateTenantAsync(_stack, operatorToken);
+        var (_, otherKey, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, $"/api/v1/admin/tenants/{otherTenant}/api-keys", operatorToken, new { name = "tenant-b", scopes = new[] { "apikeys:read" } });
+        var (foreign, foreignBody, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/api-keys/" + otherKey.GetProperty("id").GetString(), access);
+        Assert.Equal(HttpStatusCode.NotFound, foreign);
+        Assert.Equal("not_found", foreignBody.GetProperty("error").GetString());
         var (refreshed, newTokens) = await Oidc.RefreshAsync(_stack, clientId, refresh);
         Assert.True(refreshed == HttpStatusCode.OK, newTokens.ToString());
         var newRefresh = newTokens.GetProperty("refresh_token").GetString()!;

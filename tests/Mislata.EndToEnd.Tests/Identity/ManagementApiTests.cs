@@ -24,8 +24,8 @@ public sealed class ManagementApiTests(IdentityFixture fixture)
     public async Task A_tenant_admin_manages_only_its_tenant_and_a_missing_scope_is_403()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var tenantA = Guid.NewGuid();
-        var tenantB = Guid.NewGuid();
+        var tenantA = await Oidc.CreateTenantAsync(_stack, operatorToken);
+        var tenantB = await Oidc.CreateTenantAsync(_stack, operatorToken);
         var userB = await Oidc.CreateUserAsync(_stack, operatorToken, Oidc.NewEmail("b"), Oidc.StrongPassword(), ["tenant-member"], tenantB);
 
         // A confidential service application of tenant A, with users:* but not roles:*.
@@ -69,7 +69,7 @@ public sealed class ManagementApiTests(IdentityFixture fixture)
         Assert.True(invalidBody.GetProperty("errors").TryGetProperty("email", out _));
         Assert.True(invalidBody.GetProperty("errors").TryGetProperty("roles", out _));
 
-        var tenant = Guid.NewGuid();
+        var tenant = await Oidc.CreateTenantAsync(_stack, operatorToken);
         for (var i = 0; i < 3; i++)
         {
             await Oidc.CreateUserAsync(_stack, operatorToken, Oidc.NewEmail("page" + i), Oidc.StrongPassword(), ["tenant-member"], tenant);
@@ -96,7 +96,7 @@ public sealed class ManagementApiTests(IdentityFixture fixture)
     public async Task Application_secrets_are_shown_once_and_rotate()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var (_, app, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, "/api/v1/applications", operatorToken, new { name = "svc", type = "confidential", scopes = new[] { "keys:read" }, tenantId = Guid.NewGuid() });
+        var (_, app, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, "/api/v1/applications", operatorToken, new { name = "svc", type = "confidential", scopes = new[] { "keys:read" }, tenantId = await Oidc.CreateTenantAsync(_stack, operatorToken) });
         var id = app.GetProperty("id").GetString();
         var clientId = app.GetProperty("clientId").GetString()!;
         var firstSecret = app.GetProperty("clientSecret").GetString()!;

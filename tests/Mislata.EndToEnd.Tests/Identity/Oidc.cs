@@ -69,6 +69,14 @@ public static class Oidc
         return (response.StatusCode, await ReadJsonAsync(response), response.Headers);
     }
 
+    /// <summary>A real tenant, created by the operator through the api (identity checks a user's tenant exists).</summary>
+    public static async Task<Guid> CreateTenantAsync(MislataStack stack, string operatorToken)
+    {
+        var (status, body, _) = await ApiAsync(stack, HttpMethod.Post, "/api/v1/admin/tenants", operatorToken, new { name = "idp-" + Guid.NewGuid().ToString("N")[..12] });
+        Assert.True(status == HttpStatusCode.Created, $"create tenant: {(int)status} {body}");
+        return body.GetProperty("id").GetGuid();
+    }
+
     public static async Task<JsonElement> CreateUserAsync(MislataStack stack, string token, string email, string? password, string[] roles, Guid? tenantId)
     {
         var (status, body, _) = await ApiAsync(stack, HttpMethod.Post, "/api/v1/users", token, new { email, password, roles, tenantId });

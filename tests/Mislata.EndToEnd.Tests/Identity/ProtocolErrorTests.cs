@@ -13,7 +13,7 @@ public sealed class ProtocolErrorTests(IdentityFixture fixture) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var tenantId = Guid.NewGuid();
+        var tenantId = await Oidc.CreateTenantAsync(_stack, operatorToken);
         var email = Oidc.NewEmail("bob");
         var password = Oidc.StrongPassword();
         await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-member"], tenantId);

@@ -12,7 +12,7 @@ public sealed class RestartTests(IdentityFixture fixture)
     public async Task Restarting_identity_keeps_keys_users_clients_and_sessions()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var tenantId = Guid.NewGuid();
+        var tenantId = await Oidc.CreateTenantAsync(_stack, operatorToken);
         var email = Oidc.NewEmail("erin");
         var password = Oidc.StrongPassword();
         await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-admin"], tenantId);
