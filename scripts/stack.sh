@@ -2,7 +2,8 @@
 # Process-level building blocks shared by run.sh, test.sh and the end-to-end test fixtures: a private PostgreSQL
 # cluster, a Redis server, the nginx gateway and the three .NET services, each living in a state folder.
 #
-#   stack.sh packages                                  install postgresql, redis-server, nginx (+njs) when missing
+#   stack.sh packages                                  install postgresql, redis-server, nginx (+njs) and the tools
+#                                                      the scripts use (openssl, envsubst, curl, python3, pkill) when missing
 #   stack.sh pg-init   DIR PORT PASSWORD               create a cluster (superuser "mislata", scram, 127.0.0.1 only)
 #   stack.sh pg-start  DIR | pg-stop DIR
 #   stack.sh redis-start DIR PORT PASSWORD | redis-stop DIR
@@ -44,6 +45,8 @@ cmd_packages() {
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v envsubst >/dev/null 2>&1 || missing+=(gettext-base)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  command -v pkill >/dev/null 2>&1 || missing+=(procps)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "Installing from the distribution's packages: ${missing[*]}"
   local sudo=""
