@@ -158,8 +158,12 @@ Mislata is running.
   Credentials  $STATE/admin.env (mode 600)
 
 Try:
-  curl --cacert $STATE/tls/cert.pem $url/health
-  curl --cacert $STATE/tls/cert.pem -i $url/api/v1/ping
+  . $STATE/admin.env
+  curl --cacert \$QAPI_CA_CERT \$QAPI_URL/health
+  TOKEN=\$(curl -s --cacert \$QAPI_CA_CERT -d grant_type=client_credentials -d client_id=\$QAPI_BOOTSTRAP_CLIENT_ID \\
+    -d client_secret=\$QAPI_BOOTSTRAP_CLIENT_SECRET \$QAPI_URL/connect/token | sed -nE 's/.*"access_token": *"([^"]+)".*/\\1/p')
+  curl --cacert \$QAPI_CA_CERT -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"name":"acme"}' \$QAPI_URL/api/v1/admin/tenants
 
 ./run.sh status | ./run.sh logs [service] | ./run.sh stop
 MSG
