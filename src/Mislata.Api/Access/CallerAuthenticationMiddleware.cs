@@ -22,20 +22,19 @@ public sealed class RateLimitOptions
 /// <summary>
 /// For endpoints with an <see cref="AccessRequirement"/>: authenticates the API key or access token (from memory on
 /// the hot path), refuses suspended tenants, checks the scope and audience, applies the per-credential and per-tenant
-/// rate limits and the monthly operations quota, and turns an unavailable audit log into <c>503 unavailable</c>.
+/// rate limits and the monthly operations quota.
 /// Order of refusals: 401 (no or invalid credential) → 403 forbidden (suspended tenant) → 403 insufficient_scope →
 /// 403 forbidden (wrong audience) → 429.
 /// </summary>
 public sealed partial class CallerAuthenticationMiddleware(
     RequestDelegate next,
-    ApiKeyDirectory apiKeys,
+    ApiKeyAuthenticator apiKeys,
     AccessTokenValidator tokens,
     ITenantPlanProvider tenants,
     RedisRateLimiter rateLimiter,
     IUsageMeter usage,
     IAuditLog audit,
     RateLimitOptions rateLimits,
-    TimeProvider time,
     ILogger<CallerAuthenticationMiddleware> logger)
 {
     private const string Challenge = "Bearer realm=\"mislata\"";
@@ -49,7 +48,7 @@ public sealed partial class CallerAuthenticationMiddleware(
             return;
         }
 
-        var presented = ReadCredential(context.Request);
+        var presented = ApiKeyAuthenticator.ReadCredential(context.Request);
         if (presented is null)
         {
             context.Response.Headers.WWWAuthenticate = Challenge;
@@ -121,39 +120,15 @@ public sealed partial class CallerAuthenticationMiddleware(
         await next(context);
     }
 
-    private static string? ReadCredential(HttpRequest request)
-    {
-        var apiKey = request.Headers["X-Api-Key"].ToString();
-        if (apiKey.Length > 0)
-        {
-            return apiKey.Trim();
-        }
-
-        var authorization = request.Headers.Authorization.ToString();
-        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && authorization.Length > 7
-            ? authorization[7..].Trim()
-            : null;
-    }
-
     /// <summary>(null, reason) = invalid credential (401); (caller, reason) = valid but refused (403); (caller, null) = go on.</summary>
     private async Task<(Caller? Caller, string? Refusal)> AuthenticateAsync(HttpContext context, string presented)
     {
-        if (presented.StartsWith(ApiKeySecret.Marker, StringComparison.Ordinal))
+        if (ApiKeyAuthenticator.IsApiKey(presented))
         {
-            if (!ApiKeySecret.LooksLikeKey(presented))
+            var check = await apiKeys.AuthenticateAsync(presented, context.Connection.RemoteIpAddress, context.RequestAborted);
+            if (check.Record is not { } record)
             {
-                return (null, "malformed_api_key");
-            }
-
-            var record = await apiKeys.FindAsync(presented, context.RequestAborted);
-            if (record is null || record.Revoked)
-            {
-                return (null, record is null ? "unknown_api_key" : "revoked_api_key");
-            }
-
-            if (record.ExpiresAt is { } expiresAt && expiresAt <= time.GetUtcNow())
-            {
-                return (null, "expired_api_key");
+                return (null, check.Refusal);
             }
 
             var caller = new Caller
@@ -167,9 +142,7 @@ public sealed partial class CallerAuthenticationMiddleware(
                 ApiKeyId = record.Id,
                 RateLimitPerMinute = record.RateLimitPerMinute,
             };
-            return record.AllowsAddress(context.Connection.RemoteIpAddress)
-                ? (caller, null)
-                : (caller, "The API key is not allowed from this address.");
+            return (caller, check.AddressAllowed ? null : check.Refusal);
         }
 
         var identity = await tokens.ValidateAsync(presented, context.RequestAborted);

@@ -24,10 +24,12 @@ public static class TenancyExtensions
         services.AddSingleton<ITenantDirectory>(sp => sp.GetRequiredService<TenantAccessCache>());
         services.AddSingleton<ApiKeySecret>();
         services.AddSingleton<ApiKeyDirectory>();
+        services.AddSingleton<ApiKeyAuthenticator>();
         services.AddSingleton<RedisRateLimiter>();
         services.AddSingleton<IUsageMeter, RedisUsageMeter>();
         services.AddSingleton<RedisIdempotencyStore>();
         services.AddScoped<ITenantResourceCounter, ApiKeyCounter>();
+        services.AddScoped<ITenantResourceCounter, IdentityUserCounter>();
         services.AddScoped<TenantAdministration>();
         services.AddScoped<ApiKeyIssuer>();
         return services;

@@ -56,3 +56,12 @@ public sealed class ApiKeyCounter(MislataDbContext db) : ITenantResourceCounter
     public async Task<long> CountAsync(Guid tenantId, CancellationToken cancellationToken) =>
         await db.Set<ApiKey>().LongCountAsync(k => k.TenantId == tenantId && k.RevokedAt == null, cancellationToken);
 }
+
+/// <summary>A tenant's users (identity schema), for the plan's <c>maxUsers</c> and <c>/billing/usage</c>.</summary>
+public sealed class IdentityUserCounter(Identity.IdentityStoreDbContext db) : ITenantResourceCounter
+{
+    public string Resource => "users";
+
+    public async Task<long> CountAsync(Guid tenantId, CancellationToken cancellationToken) =>
+        await db.Users.LongCountAsync(u => u.TenantId == tenantId, cancellationToken);
+}

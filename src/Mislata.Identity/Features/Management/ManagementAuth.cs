@@ -4,6 +4,8 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Core.Tenants;
+using Mislata.Infrastructure.ApiKeys;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
 using OpenIddict.Validation.AspNetCore;
@@ -38,6 +40,18 @@ internal static class ManagementAuth
             c => Prefixes.Any(p => c.Request.Path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)),
             branch => branch.Use(async (context, next) =>
             {
+                // API keys are accepted here as on the api (PRODUCT.md "Credentials"), through the same check.
+                var presented = ApiKeyAuthenticator.ReadCredential(context.Request);
+                if (presented is not null && ApiKeyAuthenticator.IsApiKey(presented))
+                {
+                    if (await AuthenticateApiKeyAsync(context, presented))
+                    {
+                        await next(context);
+                    }
+
+                    return;
+                }
+
                 var result = await context.AuthenticateAsync(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme);
                 if (!result.Succeeded || result.Principal is null)
                 {
@@ -62,6 +76,44 @@ internal static class ManagementAuth
                 await next(context);
             }));
         return app;
+    }
+
+    /// <summary>
+    /// A tenant's API key: 401 when unknown, revoked or expired; 403 forbidden from a disallowed address, for a
+    /// partner or platform key (they manage no identities) or a suspended tenant. Its scopes are the key's.
+    /// </summary>
+    private static async Task<bool> AuthenticateApiKeyAsync(HttpContext context, string presented)
+    {
+        var check = await context.RequestServices.GetRequiredService<ApiKeyAuthenticator>()
+            .AuthenticateAsync(presented, context.Connection.RemoteIpAddress, context.RequestAborted);
+        if (check.Record is not { } record)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+            await Problem.Of(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unauthorized",
+                "The API key is missing, invalid, revoked or expired.").ExecuteAsync(context);
+            return false;
+        }
+
+        var tenant = record.TenantId is { } tenantId
+            ? await context.RequestServices.GetRequiredService<ITenantDirectory>().FindAsync(tenantId, context.RequestAborted)
+            : null;
+        var refusal = !check.AddressAllowed ? "The API key is not allowed from this address."
+            : tenant is null ? "Only a tenant's API keys manage identities."
+            : tenant.Status == TenantStatus.Suspended ? "The tenant is suspended."
+            : null;
+        if (refusal is not null)
+        {
+            await Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden", refusal).ExecuteAsync(context);
+            return false;
+        }
+
+        var identity = new ClaimsIdentity("ApiKey");
+        identity.AddClaim(new Claim(ClaimNames.Subject, record.Id.ToString()));
+        identity.AddClaim(new Claim(ClaimNames.TenantId, tenant!.Id.ToString()));
+        var principal = new ClaimsPrincipal(identity).SetScopes(record.Scopes);
+        context.User = principal;
+        context.Items[typeof(Caller)] = new Caller(principal, record.Id.ToString(), AuditActorType.ApiKey, tenant.Id, IsPlatformAdmin: false);
+        return true;
     }
 
     /// <summary>403 <c>insufficient_scope</c> unless the token carries <paramref name="scope"/>.</summary>

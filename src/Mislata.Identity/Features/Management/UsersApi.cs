@@ -5,8 +5,10 @@ using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
+using Mislata.Core.Usage;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
 
@@ -38,7 +40,7 @@ internal static class UsersApi
     }
 
     private static async Task<Results<Created<CreatedUserResponse>, ProblemHttpResult>> CreateAsync(
-        HttpContext http, CreateUserRequest request, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, IConfiguration configuration, CancellationToken cancellationToken)
+        HttpContext http, CreateUserRequest request, UserManager<MislataUser> users, IdentityStoreDbContext db, IdentityAudit audit, TimeProvider time, IConfiguration configuration, CancellationToken cancellationToken)
     {
         var caller = Caller.Of(http);
         var errors = new Dictionary<string, string[]>();
@@ -63,6 +65,15 @@ internal static class UsersApi
         if (await users.FindByEmailAsync(email!) is not null)
         {
             return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "A user with this email already exists.");
+        }
+
+        // The plan's maxUsers (429 quota_exceeded, API.md), counted like /billing/usage counts them.
+        if (tenantId is { } quotaTenant &&
+            await http.RequestServices.GetRequiredService<ITenantPlanProvider>().GetAsync(quotaTenant, cancellationToken) is { } access &&
+            !Quotas.AllowsOneMore(access.Limits.MaxUsers, await new IdentityUserCounter(db).CountAsync(quotaTenant, cancellationToken)))
+        {
+            return Problem.Of(StatusCodes.Status429TooManyRequests, ErrorCodes.QuotaExceeded, "Quota exceeded",
+                $"The tenant's plan allows {access.Limits.MaxUsers} users.");
         }
 
         var user = new MislataUser { Id = Guid.CreateVersion7(time.GetUtcNow()), UserName = email, Email = email, TenantId = tenantId, CreatedAt = time.GetUtcNow() };
