@@ -1,3 +1,4 @@
+using Scalar.AspNetCore;
 using Mislata.Api.Access;
 using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Audit;
@@ -19,7 +20,14 @@ public static class ApiSetup
         builder.Services.AddSingleton(new RateLimitOptions());
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<AccessTokenValidator>(sp => new AccessTokenValidator(sp.GetRequiredService<JwksCache>(), tokenOptions));
-        builder.Services.AddOpenApi("v1");
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Mislata API";
+            document.Info.Version = "v1";
+            document.Info.Description = "Post-quantum Encryption-as-a-Service, on-premises. Authenticate with `X-Api-Key: qapi_…` "
+                + "or `Authorization: Bearer <API key | access token>`; errors are RFC 9457 problem+json with a stable `error` code.";
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 
@@ -30,6 +38,18 @@ public static class ApiSetup
         app.UseMiddleware<CallerAuthenticationMiddleware>();
         app.UseMiddleware<IdempotencyMiddleware>();
         app.MapOpenApi("/api/v1/openapi.json");
+
+        // Browsable docs (API.md) over the same document. Everything is served by this process: no fonts, telemetry,
+        // AI agent or deployment buttons that would reach outside an air-gapped installation.
+        app.MapScalarApiReference("/api/docs", options => options
+            .WithTitle("Mislata API")
+            .DisableDefaultFonts()
+            .DisableTelemetry()
+            .DisableAgent()
+            .DisableMcp()
+            .HideDeveloperTools()
+            .HideClientButton()
+            .WithOpenApiRoutePattern("/api/v1/openapi.json"));
         app.MapAdminTenantsApi();
         app.MapAdminPlansApi();
         app.MapPartnersApi();

@@ -147,4 +147,27 @@ public sealed class GatewayTests(StackFixture fixture)
         Assert.Equal(HttpStatusCode.OK, dashboard.Status);
         Assert.Contains("Mislata jobs", dashboard.Body, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_openapi_document_and_the_browsable_docs_are_served()
+    {
+        using var client = _stack.Gateway.CreateClient();
+        using var document = await client.GetAsync(new Uri("/api/v1/openapi.json", UriKind.Relative));
+        var root = JsonDocument.Parse(await document.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(HttpStatusCode.OK, document.StatusCode);
+        Assert.StartsWith("3.1", root.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        Assert.Equal("Mislata API", root.GetProperty("info").GetProperty("title").GetString());
+        var paths = root.GetProperty("paths");
+        foreach (var path in new[] { "/api/v1/ping", "/api/v1/api-keys", "/api/v1/admin/tenants", "/api/v1/audit/verify", "/api/v1/billing/usage" })
+        {
+            Assert.True(paths.TryGetProperty(path, out _), path + " is not documented");
+        }
+
+        using var docs = await client.GetAsync(new Uri("/api/docs/", UriKind.Relative));
+        var html = await docs.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+        Assert.Equal("text/html", docs.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("api/v1/openapi.json", html, StringComparison.Ordinal);
+        Assert.Contains("\"telemetry\":false", html, StringComparison.Ordinal);
+    }
 }
