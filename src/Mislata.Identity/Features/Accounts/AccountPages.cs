@@ -24,6 +24,11 @@ internal static partial class AccountPages
         app.MapGet("/", () => Results.Redirect("/account"));
         var account = app.MapGroup("/account");
         account.MapGet("", Home);
+        account.MapGet("/site.css", (HttpContext http) =>
+        {
+            http.Response.Headers.CacheControl = "public, max-age=86400";
+            return Results.Text(Html.Css, "text/css; charset=utf-8");
+        });
         account.MapGet("/login", LoginPage);
         account.MapPost("/login", LoginAsync);
         account.MapGet("/mfa", MfaPage);

@@ -10,7 +10,29 @@ namespace Mislata.Identity.Features.Accounts;
 /// </summary>
 internal static class Html
 {
-    private const string Style = "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5}label{display:block;margin-top:1rem;font-weight:600}input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}button{margin-top:1rem;font-size:1rem;padding:.5rem 1rem}.error{color:#a00;border:1px solid #a00;padding:.5rem}code{word-break:break-all}</style>";
+    /// <summary>
+    /// The pages' stylesheet, served as a file (<c>/account/site.css</c>) because the gateway's Content-Security-Policy
+    /// allows no inline styles.
+    /// </summary>
+    public const string Css = """
+        :root{color-scheme:light dark;--accent:#3b4cca;--danger:#b00020;--muted:#666}
+        *{box-sizing:border-box}
+        body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;line-height:1.5;background:#f4f5f8;color:#1b1d23}
+        header{background:#1b1d23;color:#fff;padding:.75rem 1.25rem;font-weight:600;letter-spacing:.02em}
+        header p{margin:0}
+        main{max-width:28rem;margin:2.5rem auto;padding:1.75rem 2rem;background:#fff;border-radius:10px;box-shadow:0 2px 12px rgba(0,0,0,.08)}
+        h1{font-size:1.5rem;margin:0 0 1rem}
+        label{display:block;margin-top:1rem;font-weight:600}
+        input:not([type=hidden]):not([type=checkbox]){display:block;width:100%;font-size:1rem;padding:.55rem .65rem;margin-top:.3rem;border:1px solid #b8bcc8;border-radius:6px}
+        input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+        button{margin-top:1.25rem;font-size:1rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:var(--accent);color:#fff;cursor:pointer}
+        button:hover{filter:brightness(1.1)}
+        .error{color:var(--danger);border:1px solid var(--danger);border-radius:6px;padding:.5rem .75rem;background:#fff5f6}
+        code{word-break:break-all;background:#f0f1f5;padding:.1rem .3rem;border-radius:4px}
+        a{color:var(--accent)}
+        @media (prefers-color-scheme:dark){body{background:#121317;color:#e8e9ee}main{background:#1d1f26;box-shadow:none}input:not([type=hidden]):not([type=checkbox]){background:#121317;color:#e8e9ee;border-color:#3a3d48}code{background:#2a2d36}.error{background:#2a1517}}
+        """;
+
 
     public static string E(string? value) => HtmlEncoder.Default.Encode(value ?? string.Empty);
 
@@ -26,7 +48,7 @@ internal static class Html
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>{E(title)} · Mislata</title>
-            {Style}
+            <link rel="stylesheet" href="/account/site.css">
             </head>
             <body>
             <header><p>Mislata</p></header>
