@@ -67,6 +67,9 @@ internal static class IdentityServerSetup
         });
 
         services.AddSingleton<SigningKeyRing>();
+        services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(sp => sp.GetRequiredService<SigningKeyRing>());
+        services.AddSingleton<IOptionsChangeTokenSource<OpenIddict.Validation.OpenIddictValidationOptions>>(sp => sp.GetRequiredService<SigningKeyRing>());
+        services.AddHostedService<SigningKeyRotation>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, SigningKeyOptionsSetup>();
         services.AddSingleton<BootstrapSeeder>();
 

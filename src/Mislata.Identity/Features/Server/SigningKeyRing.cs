@@ -1,12 +1,14 @@
-using Microsoft.Extensions.Options;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 using Microsoft.IdentityModel.Tokens;
 using Mislata.Crypto.Envelope;
 using Mislata.Infrastructure.Identity;
 using OpenIddict.Server;
+using OpenIddict.Validation;
 
 namespace Mislata.Identity.Features.Server;
 
@@ -18,7 +20,19 @@ namespace Mislata.Identity.Features.Server;
 /// Creation happens under a PostgreSQL advisory lock, so replicas starting together agree on one key.
 /// </summary>
 internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKeyRing masterKeys, TimeProvider time, ILogger<SigningKeyRing> logger)
+    : IOptionsChangeTokenSource<OpenIddictServerOptions>, IOptionsChangeTokenSource<OpenIddictValidationOptions>
 {
+    private CancellationTokenSource _changed = new();
+    private string _fingerprint = string.Empty;
+
+    /// <summary>OpenIddict's options are rebuilt from <see cref="Credentials"/> when the published set changes.</summary>
+    public string? Name => Options.DefaultName;
+
+    public IChangeToken GetChangeToken() => new CancellationChangeToken(Volatile.Read(ref _changed).Token);
+
+    /// <summary>The key ids in signing order: the first one signs.</summary>
+    public IReadOnlyList<string> KeyIds => [.. Credentials.Select(c => c.Key.KeyId)];
+
     public const string Algorithm = SecurityAlgorithms.EcdsaSha256;
     internal const string Purpose = "identity-signing-keys";
 
@@ -73,8 +87,20 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKe
 
         var ordered = new List<SigningKeyRecord> { active };
         ordered.AddRange(keys.Where(k => k != active).OrderByDescending(k => k.ActivatesAt));
+        var fingerprint = string.Join(',', ordered.Select(k => k.KeyId));
+        if (fingerprint == _fingerprint)
+        {
+            return;
+        }
+
         _credentials = [.. ordered.Select(Open)];
+        _fingerprint = fingerprint;
         LogLoaded(logger, active.KeyId, ordered.Count);
+
+        // Tell the options monitors (server and validation) to rebuild with the new keys.
+        var previous = Interlocked.Exchange(ref _changed, new CancellationTokenSource());
+        await previous.CancelAsync();
+        previous.Dispose();
     }
 
     [SuppressMessage("Reliability", "CA2000", Justification = "The key lives as long as the process: it is owned by the signing credentials.")]
@@ -141,6 +167,35 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKe
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Signing with key {KeyId}; {Count} key(s) published")]
     private static partial void LogLoaded(ILogger logger, string keyId, int count);
+}
+
+/// <summary>
+/// Re-reads the key table every hour in every replica, so a rotation made by any of them (or due by the clock: a
+/// successor signs from its activation time, a retired key leaves the JWKS) takes effect without a restart.
+/// </summary>
+internal sealed partial class SigningKeyRotation(SigningKeyRing ring, TimeProvider time, ILogger<SigningKeyRotation> logger) : BackgroundService
+{
+    internal static readonly TimeSpan Interval = TimeSpan.FromHours(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await ring.LoadAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The keys in memory keep working; the next tick tries again.
+                LogReloadFailed(logger, ex.GetType().Name);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Reloading the signing keys failed ({ErrorType}); keeping the current ones")]
+    private static partial void LogReloadFailed(ILogger logger, string errorType);
 }
 
 /// <summary>Feeds the loaded keys to OpenIddict (options are built on first use, after <see cref="SigningKeyRing.LoadAsync"/>).</summary>
