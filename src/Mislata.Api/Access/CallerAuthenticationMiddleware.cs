@@ -6,6 +6,7 @@ using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
+using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.Infrastructure.RateLimiting;
 using Mislata.ServiceDefaults.Problems;
@@ -30,6 +31,7 @@ public sealed partial class CallerAuthenticationMiddleware(
     RequestDelegate next,
     ApiKeyAuthenticator apiKeys,
     AccessTokenValidator tokens,
+    BlockedSubjects blockedSubjects,
     ITenantPlanProvider tenants,
     RedisRateLimiter rateLimiter,
     IUsageMeter usage,
@@ -146,7 +148,15 @@ public sealed partial class CallerAuthenticationMiddleware(
         }
 
         var identity = await tokens.ValidateAsync(presented, context.RequestAborted);
-        return identity is null ? (null, "invalid_access_token") : FromAccessToken(identity);
+        if (identity is null)
+        {
+            return (null, "invalid_access_token");
+        }
+
+        // A user blocked after the token was issued: refused at once, from memory.
+        return blockedSubjects.IsBlocked(identity.FindFirst(ClaimNames.Subject)?.Value)
+            ? (null, "blocked_subject")
+            : FromAccessToken(identity);
     }
 
     internal static (Caller? Caller, string? Refusal) FromAccessToken(ClaimsIdentity identity)

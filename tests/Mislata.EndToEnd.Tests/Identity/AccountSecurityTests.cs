@@ -40,14 +40,16 @@ public sealed class AccountSecurityTests(IdentityFixture fixture)
         var password = Oidc.StrongPassword();
         var user = await Oidc.CreateUserAsync(_stack, operatorToken, email, password, ["tenant-admin"], tenantId);
         var userId = user.GetProperty("id").GetString();
-        var clientId = await Oidc.CreatePublicAppAsync(_stack, operatorToken, tenantId, "openid offline_access users:read");
+        var clientId = await Oidc.CreatePublicAppAsync(_stack, operatorToken, tenantId, "openid offline_access users:read apikeys:read");
         using var browser = new Browser(_stack);
         await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), email, password);
         var (verifier, challenge) = Oidc.Pkce();
-        var code = await Oidc.AuthorizeAsync(browser, clientId, "openid offline_access users:read", challenge);
+        var code = await Oidc.AuthorizeAsync(browser, clientId, "openid offline_access users:read apikeys:read", challenge);
         var (_, tokens) = await Oidc.RedeemAsync(_stack, clientId, code, verifier);
         var access = tokens.GetProperty("access_token").GetString()!;
         Assert.True((await Oidc.IntrospectAsync(_stack, access)).GetProperty("active").GetBoolean());
+        var (apiBefore, _, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/api-keys", access);
+        Assert.Equal(HttpStatusCode.OK, apiBefore);
 
         var (blocked, body, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, $"/api/v1/users/{userId}/block", operatorToken);
         Assert.Equal(HttpStatusCode.OK, blocked);
@@ -59,6 +61,10 @@ public sealed class AccountSecurityTests(IdentityFixture fixture)
         Assert.False((await Oidc.IntrospectAsync(_stack, access)).GetProperty("active").GetBoolean());
         var (api, _, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/users/" + userId, access);
         Assert.Equal(HttpStatusCode.Unauthorized, api);
+
+        // The api validates tokens locally, yet refuses the still-unexpired token at once (blocked-subject list).
+        var (apiAfter, _, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/api-keys", access);
+        Assert.Equal(HttpStatusCode.Unauthorized, apiAfter);
         using var other = new Browser(_stack);
         var login = await other.NavigateAsync("/account/login");
         var refused = await other.SubmitAsync(login, new Dictionary<string, string> { ["email"] = email, ["password"] = password });

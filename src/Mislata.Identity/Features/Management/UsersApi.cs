@@ -7,10 +7,12 @@ using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
 using Mislata.Identity.Features.Auditing;
+using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
+using StackExchange.Redis;
 
 namespace Mislata.Identity.Features.Management;
 
@@ -185,6 +187,19 @@ internal static class UsersApi
         if (blocked)
         {
             await RevokeEverythingAsync(services, users, user, cancellationToken);
+        }
+
+        // Resource servers validate access tokens locally: tell them, so the user's outstanding tokens stop at once.
+        var blockedSubjects = services.GetRequiredService<BlockedSubjects>();
+        try
+        {
+            await (blocked ? blockedSubjects.BlockAsync(user.Id.ToString()) : blockedSubjects.UnblockAsync(user.Id.ToString()));
+        }
+        catch (RedisException ex)
+        {
+            // The block is stored and refresh tokens are revoked; access tokens then end within their lifetime.
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Mislata.Identity.Users")
+                .LogWarning(ex, "Resource servers could not be told of the (un)block of user {UserId} at once", user.Id);
         }
 
         await services.GetRequiredService<IdentityAudit>().RecordAsync(blocked ? AuditActions.UserBlocked : AuditActions.UserUnblocked, AuditOutcome.Success,
