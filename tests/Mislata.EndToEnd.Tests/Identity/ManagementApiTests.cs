@@ -69,6 +69,16 @@ public sealed class ManagementApiTests(IdentityFixture fixture)
         Assert.True(invalidBody.GetProperty("errors").TryGetProperty("email", out _));
         Assert.True(invalidBody.GetProperty("errors").TryGetProperty("roles", out _));
 
+        // Users and applications can only be made for tenants that exist.
+        var (ghostUser, ghostUserBody, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, "/api/v1/users", operatorToken,
+            new { email = Oidc.NewEmail("ghost"), password = Oidc.StrongPassword(), roles = new[] { "tenant-member" }, tenantId = Guid.NewGuid() });
+        Assert.Equal(HttpStatusCode.BadRequest, ghostUser);
+        Assert.True(ghostUserBody.GetProperty("errors").TryGetProperty("tenantId", out _));
+        var (ghostApp, ghostAppBody, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, "/api/v1/applications", operatorToken,
+            new { name = "ghost", type = "confidential", scopes = new[] { "keys:read" }, tenantId = Guid.NewGuid() });
+        Assert.Equal(HttpStatusCode.BadRequest, ghostApp);
+        Assert.True(ghostAppBody.GetProperty("errors").TryGetProperty("tenantId", out _));
+
         var tenant = await Oidc.CreateTenantAsync(_stack, operatorToken);
         for (var i = 0; i < 3; i++)
         {

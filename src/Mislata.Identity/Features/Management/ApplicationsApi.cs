@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Audit;
+using Mislata.Core.Tenants;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure.Identity;
@@ -76,6 +77,11 @@ internal static class ApplicationsApi
         if (request.Type is null || !Types.Contains(request.Type, StringComparer.Ordinal))
         {
             errors["type"] = ["type is confidential or public."];
+        }
+
+        if (tenantId is { } tenant && await http.RequestServices.GetRequiredService<ITenantDirectory>().FindAsync(tenant, cancellationToken) is null)
+        {
+            errors["tenantId"] = ["The tenant does not exist."];
         }
 
         var consent = request.ConsentType ?? ConsentTypes.Explicit;

@@ -338,7 +338,7 @@ internal static class RoleRules
             errors["roles"] = [.. problems];
         }
 
-        if (tenantId is { } id && services.GetService<ITenantDirectory>() is { } tenants && await tenants.FindAsync(id, cancellationToken) is null)
+        if (tenantId is { } id && await services.GetRequiredService<ITenantDirectory>().FindAsync(id, cancellationToken) is null)
         {
             errors["tenantId"] = ["The tenant does not exist."];
         }
