@@ -16,4 +16,5 @@ return await MislataHost.RunAsync(
         await app.InitializeMislataStorageAsync();
         app.MapMislataHealthEndpoints();
         app.MapMislataJobsDashboard();
+        app.ScheduleMislataJobs();
     });

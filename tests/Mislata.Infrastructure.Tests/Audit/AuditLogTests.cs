@@ -10,7 +10,7 @@ public sealed class AuditLogTests : IAsyncLifetime
 
     public Task InitializeAsync() => _db.InitializeAsync();
 
-    public Task DisposeAsync() => _db.DisposeAsync();
+    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private PostgresAuditLog NewLog() => new(_db.DataSource, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.Caching.Distributed;
 using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
+using Mislata.Worker.Features.Audit;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Jobs;
@@ -24,6 +25,7 @@ internal static class JobsSetup
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
             .UseRedisStorage(services.GetRequiredService<IConnectionMultiplexer>(), new RedisStorageOptions { Prefix = RedisPrefix }));
+        builder.Services.AddTransient<AuditChainVerificationJob>();
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -39,6 +41,23 @@ internal static class JobsSetup
     }
 
     /// <summary>The dashboard at <c>/jobs</c>: platform admins signed in at identity only.</summary>
+    /// <summary>The recurring jobs every worker agrees on (Hangfire keeps one schedule in Redis for all replicas).</summary>
+    public static WebApplication ScheduleMislataJobs(this WebApplication app)
+    {
+        try
+        {
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<AuditChainVerificationJob>(
+                AuditChainVerificationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(3));
+        }
+        catch (RedisException ex)
+        {
+            // Redis is down at start: the schedule already stored (by this or another worker) stands.
+            app.Logger.LogWarning(ex, "Could not register the recurring jobs; the stored schedule is used");
+        }
+
+        return app;
+    }
+
     public static WebApplication MapMislataJobsDashboard(this WebApplication app)
     {
         app.UseWhen(c => c.Request.Path.StartsWithSegments(DashboardPath), branch =>

@@ -3,10 +3,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Mislata.Infrastructure.Persistence;
 using Npgsql;
 
-namespace Mislata.Infrastructure.Tests;
+namespace Mislata.Testing;
 
 /// <summary>A fresh database in the run's real PostgreSQL with the mislata schema migrated.</summary>
-public sealed class MislataDatabase : IAsyncLifetime
+public sealed class MislataDatabase : IAsyncDisposable
 {
     private PostgresInstance? _postgres;
 
@@ -41,7 +41,7 @@ public sealed class MislataDatabase : IAsyncLifetime
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await DataSource.DisposeAsync();
         if (_postgres is not null)

@@ -1,0 +1,58 @@
+using Mislata.Core.Audit;
+using Mislata.Infrastructure.Persistence.Audit;
+using Mislata.Worker.Features.Audit;
+
+namespace Mislata.Worker.Tests.Audit;
+
+/// <summary>The worker's recurring verification of every audit chain, on real PostgreSQL.</summary>
+public sealed class AuditChainVerificationJobTests : IAsyncLifetime
+{
+    private readonly MislataDatabase _db = new();
+
+    public Task InitializeAsync() => _db.InitializeAsync();
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static AuditEvent Event(Guid? tenant, string action) => new()
+    {
+        TenantId = tenant,
+        ActorType = AuditActorType.User,
+        ActorId = "u-1",
+        Action = action,
+        Outcome = AuditOutcome.Success,
+    };
+
+    [Fact]
+    public async Task Every_chain_is_checked_and_a_broken_one_is_reported_in_its_own_trail()
+    {
+        var (healthy, tampered) = (Guid.NewGuid(), Guid.NewGuid());
+        await using var log = new PostgresAuditLog(_db.DataSource, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        foreach (var tenant in new Guid?[] { healthy, tampered, null })
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await log.RecordAsync(Event(tenant, "key.create"), CancellationToken.None);
+            }
+        }
+
+        var reader = new PostgresAuditReader(_db.Contexts);
+        var job = new AuditChainVerificationJob(_db.Contexts, reader, log, MislataDatabase.Logger<AuditChainVerificationJob>());
+        var clean = await job.RunAsync(CancellationToken.None);
+        Assert.Equal(3, clean.Chains);
+        Assert.Equal(9, clean.Events);
+        Assert.Empty(clean.BrokenChains);
+
+        var edited = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tampered}' AND sequence = 2");
+        await _db.ExecuteAsync($"UPDATE mislata.audit_events SET actor_id = 'someone-else' WHERE id = '{edited}'");
+
+        var report = await job.RunAsync(CancellationToken.None);
+        Assert.Equal([tampered], report.BrokenChains);
+
+        // The tenant's auditors see the finding in their own trail, pointing at the first broken event.
+        var finding = Assert.Single((await reader.ListAsync(new AuditQuery { TenantId = tampered, Action = AuditChainVerificationJob.BrokenAction }, CancellationToken.None)).Data);
+        Assert.Equal(edited.ToString(), finding.ResourceId);
+        Assert.Equal("system", finding.ActorType);
+        Assert.Equal("failure", finding.Outcome);
+        Assert.Empty((await reader.ListAsync(new AuditQuery { TenantId = healthy, Action = AuditChainVerificationJob.BrokenAction }, CancellationToken.None)).Data);
+    }
+}
