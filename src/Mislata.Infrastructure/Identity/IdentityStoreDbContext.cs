@@ -20,7 +20,11 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
         base.OnModelCreating(builder);
         builder.HasDefaultSchema(Schema);
         builder.UseOpenIddict<Guid>();
-        builder.Entity<MislataUser>(u => u.HasIndex(x => x.TenantId));
+        builder.Entity<MislataUser>(u =>
+        {
+            u.HasIndex(x => x.TenantId);
+            u.HasIndex(x => x.PartnerId);
+        });
         builder.Entity<SigningKeyRecord>(k =>
         {
             k.ToTable("signing_keys");
@@ -43,6 +47,9 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
 public sealed class MislataUser : IdentityUser<Guid>
 {
     public Guid? TenantId { get; set; }
+
+    /// <summary>The partner a <c>partner-admin</c> acts for (absent for everyone else).</summary>
+    public Guid? PartnerId { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
 

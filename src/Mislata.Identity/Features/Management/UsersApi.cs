@@ -4,11 +4,13 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
@@ -16,13 +18,13 @@ using StackExchange.Redis;
 
 namespace Mislata.Identity.Features.Management;
 
-internal sealed record CreateUserRequest(string? Email, string? Password, IReadOnlyList<string>? Roles, Guid? TenantId);
+internal sealed record CreateUserRequest(string? Email, string? Password, IReadOnlyList<string>? Roles, Guid? TenantId, Guid? PartnerId = null);
 
 internal sealed record UpdateUserRequest(IReadOnlyList<string>? Roles);
 
-internal sealed record UserResponse(Guid Id, string Email, IReadOnlyList<string> Roles, Guid? TenantId, string Status, bool MfaEnabled, DateTimeOffset CreatedAt);
+internal sealed record UserResponse(Guid Id, string Email, IReadOnlyList<string> Roles, Guid? TenantId, string Status, bool MfaEnabled, DateTimeOffset CreatedAt, Guid? PartnerId = null);
 
-internal sealed record CreatedUserResponse(Guid Id, string Email, IReadOnlyList<string> Roles, Guid? TenantId, string Status, string? SetPasswordUrl);
+internal sealed record CreatedUserResponse(Guid Id, string Email, IReadOnlyList<string> Roles, Guid? TenantId, string Status, string? SetPasswordUrl, Guid? PartnerId = null);
 
 /// <summary><c>/api/v1/users</c>: a tenant admin manages its tenant's users; a platform admin anyone's (naming <c>tenantId</c>).</summary>
 internal static class UsersApi
@@ -59,6 +61,7 @@ internal static class UsersApi
         }
 
         var roles = await RoleRules.ValidateAsync(http.RequestServices, caller, request.Roles, tenantId, errors, cancellationToken);
+        await RoleRules.ValidatePartnerAsync(http.RequestServices, roles, request.PartnerId, errors, cancellationToken);
         if (errors.Count > 0)
         {
             return Problem.Validation(errors);
@@ -78,7 +81,7 @@ internal static class UsersApi
                 $"The tenant's plan allows {access.Limits.MaxUsers} users.");
         }
 
-        var user = new MislataUser { Id = Guid.CreateVersion7(time.GetUtcNow()), UserName = email, Email = email, TenantId = tenantId, CreatedAt = time.GetUtcNow() };
+        var user = new MislataUser { Id = Guid.CreateVersion7(time.GetUtcNow()), UserName = email, Email = email, TenantId = tenantId, PartnerId = request.PartnerId, CreatedAt = time.GetUtcNow() };
         var created = string.IsNullOrEmpty(request.Password) ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
         if (!created.Succeeded)
         {
@@ -96,7 +99,7 @@ internal static class UsersApi
 
         await audit.RecordAsync(AuditActions.UserCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "user", user.Id.ToString(),
             details: new Dictionary<string, string> { ["roles"] = string.Join(' ', roles) });
-        return TypedResults.Created($"/api/v1/users/{user.Id}", new CreatedUserResponse(user.Id, user.Email!, roles, tenantId, Status(user, time), setPasswordUrl));
+        return TypedResults.Created($"/api/v1/users/{user.Id}", new CreatedUserResponse(user.Id, user.Email!, roles, tenantId, Status(user, time), setPasswordUrl, user.PartnerId));
     }
 
     private static async Task<Results<Ok<ListResponse<UserResponse>>, ProblemHttpResult>> ListAsync(
@@ -287,7 +290,7 @@ internal static class UsersApi
     }
 
     internal static UserResponse ToResponse(MislataUser user, IReadOnlyList<string> roles, TimeProvider time) =>
-        new(user.Id, user.Email!, roles, user.TenantId, Status(user, time), user.TwoFactorEnabled, user.CreatedAt);
+        new(user.Id, user.Email!, roles, user.TenantId, Status(user, time), user.TwoFactorEnabled, user.CreatedAt, user.PartnerId);
 
     private static string Status(MislataUser user, TimeProvider time) =>
         user.BlockedAt is not null ? "blocked"
@@ -344,6 +347,25 @@ internal static class RoleRules
         }
 
         return roles;
+    }
+
+    /// <summary>A <c>partner-admin</c> acts for exactly one existing partner; nobody else names one.</summary>
+    public static async Task ValidatePartnerAsync(IServiceProvider services, IReadOnlyList<string> roles, Guid? partnerId, Dictionary<string, string[]> errors, CancellationToken cancellationToken)
+    {
+        var isPartnerAdmin = roles.Contains(Roles.PartnerAdmin, StringComparer.Ordinal);
+        if (isPartnerAdmin && partnerId is null)
+        {
+            errors["partnerId"] = ["A partner-admin acts for one partner: name partnerId."];
+        }
+        else if (!isPartnerAdmin && partnerId is not null)
+        {
+            errors["partnerId"] = ["Only a partner-admin is bound to a partner."];
+        }
+        else if (partnerId is { } id &&
+            !await services.GetRequiredService<MislataDbContext>().Set<Partner>().AnyAsync(p => p.Id == id, cancellationToken))
+        {
+            errors["partnerId"] = ["The partner does not exist."];
+        }
     }
 }
 

@@ -229,6 +229,11 @@ internal static partial class AuthorizationEndpoints
             claims[ClaimNames.TenantId] = tenantId.ToString();
         }
 
+        if (user.PartnerId is { } partnerId)
+        {
+            claims[ClaimNames.PartnerId] = partnerId.ToString();
+        }
+
         claims[Claims.Role] = (await users.GetRolesAsync(user)).ToArray();
         return Results.Ok(claims);
     }
@@ -285,6 +290,11 @@ internal static partial class AuthorizationEndpoints
             identity.SetClaim(ClaimNames.TenantId, tenantId.ToString());
         }
 
+        if (user.PartnerId is { } partnerId)
+        {
+            identity.SetClaim(ClaimNames.PartnerId, partnerId.ToString());
+        }
+
         identity.SetClaims(Claims.Role, [.. roles]);
         identity.SetScopes(scopes);
         identity.SetResources(IdentityServerSetup.ApiAudience);
@@ -297,7 +307,7 @@ internal static partial class AuthorizationEndpoints
     private static IEnumerable<string> Destinations(Claim claim) => claim.Type switch
     {
         Claims.Subject => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
-        Claims.Role or ClaimNames.TenantId => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Role or ClaimNames.TenantId or ClaimNames.PartnerId => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.ClientId => [OpenIddictConstants.Destinations.AccessToken],
         Claims.Email when claim.Subject?.HasScope(OpenIddictConstants.Scopes.Email) == true => [OpenIddictConstants.Destinations.IdentityToken],
         Claims.Name when claim.Subject?.HasScope(OpenIddictConstants.Scopes.Profile) == true => [OpenIddictConstants.Destinations.IdentityToken],
