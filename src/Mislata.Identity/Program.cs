@@ -4,6 +4,7 @@ using Mislata.Identity.Features.Bootstrap;
 using Mislata.Identity.Features.Management;
 using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.ServiceDefaults;
 
 return await MislataHost.RunAsync(
@@ -14,6 +15,7 @@ return await MislataHost.RunAsync(
     {
         builder.AddMislataInfrastructure();
         builder.AddMislataIdentityServer();
+        builder.Services.AddSingleton<IIdempotencyOwner, ManagementIdempotencyOwner>();
     },
     configurePipeline: async app =>
     {
@@ -24,6 +26,7 @@ return await MislataHost.RunAsync(
         app.UseAuthentication();
         app.UseAntiforgery();
         app.UseManagementAuthentication();
+        app.UseMiddleware<IdempotencyMiddleware>();
         app.MapMislataHealthEndpoints();
         app.MapAuthorizationServer();
         app.MapAccountPages();

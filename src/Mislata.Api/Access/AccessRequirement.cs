@@ -14,18 +14,11 @@ public enum CallerAudience
 /// <summary>Endpoint metadata read by <see cref="CallerAuthenticationMiddleware"/>: the scope and audience an endpoint requires.</summary>
 public sealed record AccessRequirement(string Scope, CallerAudience Audience);
 
-/// <summary>Marks a creating POST as honouring <c>Idempotency-Key</c>.</summary>
-public sealed record IdempotentMetadata;
-
 public static class AccessEndpointExtensions
 {
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope, CallerAudience audience = CallerAudience.Tenant)
         where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new AccessRequirement(scope, audience));
-
-    public static TBuilder Idempotent<TBuilder>(this TBuilder builder)
-        where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new IdempotentMetadata());
 
     /// <summary>The authenticated caller of an endpoint that declared <see cref="RequireScope"/> (never null there).</summary>
     public static Caller GetCaller(this HttpContext context)

@@ -1,4 +1,3 @@
-using Scalar.AspNetCore;
 using Mislata.Api.Access;
 using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Audit;
@@ -6,6 +5,8 @@ using Mislata.Api.Features.Billing;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
 using Mislata.Api.Features.Tenants;
+using Mislata.Infrastructure.Idempotency;
+using Scalar.AspNetCore;
 
 namespace Mislata.Api.Features;
 
@@ -19,6 +20,7 @@ public static class ApiSetup
         builder.Services.AddSingleton(tokenOptions);
         builder.Services.AddSingleton(new RateLimitOptions());
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
+        builder.Services.AddSingleton<IIdempotencyOwner, CallerIdempotencyOwner>();
         builder.Services.AddSingleton<AccessTokenValidator>(sp => new AccessTokenValidator(sp.GetRequiredService<JwksCache>(), tokenOptions));
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {

@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
+using Mislata.Crypto.Envelope;
 using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.Idempotency;
@@ -16,18 +19,37 @@ public enum IdempotencyState
 }
 
 /// <summary>
-/// Idempotency records in Redis, keyed by owner (tenant + credential) and the SHA-256 of the client's key, holding the
-/// SHA-256 of the request (method, path, body) so that reusing a key for a different request is refused.
+/// Idempotency records in Redis, keyed by owner (tenant + credential) and the SHA-256 of the client's key. Requests and
+/// responses carry secrets (passwords, a new API key or client secret shown once), so neither is kept readable: the
+/// request is remembered as an HMAC under a master-key derived key (no offline guessing of a password from a plain
+/// hash), and the response is sealed with AES-256-GCM under another derived key, bound to its record.
 /// </summary>
-public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis)
+public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKeyRing masterKeys)
 {
     public static readonly TimeSpan Retention = TimeSpan.FromHours(24);
     private static readonly TimeSpan InFlightLock = TimeSpan.FromMinutes(1);
+    private const string RequestPurpose = "idempotency-request";
+    private const string ResponsePurpose = "idempotency-response";
+
+    /// <summary>The keyed hash that identifies a request (method, path, body) without revealing it.</summary>
+    public IncrementalHash CreateRequestHash()
+    {
+        Span<byte> key = stackalloc byte[32];
+        try
+        {
+            masterKeys.Current.DeriveKey(RequestPurpose, key);
+            return IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
 
     public async Task<(IdempotencyState State, StoredResponse? Response)> BeginAsync(string recordKey, string requestHash)
     {
         var db = redis.GetDatabase();
-        var pending = JsonSerializer.Serialize(new Record(requestHash, null));
+        var pending = JsonSerializer.Serialize(new Record(requestHash));
         if (await db.StringSetAsync(recordKey, pending, InFlightLock, When.NotExists))
         {
             return (IdempotencyState.Started, null);
@@ -48,13 +70,77 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis)
             return (IdempotencyState.BodyMismatch, null);
         }
 
-        return record.Response is null ? (IdempotencyState.InProgress, null) : (IdempotencyState.Replay, record.Response);
+        if (record.Sealed is null)
+        {
+            return (IdempotencyState.InProgress, null);
+        }
+
+        // A response sealed under a master key that is no longer configured cannot be replayed: the safe answer is
+        // "in progress" (409), never running the creating request a second time.
+        var response = Open(recordKey, record);
+        return response is null ? (IdempotencyState.InProgress, null) : (IdempotencyState.Replay, response);
     }
 
     public async Task CompleteAsync(string recordKey, string requestHash, StoredResponse response) =>
-        await redis.GetDatabase().StringSetAsync(recordKey, JsonSerializer.Serialize(new Record(requestHash, response)), Retention);
+        await redis.GetDatabase().StringSetAsync(recordKey, JsonSerializer.Serialize(Seal(recordKey, requestHash, response)), Retention);
 
     public async Task AbandonAsync(string recordKey) => await redis.GetDatabase().KeyDeleteAsync(recordKey);
 
-    private sealed record Record(string RequestHash, StoredResponse? Response);
+    private Record Seal(string recordKey, string requestHash, StoredResponse response)
+    {
+        var master = masterKeys.Current;
+        var plaintext = JsonSerializer.SerializeToUtf8Bytes(response);
+        var sealedBytes = new byte[12 + plaintext.Length + 16];
+        Span<byte> key = stackalloc byte[32];
+        try
+        {
+            master.DeriveKey(ResponsePurpose, key);
+            RandomNumberGenerator.Fill(sealedBytes.AsSpan(0, 12));
+            using var aes = new AesGcm(key, 16);
+            aes.Encrypt(sealedBytes.AsSpan(0, 12), plaintext, sealedBytes.AsSpan(12, plaintext.Length), sealedBytes.AsSpan(12 + plaintext.Length), Encoding.UTF8.GetBytes(recordKey));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+
+        return new Record(requestHash, master.Id, Convert.ToBase64String(sealedBytes));
+    }
+
+    private StoredResponse? Open(string recordKey, Record record)
+    {
+        if (record.MasterKeyId is null || masterKeys.Find(record.MasterKeyId) is not { } master)
+        {
+            return null;
+        }
+
+        var sealedBytes = Convert.FromBase64String(record.Sealed!);
+        if (sealedBytes.Length < 28)
+        {
+            return null;
+        }
+
+        var plaintext = new byte[sealedBytes.Length - 28];
+        Span<byte> key = stackalloc byte[32];
+        try
+        {
+            master.DeriveKey(ResponsePurpose, key);
+            using var aes = new AesGcm(key, 16);
+            aes.Decrypt(sealedBytes.AsSpan(0, 12), sealedBytes.AsSpan(12, plaintext.Length), sealedBytes.AsSpan(12 + plaintext.Length), plaintext, Encoding.UTF8.GetBytes(recordKey));
+            return JsonSerializer.Deserialize<StoredResponse>(plaintext);
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    /// <summary>What Redis holds: the request's keyed hash and, once answered, the sealed response.</summary>
+    private sealed record Record(string RequestHash, string? MasterKeyId = null, string? Sealed = null);
 }

@@ -73,6 +73,44 @@ public sealed class IdentityWithApiKeysTests(TenancyFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Creating_users_and_applications_honours_idempotency_keys()
+    {
+        var tenant = await fixture.CreateTenantAsync("business");
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["users:read", "users:write", "applications:write"]);
+        using var client = fixture.WithKey(key);
+        var user = new { email = Email(), password = "Pw-" + Guid.NewGuid().ToString("N") + "-Z", roles = new[] { "tenant-member" } };
+        var idempotencyKey = "create-user-" + Guid.NewGuid().ToString("N");
+
+        async Task<HttpResponseMessage> PostAsync(string path, object body, string idemKey)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+            request.Headers.Add("Idempotency-Key", idemKey);
+            return await client.SendAsync(request);
+        }
+
+        using var first = await PostAsync("/api/v1/users", user, idempotencyKey);
+        using var repeat = await PostAsync("/api/v1/users", user, idempotencyKey);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, repeat.StatusCode);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await repeat.Content.ReadAsStringAsync());
+        Assert.Equal("true", Assert.Single(repeat.Headers.GetValues("Idempotent-Replayed")));
+
+        using var different = await PostAsync("/api/v1/users", user with { email = Email() }, idempotencyKey);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, different.StatusCode);
+        Assert.Equal("application/problem+json", different.Content.Headers.ContentType?.MediaType);
+
+        // One user was created, not two.
+        using var list = await client.GetAsync(new Uri("/api/v1/users", UriKind.Relative));
+        Assert.Equal(1, JsonDocument.Parse(await list.Content.ReadAsStringAsync()).RootElement.GetProperty("data").GetArrayLength());
+
+        var app = new { name = "svc", type = "confidential", scopes = new[] { "users:read" } };
+        using var appFirst = await PostAsync("/api/v1/applications", app, "create-app-1");
+        using var appRepeat = await PostAsync("/api/v1/applications", app, "create-app-1");
+        Assert.Equal(HttpStatusCode.Created, appFirst.StatusCode);
+        Assert.Equal(await appFirst.Content.ReadAsStringAsync(), await appRepeat.Content.ReadAsStringAsync());
+    }
+
     /// <summary>The count of a resource in /billing/usage, wherever the response nests it.</summary>
     private static long FindCount(JsonElement element, string resource)
     {

@@ -7,6 +7,7 @@ using Mislata.Core.ApiKeys;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.Infrastructure.Persistence;
 using Mislata.ServiceDefaults.Problems;
+using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.ApiKeys;
 

@@ -14,6 +14,7 @@ using Mislata.Infrastructure.ApiKeys;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Tenancy;
 using Mislata.ServiceDefaults.Problems;
+using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.Partners;
 

@@ -8,6 +8,7 @@ using Mislata.Core.Tenants;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Persistence;
 using Mislata.ServiceDefaults.Problems;
+using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.Plans;
 

@@ -7,6 +7,7 @@ using Mislata.Core.Tenants;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
 using OpenIddict.EntityFrameworkCore.Models;
@@ -33,7 +34,7 @@ internal static class ApplicationsApi
     public static WebApplication MapApplicationsApi(this WebApplication app)
     {
         var group = app.MapGroup("/api/v1/applications");
-        group.MapPost("", CreateAsync).RequireScope(ApiScopes.ApplicationsWrite);
+        group.MapPost("", CreateAsync).RequireScope(ApiScopes.ApplicationsWrite).Idempotent();
         group.MapGet("", ListAsync).RequireScope(ApiScopes.ApplicationsRead);
         group.MapGet("/{id}", GetAsync).RequireScope(ApiScopes.ApplicationsRead);
         group.MapPatch("/{id}", UpdateAsync).RequireScope(ApiScopes.ApplicationsWrite);

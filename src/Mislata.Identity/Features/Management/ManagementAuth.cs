@@ -169,3 +169,12 @@ internal readonly record struct Page(int Limit, string? After)
 }
 
 internal sealed record ListResponse<T>(IReadOnlyList<T> Data, string? NextCursor);
+
+/// <summary>Management callers own their idempotency records per tenant (or the platform) and credential.</summary>
+internal sealed class ManagementIdempotencyOwner : Mislata.Infrastructure.Idempotency.IIdempotencyOwner
+{
+    public string? OwnerOf(HttpContext context) =>
+        context.Items[typeof(Caller)] is Caller caller
+            ? (caller.TenantId?.ToString("N") ?? "platform") + ":" + caller.ActorType + ":" + caller.ActorId
+            : null;
+}

@@ -10,6 +10,7 @@ using Mislata.Core.Usage;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
@@ -32,7 +33,7 @@ internal static class UsersApi
     public static WebApplication MapUsersApi(this WebApplication app)
     {
         var users = app.MapGroup("/api/v1/users");
-        users.MapPost("", CreateAsync).RequireScope(Scopes.UsersWrite);
+        users.MapPost("", CreateAsync).RequireScope(Scopes.UsersWrite).Idempotent();
         users.MapGet("", ListAsync).RequireScope(Scopes.UsersRead);
         users.MapGet("/{id}", GetAsync).RequireScope(Scopes.UsersRead);
         users.MapPatch("/{id}", UpdateAsync).RequireScope(Scopes.UsersWrite);

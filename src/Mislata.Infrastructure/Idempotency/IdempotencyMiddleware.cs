@@ -1,12 +1,29 @@
 using System.Security.Cryptography;
 using System.Text;
-using Mislata.Api.Common;
-using Mislata.Core.Access;
-using Mislata.Infrastructure.Idempotency;
+using Microsoft.AspNetCore.Mvc;
 using Mislata.ServiceDefaults.Problems;
 using StackExchange.Redis;
 
-namespace Mislata.Api.Access;
+namespace Mislata.Infrastructure.Idempotency;
+
+/// <summary>Marks a creating POST as honouring <c>Idempotency-Key</c>.</summary>
+public sealed record IdempotentMetadata;
+
+/// <summary>
+/// Whose idempotency records a request uses (tenant or partner, and credential), as each service authenticates its
+/// callers its own way; null when the request has no authenticated caller (then the header is ignored).
+/// </summary>
+public interface IIdempotencyOwner
+{
+    string? OwnerOf(HttpContext context);
+}
+
+public static class IdempotencyEndpointExtensions
+{
+    public static TBuilder Idempotent<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new IdempotentMetadata());
+}
 
 /// <summary>
 /// <c>Idempotency-Key</c> on creating POSTs (endpoints marked <see cref="IdempotentMetadata"/>): the first response
@@ -14,7 +31,7 @@ namespace Mislata.Api.Access;
 /// draft-ietf-httpapi-idempotency-key-header: the same key with a different request → <c>422</c>; a repeat while the
 /// first is still running → <c>409 conflict</c>. 5xx answers are not kept (the client may retry them).
 /// </summary>
-public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIdempotencyStore store, ILogger<IdempotencyMiddleware> logger)
+public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIdempotencyStore store, IIdempotencyOwner owners, ILogger<IdempotencyMiddleware> logger)
 {
     public const string HeaderName = "Idempotency-Key";
     private const int MaxKeyLength = 255;
@@ -23,8 +40,8 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
     public async Task InvokeAsync(HttpContext context)
     {
         var idempotencyKey = context.Request.Headers[HeaderName].ToString();
-        var caller = context.Features.Get<Caller>();
-        if (idempotencyKey.Length == 0 || caller is null || !HttpMethods.IsPost(context.Request.Method) ||
+        var owner = idempotencyKey.Length == 0 ? null : owners.OwnerOf(context);
+        if (owner is null || !HttpMethods.IsPost(context.Request.Method) ||
             context.GetEndpoint()?.Metadata.GetMetadata<IdempotentMetadata>() is null)
         {
             await next(context);
@@ -33,13 +50,13 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
 
         if (idempotencyKey.Length > MaxKeyLength || idempotencyKey.Any(c => c < 0x21 || c > 0x7e))
         {
-            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.InvalidRequest, "Invalid Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+            await WriteProblemAsync(context, 400, ErrorCodes.InvalidRequest, "Invalid Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
             return;
         }
 
         context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: MaxBodyBytes);
         string requestHash;
-        using (var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        using (var sha = store.CreateRequestHash())
         {
             sha.AppendData(Encoding.UTF8.GetBytes(context.Request.Method + " " + context.Request.Path + "\n"));
             var buffer = new byte[16 * 1024];
@@ -53,7 +70,6 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
         }
 
         context.Request.Body.Position = 0;
-        var owner = (caller.TenantId?.ToString("N") ?? caller.PartnerId?.ToString("N") ?? "platform") + ":" + caller.CredentialId;
         var recordKey = "mislata:idem:" + owner + ":" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)));
 
         IdempotencyState state;
@@ -65,7 +81,7 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             LogStoreUnavailable(logger, ex);
-            await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "Idempotency records are unavailable; retry later.");
+            await WriteProblemAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "Idempotency records are unavailable; retry later.");
             return;
         }
 
@@ -87,10 +103,10 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
                 await context.Response.Body.WriteAsync(stored.Body, context.RequestAborted);
                 return;
             case IdempotencyState.InProgress:
-                await ProblemWriter.WriteAsync(context, 409, ErrorCodes.Conflict, "Request in progress", "A request with this Idempotency-Key is still being processed.");
+                await WriteProblemAsync(context, 409, ErrorCodes.Conflict, "Request in progress", "A request with this Idempotency-Key is still being processed.");
                 return;
             case IdempotencyState.BodyMismatch:
-                await ProblemWriter.WriteAsync(context, 422, ErrorCodes.InvalidRequest, "Idempotency-Key reused", "This Idempotency-Key was used for a different request.");
+                await WriteProblemAsync(context, 422, ErrorCodes.InvalidRequest, "Idempotency-Key reused", "This Idempotency-Key was used for a different request.");
                 return;
         }
 
@@ -129,6 +145,18 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
                 await original.WriteAsync(body, context.RequestAborted);
             }
         }
+    }
+
+    private static async Task WriteProblemAsync(HttpContext context, int status, string code, string title, string detail)
+    {
+        context.Response.StatusCode = status;
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
+        problem.Extensions["error"] = code;
+        await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = problem,
+        });
     }
 
     [LoggerMessage(EventId = 5500, Level = LogLevel.Warning, Message = "Idempotency store unavailable")]
