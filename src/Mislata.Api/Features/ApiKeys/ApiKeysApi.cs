@@ -5,9 +5,9 @@ using Mislata.Api.Common;
 using Mislata.Core.Access;
 using Mislata.Core.ApiKeys;
 using Mislata.Infrastructure.ApiKeys;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Persistence;
 using Mislata.ServiceDefaults.Problems;
-using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.ApiKeys;
 

@@ -11,10 +11,10 @@ using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.ApiKeys;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Tenancy;
 using Mislata.ServiceDefaults.Problems;
-using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.Partners;
 

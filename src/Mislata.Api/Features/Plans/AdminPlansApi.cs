@@ -6,9 +6,9 @@ using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
 using Mislata.Infrastructure.Access;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Persistence;
 using Mislata.ServiceDefaults.Problems;
-using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.Plans;
 

@@ -6,10 +6,10 @@ using Mislata.Api.Features.ApiKeys;
 using Mislata.Core.Access;
 using Mislata.Core.Tenants;
 using Mislata.Infrastructure.ApiKeys;
+using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Tenancy;
 using Mislata.ServiceDefaults.Problems;
-using Mislata.Infrastructure.Idempotency;
 
 namespace Mislata.Api.Features.Tenants;
 
