@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.Mvc;
 using Mislata.ServiceDefaults.Problems;
 using StackExchange.Redis;
 
@@ -50,7 +49,7 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
 
         if (idempotencyKey.Length > MaxKeyLength || idempotencyKey.Any(c => c < 0x21 || c > 0x7e))
         {
-            await WriteProblemAsync(context, 400, ErrorCodes.InvalidRequest, "Invalid Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.InvalidRequest, "Invalid Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
             return;
         }
 
@@ -81,7 +80,7 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             LogStoreUnavailable(logger, ex);
-            await WriteProblemAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "Idempotency records are unavailable; retry later.");
+            await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "Idempotency records are unavailable; retry later.");
             return;
         }
 
@@ -103,10 +102,10 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
                 await context.Response.Body.WriteAsync(stored.Body, context.RequestAborted);
                 return;
             case IdempotencyState.InProgress:
-                await WriteProblemAsync(context, 409, ErrorCodes.Conflict, "Request in progress", "A request with this Idempotency-Key is still being processed.");
+                await ProblemWriter.WriteAsync(context, 409, ErrorCodes.Conflict, "Request in progress", "A request with this Idempotency-Key is still being processed.");
                 return;
             case IdempotencyState.BodyMismatch:
-                await WriteProblemAsync(context, 422, ErrorCodes.InvalidRequest, "Idempotency-Key reused", "This Idempotency-Key was used for a different request.");
+                await ProblemWriter.WriteAsync(context, 422, ErrorCodes.InvalidRequest, "Idempotency-Key reused", "This Idempotency-Key was used for a different request.");
                 return;
         }
 
@@ -145,18 +144,6 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
                 await original.WriteAsync(body, context.RequestAborted);
             }
         }
-    }
-
-    private static async Task WriteProblemAsync(HttpContext context, int status, string code, string title, string detail)
-    {
-        context.Response.StatusCode = status;
-        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
-        problem.Extensions["error"] = code;
-        await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails = problem,
-        });
     }
 
     [LoggerMessage(EventId = 5500, Level = LogLevel.Warning, Message = "Idempotency store unavailable")]

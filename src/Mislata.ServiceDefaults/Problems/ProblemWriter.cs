@@ -1,12 +1,13 @@
 using Microsoft.AspNetCore.Mvc;
 
-namespace Mislata.Api.Common;
+namespace Mislata.ServiceDefaults.Problems;
 
 /// <summary>Writes an API.md problem from middleware (endpoints use <c>Problem.Of</c>).</summary>
-internal static class ProblemWriter
+public static class ProblemWriter
 {
     public static async Task WriteAsync(HttpContext context, int status, string code, string title, string detail)
     {
+        ArgumentNullException.ThrowIfNull(context);
         context.Response.StatusCode = status;
         var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
         problem.Extensions["error"] = code;
