@@ -26,6 +26,14 @@ public sealed class AccessMatrixTests(TenancyFixture fixture)
             Assert.Equal(HttpStatusCode.OK, (await op.PostAsync(new Uri($"/api/v1/admin/tenants/{tenantC}/suspend", UriKind.Relative), null)).StatusCode);
         }
 
+        // The suspension reaches both replicas within a second (pub/sub); the matrix starts once it has.
+        foreach (var replica in fixture.ApiReplicas)
+        {
+            using var direct = fixture.WithKey(keyC, replica);
+            var (status, _, _) = await TenancyFixture.EventuallyAsync(() => direct.GetAsync(new Uri("/api/v1/billing/usage", UriKind.Relative)), HttpStatusCode.Forbidden, TimeSpan.FromSeconds(1));
+            Assert.Equal(HttpStatusCode.Forbidden, status);
+        }
+
         var createKey = "{\"name\":\"m\",\"scopes\":[\"apikeys:read\"]}";
         Endpoint[] endpoints =
         [

@@ -87,6 +87,28 @@ public sealed class TenancyFixture : IAsyncLifetime
         return (root.GetProperty("id").GetGuid(), root.GetProperty("key").GetString()!);
     }
 
+    /// <summary>
+    /// Polls <paramref name="send"/> until it answers <paramref name="expected"/> or <paramref name="within"/> passes:
+    /// access changes (revocation, suspension) reach the other replicas over Redis pub/sub, "within one second".
+    /// Returns the last response's status and elapsed time.
+    /// </summary>
+    public static async Task<(HttpStatusCode Status, TimeSpan Elapsed, string Body)> EventuallyAsync(
+        Func<Task<HttpResponseMessage>> send, HttpStatusCode expected, TimeSpan within)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            using var response = await send();
+            var body = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode == expected || watch.Elapsed >= within)
+            {
+                return (response.StatusCode, watch.Elapsed, body);
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     public async Task<long> ScalarAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(Stack.PostgresConnectionString);
