@@ -157,7 +157,8 @@ internal static class UsersApi
         HttpContext http, string id, UpdateUserRequest request, IdentityStoreDbContext db, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = Caller.Of(http);
-        var user = await FindAsync(db, caller, id, cancellationToken);
+        // Tracked: the user manager saves this instance (an untracked copy clashes with the one its validators load).
+        var user = await FindAsync(db, caller, id, cancellationToken, tracked: true);
         if (user is null)
         {
             return Problem.NotFound();
