@@ -32,25 +32,35 @@ public sealed class AuditBeforeCommitTests(IdentityFixture fixture)
     }
 
     [Fact]
-    public async Task With_the_audit_store_unavailable_giving_a_role_is_503_and_gives_nothing()
+    public async Task With_the_audit_store_unavailable_assigning_a_role_is_503_and_assigns_nothing()
     {
         var operatorToken = await Oidc.OperatorTokenAsync(_stack);
-        var tenant = await Oidc.CreateTenantAsync(_stack, operatorToken);
-        var user = await Oidc.CreateUserAsync(_stack, operatorToken, Oidc.NewEmail("role-outage"), Oidc.StrongPassword(), ["tenant-member"], tenant);
-        var userId = user.GetProperty("id").GetString();
+        var userId = await MemberAsync(operatorToken);
 
         await AccountsKit.WithAuditStoreDownAsync(_stack, async () =>
         {
-            var (assign, assignBody, _) = await AccountsKit.SendAsync(_stack, HttpMethod.Put, $"/api/v1/roles/tenant-admin/members/{userId}", operatorToken);
-            Assert.True(assign == HttpStatusCode.ServiceUnavailable, $"{(int)assign} {assignBody}");
-            Assert.Equal("unavailable", assignBody.GetProperty("error").GetString());
-
-            var (patch, patchBody, _) = await AccountsKit.SendAsync(_stack, HttpMethod.Patch, "/api/v1/users/" + userId, operatorToken, new { roles = new[] { "tenant-member", "auditor" } });
-            Assert.True(patch == HttpStatusCode.ServiceUnavailable, $"{(int)patch} {patchBody}");
+            var (status, body, _) = await AccountsKit.SendAsync(_stack, HttpMethod.Put, $"/api/v1/roles/tenant-admin/members/{userId}", operatorToken);
+            Assert.True(status == HttpStatusCode.ServiceUnavailable, $"{(int)status} {body}");
+            Assert.Equal("unavailable", body.GetProperty("error").GetString());
         });
 
-        var (_, after, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/users/" + userId, operatorToken);
-        Assert.Equal(new[] { "tenant-member" }, after.GetProperty("roles").EnumerateArray().Select(r => r.GetString()!).ToArray());
+        Assert.Equal(["tenant-member"], await RolesAsync(operatorToken, userId));
+    }
+
+    [Fact]
+    public async Task With_the_audit_store_unavailable_changing_roles_is_503_and_changes_nothing()
+    {
+        var operatorToken = await Oidc.OperatorTokenAsync(_stack);
+        var userId = await MemberAsync(operatorToken);
+
+        await AccountsKit.WithAuditStoreDownAsync(_stack, async () =>
+        {
+            var (status, body, _) = await AccountsKit.SendAsync(_stack, HttpMethod.Patch, "/api/v1/users/" + userId, operatorToken, new { roles = new[] { "tenant-member", "auditor" } });
+            Assert.True(status == HttpStatusCode.ServiceUnavailable, $"{(int)status} {body}");
+            Assert.Equal("unavailable", body.GetProperty("error").GetString());
+        });
+
+        Assert.Equal(["tenant-member"], await RolesAsync(operatorToken, userId));
     }
 
     [Fact]
@@ -80,5 +90,18 @@ public sealed class AuditBeforeCommitTests(IdentityFixture fixture)
         using var form = new AccountsKit.LoginForm(_stack);
         Assert.Equal(HttpStatusCode.Unauthorized, (await form.PostAsync(email, newPassword)).Status);
         Assert.Equal(HttpStatusCode.Redirect, (await form.PostAsync(email, password)).Status);
+    }
+
+    private async Task<string> MemberAsync(string operatorToken)
+    {
+        var tenant = await Oidc.CreateTenantAsync(_stack, operatorToken);
+        var user = await Oidc.CreateUserAsync(_stack, operatorToken, Oidc.NewEmail("role-outage"), Oidc.StrongPassword(), ["tenant-member"], tenant);
+        return user.GetProperty("id").GetString()!;
+    }
+
+    private async Task<string[]> RolesAsync(string operatorToken, string userId)
+    {
+        var (_, user, _) = await Oidc.ApiAsync(_stack, HttpMethod.Get, "/api/v1/users/" + userId, operatorToken);
+        return [.. user.GetProperty("roles").EnumerateArray().Select(r => r.GetString()!)];
     }
 }
