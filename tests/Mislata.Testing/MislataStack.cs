@@ -23,6 +23,12 @@ public sealed record StackOptions
 /// </summary>
 public sealed class MislataStack : IAsyncDisposable
 {
+    /// <summary>
+    /// How long a service may take to come up (and a stack to turn healthy). Generous on purpose: on a loaded 2-core
+    /// machine a .NET process can take more than a minute to start, and a slow start is not what these tests check.
+    /// </summary>
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(4);
+
     private readonly List<ServiceProcess> _services = [];
 
     private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, string database)
@@ -70,7 +76,7 @@ public sealed class MislataStack : IAsyncDisposable
         {
             await stack.StartServicesAsync();
             await gateway.StartAsync(stack.Of("identity").Select(s => s.Port), stack.Of("api").Select(s => s.Port), stack.Of("worker").Select(s => s.Port));
-            await stack.WaitHealthyAsync(TimeSpan.FromSeconds(90));
+            await stack.WaitHealthyAsync(StartTimeout);
             return stack;
         }
         catch
@@ -133,7 +139,7 @@ public sealed class MislataStack : IAsyncDisposable
 
             try
             {
-                await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(90))));
+                await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(StartTimeout)));
                 return;
             }
             catch (InvalidOperationException) when (attempt < 3 && _services.Any(s => s.FailedToBind))
@@ -169,7 +175,7 @@ public sealed class MislataStack : IAsyncDisposable
             _services[index] = restarted;
             try
             {
-                await restarted.WaitLiveAsync(TimeSpan.FromSeconds(90));
+                await restarted.WaitLiveAsync(StartTimeout);
                 return restarted;
             }
             catch (InvalidOperationException) when (attempt < 3 && restarted.FailedToBind)

@@ -55,7 +55,7 @@ public sealed class StartupTests
 
         await using var first = ServiceProcess.Start("api", 0, env);
         await using var second = ServiceProcess.Start("api", 0, env);
-        await Task.WhenAll(first.WaitLiveAsync(TimeSpan.FromSeconds(90)), second.WaitLiveAsync(TimeSpan.FromSeconds(90)));
+        await Task.WhenAll(first.WaitLiveAsync(MislataStack.StartTimeout), second.WaitLiveAsync(MislataStack.StartTimeout));
 
         using var client = new HttpClient();
         Assert.True((await client.GetAsync(new Uri(first.BaseAddress, "/health/ready"))).IsSuccessStatusCode);
