@@ -7,7 +7,7 @@ namespace Mislata.Api.Tests.Access;
 /// <summary>The api honours a client-credentials token by the rule identity issues it with (Core <see cref="TokenScopes"/>).</summary>
 public sealed class TokenScopesTests
 {
-    private static ClaimsIdentity ClientToken(string clientId, Guid? tenantId, string scope, params string[] roles)
+    private static ClaimsIdentity ClientToken(string clientId, Guid? tenantId, string scope)
     {
         var claims = new List<Claim>
         {
@@ -20,58 +20,40 @@ public sealed class TokenScopesTests
             claims.Add(new(ClaimNames.TenantId, tenant.ToString()));
         }
 
-        claims.AddRange(roles.Select(r => new Claim(ClaimNames.Role, r)));
         return new ClaimsIdentity(claims);
     }
 
     [Fact]
-    public void A_tenant_client_token_counts_for_its_tenant_scopes_and_never_for_platform_or_partner_ones()
+    public void A_client_token_counts_at_the_api_for_the_scopes_its_owner_may_hold()
     {
+        // A tenant's client: its tenant scopes, never platform or partner ones.
         var tenant = Guid.NewGuid();
         var (caller, refusal) = CallerAuthenticationMiddleware.FromAccessToken(ClientToken("app_1", tenant, "billing:read keys:read platform:admin partner:admin"));
-
         Assert.Null(refusal);
         Assert.Equal(tenant, caller!.TenantId);
         Assert.Equal(["billing:read", "keys:read"], caller.Scopes.Order(StringComparer.Ordinal));
         Assert.Equal(Core.Audit.AuditActorType.Client, caller.ActorType);
-    }
 
-    [Fact]
-    public void A_platform_client_token_counts_for_platform_scopes_but_not_partner_admin()
-    {
-        var (caller, _) = CallerAuthenticationMiddleware.FromAccessToken(ClientToken("operator", null, "platform:admin audit:read partner:admin", Roles.PlatformAdmin));
-
+        // A platform client: the platform's scopes (its role claim is not what grants them), never partner:admin.
+        (caller, _) = CallerAuthenticationMiddleware.FromAccessToken(ClientToken("operator", null, "platform:admin audit:read partner:admin"));
         Assert.Null(caller!.TenantId);
         Assert.Equal(["audit:read", "platform:admin"], caller.Scopes.Order(StringComparer.Ordinal));
     }
 
     [Fact]
-    public void A_user_token_counts_only_for_what_its_roles_give_in_its_binding()
-    {
-        var tenant = Guid.NewGuid();
-        var claims = new ClaimsIdentity(
-        [
-            new Claim(ClaimNames.Subject, Guid.NewGuid().ToString()),
-            new Claim(ClaimNames.ClientId, "app_2"),
-            new Claim(ClaimNames.TenantId, tenant.ToString()),
-            new Claim(ClaimNames.Role, Roles.Auditor),
-            new Claim(ClaimNames.Scope, "openid audit:read billing:read keys:write platform:admin"),
-        ]);
-
-        var (caller, _) = CallerAuthenticationMiddleware.FromAccessToken(claims);
-
-        Assert.Equal(["audit:read", "billing:read"], caller!.Scopes.Order(StringComparer.Ordinal));
-        Assert.Equal(Core.Audit.AuditActorType.User, caller.ActorType);
-    }
-
-    [Fact]
-    public void Identity_issues_to_a_tenant_client_only_tenant_scopes_and_to_a_platform_client_no_partner_scope()
+    public void Identity_issues_by_the_same_rule_clients_by_owner_and_users_by_roles_in_their_binding()
     {
         string[] permitted = ["billing:read", "platform:admin", "partner:admin", "openid"];
-
         Assert.Equal(["billing:read"], TokenScopes.ForClient(permitted, Guid.NewGuid()).Order(StringComparer.Ordinal));
         Assert.Equal(["billing:read", "platform:admin"], TokenScopes.ForClient(permitted, null).Order(StringComparer.Ordinal));
+
+        Assert.Equal(["audit:read", "billing:read", "keys:read"], TokenScopes.ForUser([Roles.Auditor], Guid.NewGuid(), null).Order(StringComparer.Ordinal));
         Assert.Empty(TokenScopes.ForUser([Roles.TenantAdmin], tenantId: null, partnerId: null));
         Assert.Equal([Scopes.PartnerAdmin], TokenScopes.ForUser([Roles.PartnerAdmin], null, Guid.NewGuid()));
+        Assert.DoesNotContain(Scopes.PartnerAdmin, TokenScopes.ForUser([Roles.PlatformAdmin], null, null));
+
+        // What the api honours of a user token is what identity may issue to that user, nothing more.
+        var subject = Guid.NewGuid().ToString();
+        Assert.Equal(["audit:read"], TokenScopes.Honoured(["openid", "audit:read", "keys:write"], [Roles.Auditor], subject, "app_2", Guid.NewGuid(), null));
     }
 }

@@ -52,7 +52,8 @@ public sealed class ImplicitConsentTests(IdentityFixture fixture)
         var tenant = await Oidc.CreateTenantAsync(_stack, op);
 
         // A tenant admin signed in through a platform application that may manage applications.
-        const string scope = "openid applications:read applications:write";
+        // (keys:read too: changing an application re-checks that the caller holds each of its scopes.)
+        const string scope = "openid applications:read applications:write keys:read";
         var portal = await Oidc.CreatePublicAppAsync(_stack, op, null, scope);
         using var admin = await CodeFlow.SignedInUserAsync(_stack, op, tenant, "tenant-admin");
         var adminToken = (await CodeFlow.TokensAsync(_stack, admin.Browser, portal, scope)).GetProperty("access_token").GetString()!;

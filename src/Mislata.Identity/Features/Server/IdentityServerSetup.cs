@@ -102,7 +102,7 @@ internal static class IdentityServerSetup
                 // introspect any token, although they are neither its audience nor its presenter.
                 o.RemoveEventHandler(OpenIddictServerHandlers.Introspection.ValidateAuthorizedParty.Descriptor);
                 o.AddEventHandler(RequirePlatformOwnerForIntrospection.Descriptor);
-                o.AddEventHandler(RevokeFamilyOnRefreshTokenReuse.Descriptor);
+                o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()

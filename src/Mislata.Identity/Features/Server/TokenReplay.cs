@@ -9,20 +9,20 @@ using static OpenIddict.Server.OpenIddictServerEvents;
 namespace Mislata.Identity.Features.Server;
 
 /// <summary>
-/// A refresh token presented again after it was redeemed is a sign that it was stolen (RFC 9700 §4.14.2): one of the
-/// two parties holding it is an attacker, and the server cannot tell which. OpenIddict then refuses it and revokes
-/// the tokens of its authorization; this handler also revokes the authorization itself, so that no token of the
-/// family is accepted again — including one minted by a concurrent refresh — and the user must authorize anew.
-/// Runs just before OpenIddict's token-entry check, at the token endpoint only.
+/// A refresh token presented again after it was redeemed is a sign that it was stolen (RFC 9700 §4.14.2), as is a
+/// replayed authorization code (RFC 6749 §4.1.2): one of the parties holding it is an attacker, and the server cannot
+/// tell which. OpenIddict then refuses it and revokes the tokens of its authorization; this handler also revokes the
+/// authorization itself, so that no token of the family is accepted again — including one minted by a concurrent
+/// refresh — and the user must authorize anew. Runs just before OpenIddict's token-entry check, at the token endpoint.
 /// </summary>
-internal sealed partial class RevokeFamilyOnRefreshTokenReuse(
+internal sealed partial class RevokeFamilyOnReplay(
     IOpenIddictTokenManager tokens,
     IOpenIddictAuthorizationManager authorizations,
     IdentityAudit audit,
-    ILogger<RevokeFamilyOnRefreshTokenReuse> logger) : IOpenIddictServerHandler<ValidateTokenContext>
+    ILogger<RevokeFamilyOnReplay> logger) : IOpenIddictServerHandler<ValidateTokenContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } = OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenContext>()
-        .UseScopedHandler<RevokeFamilyOnRefreshTokenReuse>()
+        .UseScopedHandler<RevokeFamilyOnReplay>()
         .SetOrder(OpenIddictServerHandlers.Protection.ValidateTokenEntry.Descriptor.Order - 500)
         .SetType(OpenIddictServerHandlerType.Custom)
         .Build();
@@ -30,8 +30,10 @@ internal sealed partial class RevokeFamilyOnRefreshTokenReuse(
     public async ValueTask HandleAsync(ValidateTokenContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.EndpointType != OpenIddictServerEndpointType.Token || context.Principal is null ||
-            !context.Principal.HasTokenType(TokenTypeHints.RefreshToken) ||
+        // Token types in principals are the RFC 8693 identifiers since OpenIddict 6 (the code's is a private one).
+        var refreshToken = context.Principal?.HasTokenType(TokenTypeIdentifiers.RefreshToken) == true;
+        var code = context.Principal?.HasTokenType(TokenTypeIdentifiers.Private.AuthorizationCode) == true;
+        if (context.EndpointType != OpenIddictServerEndpointType.Token || context.Principal is null || !(refreshToken || code) ||
             string.IsNullOrEmpty(context.TokenId) || string.IsNullOrEmpty(context.AuthorizationId))
         {
             return;
@@ -39,7 +41,7 @@ internal sealed partial class RevokeFamilyOnRefreshTokenReuse(
 
         var token = await tokens.FindByIdAsync(context.TokenId, context.CancellationToken);
         if (token is null || !await tokens.HasStatusAsync(token, Statuses.Redeemed, context.CancellationToken) ||
-            await WithinReuseLeewayAsync(context, token))
+            (refreshToken && await WithinReuseLeewayAsync(context, token)))
         {
             return;
         }
@@ -57,7 +59,7 @@ internal sealed partial class RevokeFamilyOnRefreshTokenReuse(
         {
             await audit.RecordAsync(AuditActions.TokenReuseDetected, AuditOutcome.Denied, AuditActorType.User, subject, tenantId, context.CancellationToken,
                 "authorization", context.AuthorizationId, errorCode: Errors.InvalidGrant,
-                details: new Dictionary<string, string> { ["client_id"] = context.Request?.ClientId ?? string.Empty });
+                details: new Dictionary<string, string> { ["client_id"] = context.Request?.ClientId ?? string.Empty, ["token"] = refreshToken ? "refresh_token" : "code" });
         }
         catch (AuditUnavailableException)
         {
@@ -77,9 +79,9 @@ internal sealed partial class RevokeFamilyOnRefreshTokenReuse(
         return redeemed is null || DateTimeOffset.UtcNow < redeemed + leeway;
     }
 
-    [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "Refresh token reuse: revoked authorization {AuthorizationId} and its tokens")]
+    [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "Replayed refresh token or code: revoked authorization {AuthorizationId} and its tokens")]
     private static partial void LogReuse(ILogger logger, string authorizationId);
 
-    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Refresh token reuse on authorization {AuthorizationId} could not be audited (audit log unavailable)")]
+    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Replay on authorization {AuthorizationId} could not be audited (audit log unavailable)")]
     private static partial void LogAuditUnavailable(ILogger logger, string authorizationId);
 }
