@@ -52,7 +52,7 @@ internal static partial class AuthorizationEndpoints
         var check = await boundary.CheckApplicationAsync(applicationId, cancellationToken);
         if (!check.Allowed)
         {
-            return await RefuseAuthorizationAsync(services, check, request.ClientId!, null, cancellationToken);
+            return await RefuseAuthorizationAsync(context, check, request.ClientId!, null, cancellationToken);
         }
 
         var session = await context.AuthenticateAsync(SessionCookie.Scheme);
@@ -76,7 +76,7 @@ internal static partial class AuthorizationEndpoints
         check = await boundary.CheckUserAsync(check.Owner!, user.TenantId, cancellationToken);
         if (!check.Allowed)
         {
-            return await RefuseAuthorizationAsync(services, check, request.ClientId!, user, cancellationToken);
+            return await RefuseAuthorizationAsync(context, check, request.ClientId!, user, cancellationToken);
         }
 
         var subject = user.Id.ToString();
@@ -126,16 +126,20 @@ internal static partial class AuthorizationEndpoints
     }
 
     /// <summary>
-    /// 302 back to the client with <c>error=access_denied</c> (never a code), after an audit event naming the reason: a
-    /// refusal at the tenant boundary is what a cross-tenant attempt looks like.
+    /// 302 back to the client with <c>error=access_denied</c> (never a code). A refusal of a signed-in user is audited
+    /// (it is what a cross-tenant attempt looks like); one before sign-in is only logged, so that anonymous requests
+    /// cannot fill the audit trail.
     /// </summary>
-    private static async Task<IResult> RefuseAuthorizationAsync(IServiceProvider services, BoundaryCheck check, string clientId, MislataUser? user, CancellationToken cancellationToken)
+    private static async Task<IResult> RefuseAuthorizationAsync(HttpContext context, BoundaryCheck check, string clientId, MislataUser? user, CancellationToken cancellationToken)
     {
-        await services.GetRequiredService<IdentityAudit>().RecordAsync(
-            AuditActions.AuthorizeRefused, AuditOutcome.Denied,
-            user is null ? AuditActorType.Anonymous : AuditActorType.User, user?.Id.ToString() ?? "anonymous",
-            user?.TenantId ?? check.Owner?.TenantId, cancellationToken,
-            errorCode: Errors.AccessDenied, details: new Dictionary<string, string> { ["client_id"] = clientId, ["reason"] = check.Code });
+        LogAuthorizeRefused(Logger(context), clientId, check.Code);
+        if (user is not null)
+        {
+            await context.RequestServices.GetRequiredService<IdentityAudit>().RecordAsync(
+                AuditActions.AuthorizeRefused, AuditOutcome.Denied, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                errorCode: Errors.AccessDenied, details: new Dictionary<string, string> { ["client_id"] = clientId, ["reason"] = check.Code });
+        }
+
         return Forbid(Errors.AccessDenied, check.Description);
     }
 
@@ -384,4 +388,7 @@ internal static partial class AuthorizationEndpoints
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Account step {Step}")]
     private static partial void LogStep(ILogger logger, string step);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Authorization refused for client {ClientId}: {Reason}")]
+    private static partial void LogAuthorizeRefused(ILogger logger, string clientId, string reason);
 }
