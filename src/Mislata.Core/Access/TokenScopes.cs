@@ -7,16 +7,19 @@ namespace Mislata.Core.Access;
 /// service that reads a token applies it again, so the two cannot disagree.
 /// A token is bound to a tenant (<c>tenant_id</c>), a partner (<c>partner_id</c>) or the platform (neither).
 /// <list type="bullet">
-/// <item>A user holds the scopes of their roles within that binding: tenant scopes need a tenant (or, with no
-/// binding at all, the platform-admin role), <c>partner:admin</c> a partner, <c>platform:admin</c> no binding.</item>
+/// <item>A user holds the scopes of their roles within that binding: tenant scopes need a tenant, <c>partner:admin</c>
+/// a partner, <c>platform:admin</c> no binding — and with no binding at all the platform-admin role holds every scope
+/// (the platform administers tenants and partners).</item>
 /// <item>A client (client credentials) holds the scopes it was permitted within its owner's binding: a tenant-owned
-/// client only tenant scopes, a platform-owned client the platform's scopes; a client bound to a partner none.</item>
+/// client only tenant scopes, a platform-owned client any scope; a client bound to a partner none.</item>
 /// </list>
+/// Holding a scope is not reaching an endpoint: the api also checks the binding an endpoint needs (a partner's portal
+/// needs a partner id, whatever the scopes).
 /// </summary>
 public static class TokenScopes
 {
-    /// <summary>What a platform credential may hold: the tenant scopes (across tenants) and <c>platform:admin</c>.</summary>
-    public static readonly IReadOnlyList<string> Platform = [.. Scopes.Tenant, Scopes.PlatformAdmin];
+    /// <summary>What a platform credential may hold: every scope (what the platform-admin role gives).</summary>
+    public static readonly IReadOnlyList<string> Platform = Scopes.All;
 
     private static readonly FrozenSet<string> PlatformSet = Platform.ToFrozenSet(StringComparer.Ordinal);
     private static readonly FrozenSet<string> TenantSet = Scopes.Tenant.ToFrozenSet(StringComparer.Ordinal);
@@ -31,7 +34,7 @@ public static class TokenScopes
             .Where(scope => scope switch
             {
                 Scopes.PlatformAdmin => tenantId is null && partnerId is null,
-                Scopes.PartnerAdmin => partnerId is not null,
+                Scopes.PartnerAdmin => partnerId is not null || (tenantId is null && platformAdmin),
                 _ => tenantId is not null || (partnerId is null && platformAdmin),
             })
             .ToFrozenSet(StringComparer.Ordinal);

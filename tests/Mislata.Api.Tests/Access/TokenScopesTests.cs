@@ -34,8 +34,8 @@ public sealed class TokenScopesTests
         Assert.Equal(["billing:read", "keys:read"], caller.Scopes.Order(StringComparer.Ordinal));
         Assert.Equal(Core.Audit.AuditActorType.Client, caller.ActorType);
 
-        // A platform client: the platform's scopes (its role claim is not what grants them), never partner:admin.
-        (caller, _) = CallerAuthenticationMiddleware.FromAccessToken(ClientToken("operator", null, "platform:admin audit:read partner:admin"));
+        // A platform client: the platform's scopes, from its owner (no tenant) — its role claim is not what grants them.
+        (caller, _) = CallerAuthenticationMiddleware.FromAccessToken(ClientToken("operator", null, "platform:admin audit:read"));
         Assert.Null(caller!.TenantId);
         Assert.Equal(["audit:read", "platform:admin"], caller.Scopes.Order(StringComparer.Ordinal));
     }
@@ -45,12 +45,13 @@ public sealed class TokenScopesTests
     {
         string[] permitted = ["billing:read", "platform:admin", "partner:admin", "openid"];
         Assert.Equal(["billing:read"], TokenScopes.ForClient(permitted, Guid.NewGuid()).Order(StringComparer.Ordinal));
-        Assert.Equal(["billing:read", "platform:admin"], TokenScopes.ForClient(permitted, null).Order(StringComparer.Ordinal));
+        Assert.Equal(["billing:read", "partner:admin", "platform:admin"], TokenScopes.ForClient(permitted, null).Order(StringComparer.Ordinal));
 
         Assert.Equal(["audit:read", "billing:read", "keys:read"], TokenScopes.ForUser([Roles.Auditor], Guid.NewGuid(), null).Order(StringComparer.Ordinal));
         Assert.Empty(TokenScopes.ForUser([Roles.TenantAdmin], tenantId: null, partnerId: null));
         Assert.Equal([Scopes.PartnerAdmin], TokenScopes.ForUser([Roles.PartnerAdmin], null, Guid.NewGuid()));
-        Assert.DoesNotContain(Scopes.PartnerAdmin, TokenScopes.ForUser([Roles.PlatformAdmin], null, null));
+        Assert.Equal(Scopes.All.Order(StringComparer.Ordinal), TokenScopes.ForUser([Roles.PlatformAdmin], null, null).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(Scopes.PartnerAdmin, TokenScopes.ForUser([Roles.TenantAdmin, Roles.PlatformAdmin], Guid.NewGuid(), null));
 
         // What the api honours of a user token is what identity may issue to that user, nothing more.
         var subject = Guid.NewGuid().ToString();
