@@ -22,6 +22,7 @@ return await MislataHost.RunAsync(
         await app.InitializeMislataStorageAsync();
         await app.Services.GetRequiredService<SigningKeyRing>().LoadAsync(CancellationToken.None);
         await app.Services.GetRequiredService<BootstrapSeeder>().SeedAsync(CancellationToken.None);
+        await app.Services.GetRequiredService<UserSecretsAtRest>().ProtectStoredAsync(CancellationToken.None);
 
         app.UseAuthentication();
         app.UseAntiforgery();

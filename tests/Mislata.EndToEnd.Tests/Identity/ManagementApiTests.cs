@@ -28,10 +28,10 @@ public sealed class ManagementApiTests(IdentityFixture fixture)
         var tenantB = await Oidc.CreateTenantAsync(_stack, operatorToken);
         var userB = await Oidc.CreateUserAsync(_stack, operatorToken, Oidc.NewEmail("b"), Oidc.StrongPassword(), ["tenant-member"], tenantB);
 
-        // A confidential service application of tenant A, with users:* but not roles:*.
+        // A confidential service application of tenant A, with users:* (and the auditor's scopes it hands out) but not roles:*.
         var (created, app, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, "/api/v1/applications", operatorToken, new
         {
-            name = "tenant A service", type = "confidential", scopes = new[] { "users:read", "users:write", "applications:read" }, tenantId = tenantA,
+            name = "tenant A service", type = "confidential", scopes = new[] { "users:read", "users:write", "applications:read", "audit:read", "keys:read", "billing:read" }, tenantId = tenantA,
         });
         Assert.Equal(HttpStatusCode.Created, created);
         var tokenA = await Oidc.ClientCredentialsAsync(_stack, app.GetProperty("clientId").GetString()!, app.GetProperty("clientSecret").GetString()!);

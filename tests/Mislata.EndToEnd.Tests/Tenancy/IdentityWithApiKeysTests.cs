@@ -14,7 +14,8 @@ public sealed class IdentityWithApiKeysTests(TenancyFixture fixture)
     public async Task A_tenant_key_manages_its_users_within_the_plan_and_usage_counts_them()
     {
         var tenant = await fixture.CreateTenantAsync("community");
-        var (_, key) = await fixture.CreateKeyAsync(tenant, ["users:read", "users:write", "billing:read"]);
+        // It gives tenant-member, so it holds that role's scopes (no role beyond the caller's).
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["users:read", "users:write", "billing:read", "keys:read", "encryption:write", "secrets:read", "secrets:write"]);
         var (_, readOnly) = await fixture.CreateKeyAsync(tenant, ["users:read"]);
         var other = await fixture.CreateTenantAsync();
         var (_, otherKey) = await fixture.CreateKeyAsync(other, ["users:read", "users:write"]);
@@ -77,7 +78,7 @@ public sealed class IdentityWithApiKeysTests(TenancyFixture fixture)
     public async Task Creating_users_and_applications_honours_idempotency_keys()
     {
         var tenant = await fixture.CreateTenantAsync("business");
-        var (_, key) = await fixture.CreateKeyAsync(tenant, ["users:read", "users:write", "applications:write"]);
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["users:read", "users:write", "applications:write", "keys:read", "encryption:write", "secrets:read", "secrets:write"]);
         using var client = fixture.WithKey(key);
         var user = new { email = Email(), password = "Pw-" + Guid.NewGuid().ToString("N") + "-Z", roles = new[] { "tenant-member" } };
         var idempotencyKey = "create-user-" + Guid.NewGuid().ToString("N");

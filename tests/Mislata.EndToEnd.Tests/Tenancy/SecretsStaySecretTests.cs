@@ -13,7 +13,7 @@ public sealed class SecretsStaySecretTests(TenancyFixture fixture)
     public async Task Keys_tokens_and_passwords_appear_in_no_log_and_no_redis_value()
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:write"]);
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:write", "keys:read", "encryption:write", "secrets:read", "secrets:write"]);
         var userPassword = "Pw-" + Guid.NewGuid().ToString("N") + "-Secret";
         using (var client = fixture.WithKey(key))
         {

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Mislata.Core.Audit;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Identity;
+using SignInResult = Microsoft.AspNetCore.Identity.SignInResult;
 using static Mislata.Identity.Features.Accounts.Html;
 
 namespace Mislata.Identity.Features.Accounts;
@@ -16,13 +17,18 @@ internal sealed record ChangePasswordForm(string? CurrentPassword = null, string
 
 internal sealed record SetPasswordForm(string? UserId = null, string? Token = null, string? NewPassword = null, string? ConfirmPassword = null);
 
-/// <summary>The pages under <c>/account/</c>: sign-in, second factor, MFA set-up, password change, sign-out.</summary>
+/// <summary>
+/// The pages under <c>/account/</c>: sign-in, second factor, MFA set-up, password change, sign-out. Each change runs
+/// in one transaction on the identity store with its audit event recorded before the commit, and reaches the browser
+/// (session cookie) only after it: when the audit log is unavailable nothing changes and the page says so (503).
+/// </summary>
 internal static partial class AccountPages
 {
     public static WebApplication MapAccountPages(this WebApplication app)
     {
         app.MapGet("/", () => Results.Redirect("/account"));
         var account = app.MapGroup("/account");
+        account.AddEndpointFilter(UnavailableWhenAuditIsDownAsync);
         account.MapGet("", Home);
         account.MapGet("/site.css", (HttpContext http) =>
         {
@@ -72,53 +78,69 @@ internal static partial class AccountPages
         var inner = Error(error)
             + Field("email", "Email", "email", "username", email)
             + Field("password", "Password", "password", "current-password")
-            + Hidden("ReturnUrl", returnUrl)
+            + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
             + """<button type="submit">Sign in</button>""";
         return Page(context, "Sign in", Form(context, "/account/login", inner), status);
     }
 
+    /// <summary>
+    /// Unknown and existing emails get the same answer (401, same message) at the same cost (one password hash each);
+    /// only a lockout is named, since it is the account's state, not a guess.
+    /// </summary>
     private static async Task<IResult> LoginAsync(
         HttpContext context,
         [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
-        SignInManager<MislataUser> signIn,
+        MislataSignInManager signIn,
+        DecoyPasswordCheck decoy,
+        IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
         var form = new LoginForm(data["email"], data["password"], data["ReturnUrl"]);
         LogStep(Logger(context), "login-submit");
         var email = form.Email?.Trim();
+        var password = form.Password ?? string.Empty;
+        var returnUrl = LocalReturnUrl.OrDefault(form.ReturnUrl);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var user = string.IsNullOrEmpty(email) ? null : await users.FindByEmailAsync(email);
-        const string invalid = "Invalid email or password.";
-        if (user is null || string.IsNullOrEmpty(form.Password))
+        var result = user is null ? SignInResult.Failed : await signIn.CheckPasswordSignInAsync(user, password, lockoutOnFailure: true);
+        if (user is null || result.IsNotAllowed || result.IsLockedOut)
         {
-            await audit.RecordAsync(AuditActions.LoginFailed, AuditOutcome.Failure, AuditActorType.Anonymous, "anonymous", null, cancellationToken, errorCode: "unauthorized");
-            return RenderLogin(context, form.ReturnUrl, email, invalid, StatusCodes.Status401Unauthorized);
+            // These answers come before any hashing in the framework: spend the same time as a wrong password.
+            decoy.Run(password);
         }
 
-        var result = await signIn.PasswordSignInAsync(user, form.Password, isPersistent: false, lockoutOnFailure: true);
+        const string invalid = "Invalid email or password.";
+        if (user is null)
+        {
+            await audit.RecordAsync(AuditActions.LoginFailed, AuditOutcome.Failure, AuditActorType.Anonymous, "anonymous", null, cancellationToken, errorCode: "unauthorized");
+            await transaction.CommitAsync(cancellationToken);
+            return RenderLogin(context, returnUrl, email, invalid, StatusCodes.Status401Unauthorized);
+        }
+
         var actor = user.Id.ToString();
         if (result.Succeeded)
         {
-            await audit.RecordAsync(AuditActions.LoginSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method("password"));
-            return Results.Redirect(SafeReturnUrl(form.ReturnUrl));
-        }
-
-        if (result.RequiresTwoFactor)
-        {
-            await audit.RecordAsync(AuditActions.LoginSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method("password; second factor required"));
-            return Results.Redirect("/account/mfa?ReturnUrl=" + Uri.EscapeDataString(SafeReturnUrl(form.ReturnUrl)));
+            var secondFactor = await signIn.NeedsSecondFactorAsync(user);
+            await audit.RecordAsync(AuditActions.LoginSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken,
+                details: Method(secondFactor ? "password; second factor required" : "password"));
+            await transaction.CommitAsync(cancellationToken);
+            var signedIn = await signIn.SignInAfterPasswordAsync(user);
+            return Results.Redirect(signedIn.RequiresTwoFactor ? "/account/mfa?ReturnUrl=" + Uri.EscapeDataString(returnUrl) : returnUrl);
         }
 
         if (result.IsLockedOut)
         {
             await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "forbidden");
-            return RenderLogin(context, form.ReturnUrl, email, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
+            await transaction.CommitAsync(cancellationToken);
+            return RenderLogin(context, returnUrl, email, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
         }
 
         await audit.RecordAsync(AuditActions.LoginFailed, AuditOutcome.Failure, AuditActorType.User, actor, user.TenantId, cancellationToken,
             errorCode: result.IsNotAllowed ? "forbidden" : "unauthorized");
-        return RenderLogin(context, form.ReturnUrl, email, invalid, StatusCodes.Status401Unauthorized);
+        await transaction.CommitAsync(cancellationToken);
+        return RenderLogin(context, returnUrl, email, invalid, StatusCodes.Status401Unauthorized);
     }
 
     private static IResult MfaPage(HttpContext context, [FromQuery(Name = "ReturnUrl")] string? returnUrl) => RenderMfa(context, returnUrl, null, StatusCodes.Status200OK);
@@ -129,47 +151,51 @@ internal static partial class AccountPages
         var inner = Error(error)
             + "<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>"
             + Field("code", "Authentication code", "text", "one-time-code", null, "inputmode=\"numeric\"")
-            + Hidden("ReturnUrl", returnUrl)
+            + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
             + """<button type="submit">Verify</button>""";
         return Page(context, "Two-factor authentication", Form(context, "/account/mfa", inner), status);
     }
 
+    /// <summary>A TOTP code counts once (see <see cref="OneTimeAuthenticatorTokenProvider"/>); a recovery code is used up.</summary>
     private static async Task<IResult> MfaAsync(
         HttpContext context,
         [FromForm] IFormCollection data,
-        SignInManager<MislataUser> signIn,
-        UserManager<MislataUser> users,
+        MislataSignInManager signIn,
+        IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
         var form = new MfaForm(data["code"], data["ReturnUrl"]);
         LogStep(Logger(context), "mfa-submit");
-        var user = await signIn.GetTwoFactorAuthenticationUserAsync();
+        var returnUrl = LocalReturnUrl.OrDefault(form.ReturnUrl);
+        var code = (form.Code ?? string.Empty).Replace(" ", string.Empty, StringComparison.Ordinal);
+        var isTotp = code.Length == 6 && code.All(char.IsAsciiDigit);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var (user, result) = await signIn.CheckSecondFactorAsync(code, isTotp);
         if (user is null)
         {
             return Results.Redirect("/account/login");
         }
 
-        var code = (form.Code ?? string.Empty).Replace(" ", string.Empty, StringComparison.Ordinal);
-        var isTotp = code.Length == 6 && code.All(char.IsAsciiDigit);
-        var result = isTotp
-            ? await signIn.TwoFactorAuthenticatorSignInAsync(code, isPersistent: false, rememberClient: false)
-            : await signIn.TwoFactorRecoveryCodeSignInAsync(code);
         var actor = user.Id.ToString();
         if (result.Succeeded)
         {
             await audit.RecordAsync(AuditActions.MfaSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method(isTotp ? "totp" : "recovery-code"));
-            return Results.Redirect(SafeReturnUrl(form.ReturnUrl));
+            await transaction.CommitAsync(cancellationToken);
+            await signIn.CompleteSecondFactorAsync(user);
+            return Results.Redirect(returnUrl);
         }
 
         if (result.IsLockedOut)
         {
             await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "forbidden");
-            return RenderMfa(context, form.ReturnUrl, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
+            await transaction.CommitAsync(cancellationToken);
+            return RenderMfa(context, returnUrl, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
         }
 
         await audit.RecordAsync(AuditActions.MfaFailed, AuditOutcome.Failure, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "unauthorized");
-        return RenderMfa(context, form.ReturnUrl, "The code is not valid.", StatusCodes.Status401Unauthorized);
+        await transaction.CommitAsync(cancellationToken);
+        return RenderMfa(context, returnUrl, "The code is not valid.", StatusCodes.Status401Unauthorized);
     }
 
     private static async Task<IResult> MfaSetupPageAsync(HttpContext context, UserManager<MislataUser> users)
@@ -215,6 +241,7 @@ internal static partial class AccountPages
         [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
         SignInManager<MislataUser> signIn,
+        IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
@@ -230,6 +257,7 @@ internal static partial class AccountPages
             return Results.Redirect("/account/mfa/setup");
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var key = await users.GetAuthenticatorKeyAsync(user);
         var code = (form.Code ?? string.Empty).Replace(" ", string.Empty, StringComparison.Ordinal);
         if (string.IsNullOrEmpty(key) || !await users.VerifyTwoFactorTokenAsync(user, users.Options.Tokens.AuthenticatorTokenProvider, code))
@@ -242,6 +270,7 @@ internal static partial class AccountPages
         await users.SetTwoFactorEnabledAsync(user, true);
         var codes = await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? [];
         await audit.RecordAsync(AuditActions.MfaEnabled, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, resourceType: "user", resourceId: user.Id.ToString());
+        await transaction.CommitAsync(cancellationToken);
         await signIn.RefreshSignInAsync(user);
         var list = string.Concat(codes.Select(c => $"<li><code>{E(c)}</code></li>"));
         var body = $"""
@@ -271,6 +300,7 @@ internal static partial class AccountPages
         [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
         SignInManager<MislataUser> signIn,
+        IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
@@ -286,14 +316,17 @@ internal static partial class AccountPages
             return RenderChangePassword(context, "The new passwords do not match.", StatusCodes.Status400BadRequest);
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var result = await users.ChangePasswordAsync(user, form.CurrentPassword ?? string.Empty, form.NewPassword);
         if (!result.Succeeded)
         {
             await audit.RecordAsync(AuditActions.PasswordChanged, AuditOutcome.Failure, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, errorCode: "validation_failed");
+            await transaction.CommitAsync(cancellationToken);
             return RenderChangePassword(context, string.Join(" ", result.Errors.Select(e => e.Description)), StatusCodes.Status400BadRequest);
         }
 
         await audit.RecordAsync(AuditActions.PasswordChanged, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         await signIn.RefreshSignInAsync(user);
         return Page(context, "Password changed", """<p role="status">Your password has been changed.</p><p><a href="/account">Back to your account</a></p>""");
     }
@@ -316,6 +349,7 @@ internal static partial class AccountPages
         HttpContext context,
         [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
+        IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
     {
@@ -325,6 +359,7 @@ internal static partial class AccountPages
             return RenderSetPassword(context, form.UserId, form.Token, "The passwords do not match.", StatusCodes.Status400BadRequest);
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var user = Guid.TryParse(form.UserId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
         var result = user is null ? null : await users.ResetPasswordAsync(user, form.Token ?? string.Empty, form.NewPassword);
         if (user is null || result is null || !result.Succeeded)
@@ -334,6 +369,7 @@ internal static partial class AccountPages
         }
 
         await audit.RecordAsync(AuditActions.PasswordChanged, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, details: Method("invitation"));
+        await transaction.CommitAsync(cancellationToken);
         return Page(context, "Password set", """<p role="status">Your password is set.</p><p><a href="/account/login">Sign in</a></p>""");
     }
 
@@ -353,13 +389,32 @@ internal static partial class AccountPages
         CancellationToken cancellationToken)
     {
         var user = await users.GetUserAsync(context.User);
-        await signIn.SignOutAsync();
         if (user is not null)
         {
+            // Recorded first, like every other change here: with the audit log down the session stays as it is.
             await audit.RecordAsync(AuditActions.Logout, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken);
         }
 
+        await signIn.SignOutAsync();
         return Page(context, "Signed out", """<p role="status" id="signed-out">You are signed out.</p><p><a href="/account/login">Sign in again</a></p>""");
+    }
+
+    /// <summary>The account pages' answer when the audit log cannot record a change: an HTML page, 503, nothing changed.</summary>
+    private static async ValueTask<object?> UnavailableWhenAuditIsDownAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(invocation);
+        }
+        catch (AuditUnavailableException)
+        {
+            var context = invocation.HttpContext;
+            LogAuditUnavailable(Logger(context), context.TraceIdentifier);
+            context.Response.Headers.RetryAfter = "5";
+            return Page(context, "Service unavailable",
+                """<p class="error" role="alert" id="unavailable">The audit log is unavailable, so nothing was changed. Please try again in a few minutes.</p><p><a href="/account">Back to your account</a></p>""",
+                StatusCodes.Status503ServiceUnavailable);
+        }
     }
 
     private static IResult ToLogin(HttpContext context) =>
@@ -372,4 +427,7 @@ internal static partial class AccountPages
     /// <summary>Which replica served which step of a sign-in (no user data).</summary>
     [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Account step {Step}")]
     private static partial void LogStep(ILogger logger, string step);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Request {RequestId} failed closed: the audit log could not store its event")]
+    private static partial void LogAuditUnavailable(ILogger logger, string requestId);
 }

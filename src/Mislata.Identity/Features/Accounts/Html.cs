@@ -82,10 +82,4 @@ internal static class Html
 
     public static string Field(string id, string label, string type, string? autocomplete, string? value = null, string? extra = null) =>
         $"""<label for="{E(id)}">{E(label)}</label><input id="{E(id)}" name="{E(id)}" type="{E(type)}" {(autocomplete is null ? string.Empty : $"autocomplete=\"{E(autocomplete)}\"")} value="{E(value)}" required {extra}>""";
-
-    /// <summary>Only same-site paths are followed after a form (no open redirects).</summary>
-    public static string SafeReturnUrl(string? returnUrl) =>
-        !string.IsNullOrEmpty(returnUrl) && returnUrl.StartsWith('/') && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.StartsWith("/\\", StringComparison.Ordinal)
-            ? returnUrl
-            : "/account";
 }

@@ -77,6 +77,12 @@ internal static class RolesApi
             return Problem.Validation(errors);
         }
 
+        if (RoleRules.BeyondCaller(http, caller, [name]) is { } escalation)
+        {
+            return escalation;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var has = await users.IsInRoleAsync(user, name);
         if (assign && !has)
         {
@@ -89,6 +95,7 @@ internal static class RolesApi
 
         await services.GetRequiredService<IdentityAudit>().RecordAsync(assign ? AuditActions.RoleAssigned : AuditActions.RoleUnassigned, AuditOutcome.Success,
             caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString(), details: new Dictionary<string, string> { ["role"] = name });
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.NoContent();
     }
 

@@ -1,6 +1,7 @@
 using System.Net.Mail;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
@@ -68,6 +69,11 @@ internal static class UsersApi
             return Problem.Validation(errors);
         }
 
+        if (RoleRules.BeyondCaller(http, caller, roles) is { } escalation)
+        {
+            return escalation;
+        }
+
         if (await users.FindByEmailAsync(email!) is not null)
         {
             return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "A user with this email already exists.");
@@ -82,6 +88,8 @@ internal static class UsersApi
                 $"The tenant's plan allows {access.Limits.MaxUsers} users.");
         }
 
+        // The user, its roles and the audit event commit together; the audit log is written before the commit.
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var user = new MislataUser { Id = Guid.CreateVersion7(time.GetUtcNow()), UserName = email, Email = email, TenantId = tenantId, PartnerId = request.PartnerId, CreatedAt = time.GetUtcNow() };
         var created = string.IsNullOrEmpty(request.Password) ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
         if (!created.Succeeded)
@@ -100,6 +108,7 @@ internal static class UsersApi
 
         await audit.RecordAsync(AuditActions.UserCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "user", user.Id.ToString(),
             details: new Dictionary<string, string> { ["roles"] = string.Join(' ', roles) });
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/users/{user.Id}", new CreatedUserResponse(user.Id, user.Email!, roles, tenantId, Status(user, time), setPasswordUrl, user.PartnerId));
     }
 
@@ -148,7 +157,8 @@ internal static class UsersApi
         HttpContext http, string id, UpdateUserRequest request, IdentityStoreDbContext db, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = Caller.Of(http);
-        var user = await FindAsync(db, caller, id, cancellationToken);
+        // Tracked: the user manager saves this instance (an untracked copy clashes with the one its validators load).
+        var user = await FindAsync(db, caller, id, cancellationToken, tracked: true);
         if (user is null)
         {
             return Problem.NotFound();
@@ -162,10 +172,19 @@ internal static class UsersApi
         }
 
         var current = await users.GetRolesAsync(user);
-        await users.RemoveFromRolesAsync(user, current.Except(roles, StringComparer.Ordinal));
-        await users.AddToRolesAsync(user, roles.Except(current, StringComparer.Ordinal));
+        var removed = current.Except(roles, StringComparer.Ordinal).ToList();
+        var added = roles.Except(current, StringComparer.Ordinal).ToList();
+        if (RoleRules.BeyondCaller(http, caller, [.. added, .. removed]) is { } escalation)
+        {
+            return escalation;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await users.RemoveFromRolesAsync(user, removed);
+        await users.AddToRolesAsync(user, added);
         await audit.RecordAsync(AuditActions.UserUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString(),
             details: new Dictionary<string, string> { ["roles"] = string.Join(' ', roles) });
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(ToResponse(user, roles, time));
     }
 
@@ -186,12 +205,17 @@ internal static class UsersApi
             return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "You cannot block yourself.");
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         user.BlockedAt = blocked ? user.BlockedAt ?? time.GetUtcNow() : null;
         await users.UpdateAsync(user);
         if (blocked)
         {
             await RevokeEverythingAsync(services, users, user, cancellationToken);
         }
+
+        await services.GetRequiredService<IdentityAudit>().RecordAsync(blocked ? AuditActions.UserBlocked : AuditActions.UserUnblocked, AuditOutcome.Success,
+            caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
+        await transaction.CommitAsync(cancellationToken);
 
         // Resource servers validate access tokens locally: tell them, so the user's outstanding tokens stop at once.
         var blockedSubjects = services.GetRequiredService<BlockedSubjects>();
@@ -206,8 +230,6 @@ internal static class UsersApi
                 .LogWarning(ex, "Resource servers could not be told of the (un)block of user {UserId} at once", user.Id);
         }
 
-        await services.GetRequiredService<IdentityAudit>().RecordAsync(blocked ? AuditActions.UserBlocked : AuditActions.UserUnblocked, AuditOutcome.Success,
-            caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
         return TypedResults.Ok(ToResponse(user, [.. await users.GetRolesAsync(user)], time));
     }
 
@@ -221,10 +243,12 @@ internal static class UsersApi
             return Problem.NotFound();
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await users.SetTwoFactorEnabledAsync(user, false);
         await users.ResetAuthenticatorKeyAsync(user);
         await users.ReplaceCodesAsync(user);
         await audit.RecordAsync(AuditActions.MfaReset, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(ToResponse(user, [.. await users.GetRolesAsync(user)], time));
     }
 
@@ -244,9 +268,11 @@ internal static class UsersApi
             return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "You cannot delete yourself.");
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await RevokeEverythingAsync(services, users, user, cancellationToken);
         await users.DeleteAsync(user);
         await services.GetRequiredService<IdentityAudit>().RecordAsync(AuditActions.UserDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.NoContent();
     }
 
@@ -308,6 +334,36 @@ internal static class UsersApi
 /// <summary>Who may hold which role, and who may hand it out.</summary>
 internal static class RoleRules
 {
+    /// <summary>
+    /// No privilege beyond the caller's: every role a caller gives (or takes away) must carry only scopes the caller
+    /// holds itself; platform administrators hold them all. Null when allowed, else 403 <c>insufficient_scope</c>
+    /// naming the missing scopes (and <c>missingScopes</c>).
+    /// </summary>
+    public static ProblemHttpResult? BeyondCaller(HttpContext http, Caller caller, IReadOnlyCollection<string> changedRoles)
+    {
+        if (caller.IsPlatformAdmin)
+        {
+            return null;
+        }
+
+        var missing = changedRoles.SelectMany(Roles.ScopesOf).Where(s => !caller.Scopes.Contains(s)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (missing.Count == 0)
+        {
+            return null;
+        }
+
+        http.Response.Headers.WWWAuthenticate = $"Bearer error=\"insufficient_scope\", scope=\"{string.Join(' ', missing)}\"";
+        var problem = new ProblemDetails
+        {
+            Status = StatusCodes.Status403Forbidden,
+            Title = "Insufficient scope",
+            Detail = $"The role(s) {string.Join(", ", changedRoles.Order(StringComparer.Ordinal))} carry scopes this credential does not hold: {string.Join(' ', missing)}.",
+        };
+        problem.Extensions["error"] = ErrorCodes.InsufficientScope;
+        problem.Extensions["missingScopes"] = missing;
+        return TypedResults.Problem(problem);
+    }
+
     public static async Task<List<string>> ValidateAsync(IServiceProvider services, Caller caller, IReadOnlyList<string>? requested, Guid? tenantId, Dictionary<string, string[]> errors, CancellationToken cancellationToken)
     {
         var roles = (requested ?? []).Distinct(StringComparer.Ordinal).ToList();

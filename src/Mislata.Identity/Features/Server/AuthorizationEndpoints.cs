@@ -218,7 +218,9 @@ internal static partial class AuthorizationEndpoints
             var result = await context.AuthenticateAsync(OidcScheme);
             var subject = result.Principal?.GetClaim(Claims.Subject);
             var user = subject is null ? null : await users.FindByIdAsync(subject);
-            if (user is null || user.BlockedAt is not null || await users.IsLockedOutAsync(user))
+            // A lockout guards the password, not tokens already issued: refusing refresh here would let anyone log
+            // a user out by guessing wrong passwords. Blocking (an administrator's decision) does end them.
+            if (user is null || user.BlockedAt is not null)
             {
                 await audit.RecordAsync(AuditActions.TokenRefused, AuditOutcome.Denied, AuditActorType.User, subject ?? "unknown", user?.TenantId, cancellationToken,
                     errorCode: "invalid_grant", details: new Dictionary<string, string> { ["grant"] = request.GrantType! });

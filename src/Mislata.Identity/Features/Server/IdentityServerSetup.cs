@@ -55,7 +55,8 @@ internal static class IdentityServerSetup
             })
             .AddEntityFrameworkStores<IdentityStoreDbContext>()
             .AddSignInManager<MislataSignInManager>()
-            .AddDefaultTokenProviders();
+            .AddDefaultTokenProviders()
+            .AddMislataAccountSecurity();
         services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
         services.AddOptions<CookieAuthenticationOptions>(SessionCookie.Scheme)
             .Configure<IDistributedCache, TimeProvider>((o, cache, time) => SessionCookie.Apply(o, cache, time));

@@ -1,0 +1,95 @@
+using Mislata.Crypto.Envelope;
+using Mislata.Identity.Features.Accounts;
+
+namespace Mislata.Identity.Tests.Accounts;
+
+/// <summary>TOTP seeds and recovery codes at rest: AES-256-GCM under a master-key derived key, bound to user and token.</summary>
+public sealed class UserSecretProtectorTests : IDisposable
+{
+    private const string Seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    private readonly MasterKeyRing _previousOnly;
+    private readonly MasterKeyRing _rotated;
+    private readonly Guid _user = Guid.NewGuid();
+
+    public UserSecretProtectorTests()
+    {
+        // After a master-key rotation: a new current key, the old one as previous.
+        var previous = TestEnvironment.NewMasterKey();
+        _previousOnly = MasterKeyRing.FromBase64(previous, null);
+        _rotated = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), previous);
+    }
+
+    [Fact]
+    public void A_secret_round_trips_and_its_stored_form_does_not_contain_it()
+    {
+        var protector = new UserSecretProtector(_previousOnly);
+        var stored = protector.Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
+
+        Assert.StartsWith("mislata:v1:" + _previousOnly.Current.Id + ":", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(Seed, stored, StringComparison.OrdinalIgnoreCase);
+        Assert.NotEqual(stored, protector.Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed));
+        Assert.True(protector.IsCurrent(stored));
+        Assert.True(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, stored, out var plaintext));
+        Assert.Equal(Seed, plaintext);
+    }
+
+    [Fact]
+    public void A_value_moved_to_another_user_or_token_does_not_decrypt()
+    {
+        var protector = new UserSecretProtector(_previousOnly);
+        var stored = protector.Protect(_user, UserSecretProtector.RecoveryCodesName, "AAAAA-BBBBB;CCCCC-DDDDD");
+
+        Assert.False(protector.TryUnprotect(Guid.NewGuid(), UserSecretProtector.RecoveryCodesName, stored, out _));
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, stored, out _));
+    }
+
+    [Fact]
+    public void A_tampered_or_malformed_value_does_not_decrypt()
+    {
+        var protector = new UserSecretProtector(_previousOnly);
+        var stored = protector.Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
+        var last = stored[^1];
+        var flipped = stored[..^1] + (last == 'A' ? 'B' : 'A');
+
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, flipped, out _));
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _previousOnly.Current.Id + ":!!", out _));
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _previousOnly.Current.Id + ":AAAA", out _));
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:mk-0000000000000000:" + stored.Split(':')[^1], out _));
+    }
+
+    [Fact]
+    public void A_value_under_the_previous_master_key_still_decrypts_but_is_not_current()
+    {
+        var stored = new UserSecretProtector(_previousOnly).Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
+        var afterRotation = new UserSecretProtector(_rotated);
+
+        Assert.False(afterRotation.IsCurrent(stored));
+        Assert.True(afterRotation.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, stored, out var plaintext));
+        Assert.Equal(Seed, plaintext);
+    }
+
+    [Fact]
+    public void A_value_written_before_encryption_reads_as_it_is_and_is_not_current()
+    {
+        var protector = new UserSecretProtector(_previousOnly);
+
+        Assert.True(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, Seed, out var plaintext));
+        Assert.Equal(Seed, plaintext);
+        Assert.False(protector.IsCurrent(Seed));
+    }
+
+    [Fact]
+    public void Only_the_seed_and_the_recovery_codes_are_secrets()
+    {
+        Assert.True(UserSecretProtector.IsSecret("[AspNetUserStore]", "AuthenticatorKey"));
+        Assert.True(UserSecretProtector.IsSecret("[AspNetUserStore]", "RecoveryCodes"));
+        Assert.False(UserSecretProtector.IsSecret("[Mislata]", "AuthenticatorLastTimeStep"));
+        Assert.False(UserSecretProtector.IsSecret("Google", "AuthenticatorKey"));
+    }
+
+    public void Dispose()
+    {
+        _previousOnly.Dispose();
+        _rotated.Dispose();
+    }
+}
