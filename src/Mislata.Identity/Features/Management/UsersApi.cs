@@ -15,7 +15,6 @@ using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
-using StackExchange.Redis;
 
 namespace Mislata.Identity.Features.Management;
 
@@ -162,6 +161,12 @@ internal static class UsersApi
         }
 
         var current = await users.GetRolesAsync(user);
+        if (current.Except(roles, StringComparer.Ordinal).Any())
+        {
+            // A role removed: the user's outstanding access tokens (which carry it) are refused everywhere.
+            await http.RequestServices.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
+        }
+
         await users.RemoveFromRolesAsync(user, current.Except(roles, StringComparer.Ordinal));
         await users.AddToRolesAsync(user, roles.Except(current, StringComparer.Ordinal));
         await audit.RecordAsync(AuditActions.UserUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString(),
@@ -186,24 +191,18 @@ internal static class UsersApi
             return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "You cannot block yourself.");
         }
 
+        if (blocked)
+        {
+            // Resource servers validate access tokens locally: a durable not-before stops the outstanding ones at once.
+            // Unblocking lifts nothing: tokens issued before the block stay refused.
+            await services.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
+        }
+
         user.BlockedAt = blocked ? user.BlockedAt ?? time.GetUtcNow() : null;
         await users.UpdateAsync(user);
         if (blocked)
         {
             await RevokeEverythingAsync(services, users, user, cancellationToken);
-        }
-
-        // Resource servers validate access tokens locally: tell them, so the user's outstanding tokens stop at once.
-        var blockedSubjects = services.GetRequiredService<BlockedSubjects>();
-        try
-        {
-            await (blocked ? blockedSubjects.BlockAsync(user.Id.ToString()) : blockedSubjects.UnblockAsync(user.Id.ToString()));
-        }
-        catch (RedisException ex)
-        {
-            // The block is stored and refresh tokens are revoked; access tokens then end within their lifetime.
-            services.GetRequiredService<ILoggerFactory>().CreateLogger("Mislata.Identity.Users")
-                .LogWarning(ex, "Resource servers could not be told of the (un)block of user {UserId} at once", user.Id);
         }
 
         await services.GetRequiredService<IdentityAudit>().RecordAsync(blocked ? AuditActions.UserBlocked : AuditActions.UserUnblocked, AuditOutcome.Success,
@@ -244,6 +243,7 @@ internal static class UsersApi
             return Problem.Of(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict", "You cannot delete yourself.");
         }
 
+        await services.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
         await RevokeEverythingAsync(services, users, user, cancellationToken);
         await users.DeleteAsync(user);
         await services.GetRequiredService<IdentityAudit>().RecordAsync(AuditActions.UserDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
