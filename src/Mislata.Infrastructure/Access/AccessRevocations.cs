@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Infrastructure.Identity;
 using OpenIddict.Abstractions;
+using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.Access;
 
@@ -35,7 +36,8 @@ public sealed class AccessRevocation
 /// of every service keeps the map in memory — no network call per request — and refuses an access token whose
 /// <c>iat</c> is before the not-before of its <c>sub</c> or its <c>client_id</c>. Unblocking removes nothing: tokens
 /// issued before the block stay refused until they expire. Replicas load the table at start, whenever the Redis
-/// connection fails or is restored (messages may have been missed) and on a slow timer as a safety net.
+/// connection fails or is restored (messages may have been missed), every few seconds while Redis is disconnected
+/// (nothing is announced then) and on a slow timer as a safety net.
 /// </summary>
 /// <remarks>
 /// <c>iat</c> has a resolution of one second, so a token issued within the same second as the revocation is refused
@@ -50,8 +52,8 @@ public sealed partial class AccessRevocations : IHostedService, IDisposable
     /// <summary>The safety net against lost messages while Redis stays connected.</summary>
     public static readonly TimeSpan ReloadInterval = TimeSpan.FromMinutes(2);
 
-    /// <summary>After a failed load (database briefly away), the next attempt comes sooner.</summary>
-    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(5);
+    /// <summary>After a failed load (database briefly away), or while Redis is disconnected, the next load comes sooner.</summary>
+    private static readonly TimeSpan ShortInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>A second load shortly after a reconnection covers a revocation published before the subscription was back.</summary>
     private static readonly TimeSpan AfterReconnect = TimeSpan.FromSeconds(2);
@@ -63,16 +65,18 @@ public sealed partial class AccessRevocations : IHostedService, IDisposable
     private readonly SemaphoreSlim _loading = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly IServiceScopeFactory _scopes;
+    private readonly IConnectionMultiplexer _redis;
     private readonly AccessInvalidation _invalidation;
     private readonly TimeProvider _time;
     private readonly ILogger<AccessRevocations> _logger;
     private Task _timer = Task.CompletedTask;
     private bool _lastLoadFailed;
 
-    public AccessRevocations(IServiceScopeFactory scopes, AccessInvalidation invalidation, TimeProvider time, ILogger<AccessRevocations> logger)
+    public AccessRevocations(IServiceScopeFactory scopes, IConnectionMultiplexer redis, AccessInvalidation invalidation, TimeProvider time, ILogger<AccessRevocations> logger)
     {
         ArgumentNullException.ThrowIfNull(invalidation);
         _scopes = scopes;
+        _redis = redis;
         _invalidation = invalidation;
         _time = time;
         _logger = logger;
@@ -269,10 +273,15 @@ public sealed partial class AccessRevocations : IHostedService, IDisposable
     {
         try
         {
+            var lastLoad = _time.GetTimestamp();
             while (!cancellationToken.IsCancellationRequested)
             {
-                await Task.Delay(_lastLoadFailed ? RetryInterval : ReloadInterval, _time, cancellationToken);
-                await LoadAsync(cancellationToken);
+                await Task.Delay(ShortInterval, _time, cancellationToken);
+                if (_lastLoadFailed || !_redis.IsConnected || _time.GetElapsedTime(lastLoad) >= ReloadInterval)
+                {
+                    await LoadAsync(cancellationToken);
+                    lastLoad = _time.GetTimestamp();
+                }
             }
         }
         catch (OperationCanceledException)

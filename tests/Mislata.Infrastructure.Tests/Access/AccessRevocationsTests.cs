@@ -15,7 +15,7 @@ public sealed class AccessRevocationsTests : IDisposable
     private readonly AccessRevocations _revocations;
 
     public AccessRevocationsTests() =>
-        _revocations = new AccessRevocations(_services.GetRequiredService<IServiceScopeFactory>(), _invalidation, _time, NullLogger<AccessRevocations>.Instance);
+        _revocations = new AccessRevocations(_services.GetRequiredService<IServiceScopeFactory>(), null!, _invalidation, _time, NullLogger<AccessRevocations>.Instance);
 
     public void Dispose()
     {
