@@ -147,7 +147,7 @@ internal static class UsersApi
         HttpContext http, string id, UpdateUserRequest request, IdentityStoreDbContext db, UserManager<MislataUser> users, IdentityAudit audit, TimeProvider time, CancellationToken cancellationToken)
     {
         var caller = Caller.Of(http);
-        var user = await FindAsync(db, caller, id, cancellationToken);
+        var user = await FindAsync(db, caller, id, cancellationToken, tracked: true);
         if (user is null)
         {
             return Problem.NotFound();
