@@ -101,13 +101,20 @@ public sealed partial class JwksCache(HttpClient http, AccessTokenOptions option
     private static partial void LogRefreshFailed(ILogger logger, string jwksUri, Exception exception);
 }
 
-/// <summary>Validates identity's access tokens locally (signature, issuer, audience, lifetime): no call to identity per request.</summary>
+/// <summary>
+/// Validates identity's access tokens locally (signature with an asymmetric algorithm, issuer, audience, lifetime,
+/// <c>typ</c> <c>at+jwt</c> of RFC 9068 so that an ID token or any other JWT of the issuer is never taken for an access
+/// token, and an <c>iat</c> for the revocation check): no call to identity per request.
+/// </summary>
 public sealed class AccessTokenValidator(JwksCache jwks, AccessTokenOptions options)
 {
     private static readonly string[] Algorithms =
     [
         SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSsaPssSha256,
     ];
+
+    /// <summary>RFC 9068 §2.1 (the media type may be written with its <c>application/</c> prefix).</summary>
+    private static readonly string[] Types = ["at+jwt", "application/at+jwt"];
 
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
 
@@ -127,7 +134,8 @@ public sealed class AccessTokenValidator(JwksCache jwks, AccessTokenOptions opti
             result = await ValidateWithAsync(token, await jwks.GetKeysAsync(unknownKey: true, cancellationToken));
         }
 
-        return result.IsValid ? result.ClaimsIdentity : null;
+        // Without an issue time a token could not be revoked (AccessRevocations): not an access token of identity's.
+        return result.IsValid && result.SecurityToken is JsonWebToken jwt && jwt.TryGetPayloadValue<long>("iat", out _) ? result.ClaimsIdentity : null;
     }
 
     private async Task<TokenValidationResult> ValidateWithAsync(string token, IReadOnlyList<SecurityKey> keys) =>
@@ -137,6 +145,7 @@ public sealed class AccessTokenValidator(JwksCache jwks, AccessTokenOptions opti
             ValidAudience = AccessTokenOptions.Audience,
             IssuerSigningKeys = keys,
             ValidAlgorithms = Algorithms,
+            ValidTypes = Types,
             RequireExpirationTime = true,
             RequireSignedTokens = true,
             ValidateIssuerSigningKey = true,

@@ -30,7 +30,7 @@ public sealed partial class CallerAuthenticationMiddleware(
     RequestDelegate next,
     ApiKeyAuthenticator apiKeys,
     AccessTokenValidator tokens,
-    BlockedSubjects blockedSubjects,
+    AccessRevocations revocations,
     ITenantPlanProvider tenants,
     RedisRateLimiter rateLimiter,
     IUsageMeter usage,
@@ -152,10 +152,8 @@ public sealed partial class CallerAuthenticationMiddleware(
             return (null, "invalid_access_token");
         }
 
-        // A user blocked after the token was issued: refused at once, from memory.
-        return blockedSubjects.IsBlocked(identity.FindFirst(ClaimNames.Subject)?.Value)
-            ? (null, "blocked_subject")
-            : FromAccessToken(identity);
+        // Issued before its user was deleted, demoted or blocked, or its client deleted or re-keyed: refused at once, from memory.
+        return revocations.Refuses(identity) ? (null, "revoked_access_token") : FromAccessToken(identity);
     }
 
     internal static (Caller? Caller, string? Refusal) FromAccessToken(ClaimsIdentity identity)

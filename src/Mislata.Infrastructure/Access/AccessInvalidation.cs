@@ -17,11 +17,18 @@ public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILo
     {
         // Local first: the replica that made the change never serves stale data, even when Redis is down.
         Raise(message);
+        if (!redis.IsConnected)
+        {
+            // Not worth waiting for a timeout: every replica reloads and clears its caches when the connection is back.
+            LogPublishSkipped(logger);
+            return;
+        }
+
         try
         {
             await redis.GetSubscriber().PublishAsync(Channel, message);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             LogPublishFailed(logger, ex);
         }
@@ -39,9 +46,15 @@ public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILo
 
     [LoggerMessage(EventId = 5100, Level = LogLevel.Warning, Message = "Could not publish an access invalidation; other replicas rely on the cache TTL")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "Redis is disconnected: an access invalidation was not published; other replicas catch up when it is back")]
+    private static partial void LogPublishSkipped(ILogger logger);
 }
 
-/// <summary>Subscribes to the invalidation channel; a lost connection clears every cache (messages may have been missed).</summary>
+/// <summary>
+/// Subscribes to the invalidation channel; a lost or restored connection clears every cache and reloads the access
+/// revocations (messages may have been missed).
+/// </summary>
 public sealed partial class AccessInvalidationSubscriber(IConnectionMultiplexer redis, AccessInvalidation invalidation, ILogger<AccessInvalidationSubscriber> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)

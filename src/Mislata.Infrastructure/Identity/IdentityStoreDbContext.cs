@@ -1,10 +1,11 @@
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
+using Mislata.Infrastructure.Access;
 
 namespace Mislata.Infrastructure.Identity;
 
-/// <summary>The <c>identity</c> schema: ASP.NET Core Identity users and roles, the OpenIddict tables, signing keys and application owners.</summary>
+/// <summary>The <c>identity</c> schema: ASP.NET Core Identity users and roles, the OpenIddict tables, signing keys, application owners and access revocations.</summary>
 public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbContext> options)
     : IdentityDbContext<MislataUser, MislataRole, Guid>(options)
 {
@@ -13,6 +14,8 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
     public DbSet<SigningKeyRecord> SigningKeys => Set<SigningKeyRecord>();
 
     public DbSet<ApplicationOwner> ApplicationOwners => Set<ApplicationOwner>();
+
+    public DbSet<AccessRevocation> AccessRevocations => Set<AccessRevocation>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -39,6 +42,16 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
             a.ToTable("application_owners");
             a.HasKey(x => x.ApplicationId);
             a.HasIndex(x => x.TenantId);
+        });
+        builder.Entity<AccessRevocation>(r =>
+        {
+            r.ToTable("access_revocations");
+            r.HasKey(x => new { x.Kind, x.Value });
+            r.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(8);
+            r.Property(x => x.Value).HasColumnName("value").HasMaxLength(200);
+            r.Property(x => x.NotBefore).HasColumnName("not_before");
+            r.Property(x => x.ExpiresAt).HasColumnName("expires_at");
+            r.HasIndex(x => x.ExpiresAt);
         });
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.RateLimiting;
@@ -15,10 +16,18 @@ public readonly record struct RateLimitDecision(bool Allowed, int Limit, int Rem
 /// Sliding-window (60 s) request limits shared by every replica: one atomic Lua script per request checks every bucket
 /// against Redis's own clock and records the request in all of them only when all allow it, so the sum of accepted
 /// requests over any 60 s never exceeds a limit. When Redis cannot be reached the request is let through (fail-open:
-/// availability of the customer's own data first) and a warning is logged.
+/// availability of the customer's own data first) without waiting for a timeout when the connection is known to be
+/// down; every such request is counted (<c>mislata.ratelimit.fail_open</c>) and a warning is logged at most every
+/// <see cref="LogInterval"/> with the number let through since the last one.
 /// </summary>
-public sealed partial class RedisRateLimiter(IConnectionMultiplexer redis, ILogger<RedisRateLimiter> logger)
+public sealed partial class RedisRateLimiter
 {
+    public const string MeterName = "Mislata.RateLimiting";
+    public const string FailOpenCounterName = "mislata.ratelimit.fail_open";
+
+    /// <summary>One warning per interval during an outage, not one per request.</summary>
+    public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(30);
+
     private const string KeyPrefix = "mislata:rl:";
     private const long WindowMs = 60_000;
 
@@ -51,6 +60,24 @@ public sealed partial class RedisRateLimiter(IConnectionMultiplexer redis, ILogg
         return {1, tonumber(ARGV[2 + best]), bestRemaining, tonumber(oldest[2]) + window - now}
         """;
 
+    private const long NeverReported = long.MinValue;
+
+    private readonly IConnectionMultiplexer _redis;
+    private readonly TimeProvider _time;
+    private readonly ILogger<RedisRateLimiter> _logger;
+    private readonly Counter<long> _failOpen;
+    private long _lastReport = NeverReported;
+    private long _unreported;
+
+    public RedisRateLimiter(IConnectionMultiplexer redis, IMeterFactory meters, TimeProvider time, ILogger<RedisRateLimiter> logger)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        _redis = redis;
+        _time = time;
+        _logger = logger;
+        _failOpen = meters.Create(MeterName).CreateCounter<long>(FailOpenCounterName, "{request}", "Requests let through without a rate-limit check because Redis was unavailable");
+    }
+
     public async Task<RateLimitDecision> AcquireAsync(IReadOnlyList<RateLimitBucket> buckets)
     {
         ArgumentNullException.ThrowIfNull(buckets);
@@ -69,19 +96,38 @@ public sealed partial class RedisRateLimiter(IConnectionMultiplexer redis, ILogg
             args[i + 2] = buckets[i].PerMinute;
         }
 
+        if (!_redis.IsConnected)
+        {
+            return FailOpen("disconnected", null);
+        }
+
         try
         {
-            var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Script, keys, args))!;
+            var result = (RedisResult[])(await _redis.GetDatabase().ScriptEvaluateAsync(Script, keys, args))!;
             var resetMs = (long)result[3];
             return new RateLimitDecision((int)result[0] == 1, (int)result[1], Math.Max(0, (int)result[2]), (int)Math.Max(1, (resetMs + 999) / 1000));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            LogRedisUnavailable(logger, ex);
-            return RateLimitDecision.Unlimited;
+            return FailOpen(ex is TimeoutException ? "timeout" : "error", ex);
         }
     }
 
-    [LoggerMessage(EventId = 5200, Level = LogLevel.Warning, Message = "Rate limits not enforced: Redis did not answer")]
-    private static partial void LogRedisUnavailable(ILogger logger, Exception exception);
+    private RateLimitDecision FailOpen(string reason, Exception? exception)
+    {
+        _failOpen.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        Interlocked.Increment(ref _unreported);
+        var now = _time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastReport);
+        if ((last == NeverReported || _time.GetElapsedTime(last, now) >= LogInterval) &&
+            Interlocked.CompareExchange(ref _lastReport, now, last) == last)
+        {
+            LogFailOpen(_logger, reason, Interlocked.Exchange(ref _unreported, 0), exception);
+        }
+
+        return RateLimitDecision.Unlimited;
+    }
+
+    [LoggerMessage(EventId = 5200, Level = LogLevel.Warning, Message = "Rate limits not enforced (fail-open): Redis is unavailable ({Reason}); {Requests} request(s) let through since the last report")]
+    private static partial void LogFailOpen(ILogger logger, string reason, long requests, Exception? exception);
 }

@@ -18,8 +18,8 @@ public static class TenancyExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AccessInvalidation>();
         services.AddHostedService<AccessInvalidationSubscriber>();
-        services.AddSingleton<BlockedSubjects>();
-        services.AddHostedService(sp => sp.GetRequiredService<BlockedSubjects>());
+        services.AddSingleton<AccessRevocations>();
+        services.AddHostedService(sp => sp.GetRequiredService<AccessRevocations>());
         services.AddSingleton<ITenantKeyWrapper, AesGcmTenantKeyWrapper>();
         services.AddSingleton<TenantAccessCache>();
         services.AddSingleton<ITenantPlanProvider>(sp => sp.GetRequiredService<TenantAccessCache>());

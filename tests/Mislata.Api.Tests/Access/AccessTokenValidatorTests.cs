@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Claims;
 using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -34,7 +36,7 @@ public sealed class AccessTokenValidatorTests : IDisposable
 #pragma warning restore CA2000
     }
 
-    private static string Mint(ECDsa key, string kid, Dictionary<string, object> claims, string issuer = Issuer, string audience = AccessTokenOptions.Audience, DateTime? expires = null)
+    private static string Mint(ECDsa key, string kid, Dictionary<string, object> claims, string issuer = Issuer, string audience = AccessTokenOptions.Audience, DateTime? expires = null, string type = "at+jwt")
     {
         var descriptor = new SecurityTokenDescriptor
         {
@@ -42,10 +44,29 @@ public sealed class AccessTokenValidatorTests : IDisposable
             Audience = audience,
             Claims = claims,
             Expires = expires ?? DateTime.UtcNow.AddMinutes(15),
+            TokenType = type,
             SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key) { KeyId = kid }, SecurityAlgorithms.EcdsaSha256),
         };
         return new JsonWebTokenHandler().CreateToken(descriptor);
     }
+
+    /// <summary>A JWT assembled by hand, as an attacker would: any header, any payload, any signature bytes.</summary>
+    private static string Forge(object header, Dictionary<string, object> claims, Func<byte[], byte[]> sign)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var payload = new Dictionary<string, object>(claims)
+        {
+            ["iss"] = Issuer,
+            ["aud"] = AccessTokenOptions.Audience,
+            ["iat"] = now,
+            ["nbf"] = now,
+            ["exp"] = now + 900,
+        };
+        var signingInput = B64(JsonSerializer.SerializeToUtf8Bytes(header)) + "." + B64(JsonSerializer.SerializeToUtf8Bytes(payload));
+        return signingInput + "." + B64(sign(Encoding.ASCII.GetBytes(signingInput)));
+    }
+
+    private static string B64(byte[] bytes) => Base64UrlEncoder.Encode(bytes);
 
     private static string JwksOf(ECDsa key, string kid)
     {
@@ -83,6 +104,88 @@ public sealed class AccessTokenValidatorTests : IDisposable
         Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), expires: DateTime.UtcNow.AddMinutes(-5)), CancellationToken.None));
         Assert.Null(await validator.ValidateAsync(Mint(other, "k1", OperatorClaims()), CancellationToken.None));
         Assert.Null(await validator.ValidateAsync("not.a.token", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_correctly_signed_token_whose_typ_is_not_at_jwt_is_refused()
+    {
+        var validator = NewValidator();
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims()), CancellationToken.None));
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), type: "application/at+jwt"), CancellationToken.None));
+
+        // An ID token (or any other JWT identity signs) is typ JWT: never an access token.
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), type: "JWT"), CancellationToken.None));
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), type: "id_token+jwt"), CancellationToken.None));
+        var withoutTyp = Forge(new { alg = "ES256", kid = "k1" }, OperatorClaims(), input => _key.SignData(input, HashAlgorithmName.SHA256));
+        Assert.Null(await validator.ValidateAsync(withoutTyp, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_token_without_an_issue_time_is_refused_because_it_could_not_be_revoked()
+    {
+        var validator = NewValidator();
+        var signed = Forge(new { alg = "ES256", typ = "at+jwt", kid = "k1" }, OperatorClaims(), input => _key.SignData(input, HashAlgorithmName.SHA256));
+        Assert.NotNull(await validator.ValidateAsync(signed, CancellationToken.None));
+
+        var handler = new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false };
+        var withoutIat = handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = AccessTokenOptions.Audience,
+            Claims = OperatorClaims(),
+            Expires = DateTime.UtcNow.AddMinutes(15),
+            TokenType = "at+jwt",
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(_key) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256),
+        });
+        Assert.Null(await validator.ValidateAsync(withoutIat, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_unsigned_alg_none_token_is_refused()
+    {
+        var validator = NewValidator();
+        foreach (var alg in new[] { "none", "None", "NONE" })
+        {
+            var token = Forge(new { alg, typ = "at+jwt", kid = "k1" }, OperatorClaims(), _ => []);
+            Assert.Null(await validator.ValidateAsync(token, CancellationToken.None));
+            // …and with a real ES256 signature left in place behind the "none" header.
+            var resigned = Forge(new { alg, typ = "at+jwt", kid = "k1" }, OperatorClaims(), input => _key.SignData(input, HashAlgorithmName.SHA256));
+            Assert.Null(await validator.ValidateAsync(resigned, CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task An_HS256_token_keyed_with_the_public_key_bytes_is_refused()
+    {
+        var validator = NewValidator();
+        var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_key) { KeyId = "k1" });
+        var x = Base64UrlEncoder.DecodeBytes(jwk.X);
+        var y = Base64UrlEncoder.DecodeBytes(jwk.Y);
+        // Every form of the public key an attacker could feed a confused verifier as the HMAC secret.
+        byte[][] secrets =
+        [
+            Encoding.UTF8.GetBytes(_jwks.Json),
+            Encoding.UTF8.GetBytes(_key.ExportSubjectPublicKeyInfoPem()),
+            _key.ExportSubjectPublicKeyInfo(),
+            [0x04, .. x, .. y],
+            [.. x, .. y],
+        ];
+        foreach (var secret in secrets)
+        {
+            foreach (var alg in new[] { "HS256", "HS384", "HS512" })
+            {
+                byte[] Sign(byte[] input) => alg switch
+                {
+                    "HS256" => HMACSHA256.HashData(secret, input),
+                    "HS384" => HMACSHA384.HashData(secret, input),
+                    _ => HMACSHA512.HashData(secret, input),
+                };
+
+                // With identity's kid, and without one (a verifier then tries every key it knows).
+                Assert.Null(await validator.ValidateAsync(Forge(new { alg, typ = "at+jwt", kid = "k1" }, OperatorClaims(), Sign), CancellationToken.None));
+                Assert.Null(await validator.ValidateAsync(Forge(new { alg, typ = "at+jwt" }, OperatorClaims(), Sign), CancellationToken.None));
+            }
+        }
     }
 
     [Fact]

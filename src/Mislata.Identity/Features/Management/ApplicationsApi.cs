@@ -6,6 +6,7 @@ using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Server;
+using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Identity;
 using Mislata.ServiceDefaults.Problems;
@@ -247,6 +248,7 @@ internal static class ApplicationsApi
         var clientId = await applications.GetClientIdAsync(found.Application, cancellationToken);
         await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
         {
+            await http.RequestServices.GetRequiredService<AccessRevocations>().RevokeClientAsync(db, clientId!, cancellationToken);
             await tokens.RevokeByApplicationIdAsync(id, cancellationToken);
             await applications.DeleteAsync(found.Application, cancellationToken);
             await db.ApplicationOwners.Where(o => o.ApplicationId == Guid.Parse(id)).ExecuteDeleteAsync(cancellationToken);
@@ -275,6 +277,7 @@ internal static class ApplicationsApi
         var clientId = await applications.GetClientIdAsync(found.Application, cancellationToken);
         await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
         {
+            await http.RequestServices.GetRequiredService<AccessRevocations>().RevokeClientAsync(db, clientId!, cancellationToken);
             await applications.UpdateAsync(found.Application, secret, cancellationToken);
             await audit.RecordAsync(AuditActions.ApplicationSecretRotated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
             await tx.CommitAsync(cancellationToken);

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Authentication;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
+using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
@@ -53,7 +54,7 @@ internal static class ManagementAuth
                 }
 
                 var result = await context.AuthenticateAsync(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme);
-                if (!result.Succeeded || result.Principal is null)
+                if (!result.Succeeded || result.Principal is null || context.RequestServices.GetRequiredService<AccessRevocations>().Refuses(result.Principal))
                 {
                     var hasToken = context.Request.Headers.Authorization.Count > 0;
                     context.Response.Headers.WWWAuthenticate = hasToken ? "Bearer error=\"invalid_token\"" : "Bearer";

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Identity.Features.Auditing;
+using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Identity;
 using Mislata.ServiceDefaults.Problems;
 
@@ -90,6 +91,7 @@ internal static class RolesApi
         }
         else if (!assign && has)
         {
+            await services.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
             await users.RemoveFromRoleAsync(user, name);
         }
 

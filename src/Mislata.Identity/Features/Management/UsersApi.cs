@@ -16,7 +16,6 @@ using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
 using OpenIddict.Abstractions;
-using StackExchange.Redis;
 
 namespace Mislata.Identity.Features.Management;
 
@@ -180,6 +179,12 @@ internal static class UsersApi
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (removed.Count > 0)
+        {
+            // A role removed: the user's outstanding access tokens (which carry it) are refused everywhere.
+            await http.RequestServices.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
+        }
+
         await users.RemoveFromRolesAsync(user, removed);
         await users.AddToRolesAsync(user, added);
         await audit.RecordAsync(AuditActions.UserUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString(),
@@ -206,6 +211,13 @@ internal static class UsersApi
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (blocked)
+        {
+            // Resource servers validate access tokens locally: a durable not-before stops the outstanding ones at once.
+            // Unblocking lifts nothing: tokens issued before the block stay refused.
+            await services.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
+        }
+
         user.BlockedAt = blocked ? user.BlockedAt ?? time.GetUtcNow() : null;
         await users.UpdateAsync(user);
         if (blocked)
@@ -216,20 +228,6 @@ internal static class UsersApi
         await services.GetRequiredService<IdentityAudit>().RecordAsync(blocked ? AuditActions.UserBlocked : AuditActions.UserUnblocked, AuditOutcome.Success,
             caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
         await transaction.CommitAsync(cancellationToken);
-
-        // Resource servers validate access tokens locally: tell them, so the user's outstanding tokens stop at once.
-        var blockedSubjects = services.GetRequiredService<BlockedSubjects>();
-        try
-        {
-            await (blocked ? blockedSubjects.BlockAsync(user.Id.ToString()) : blockedSubjects.UnblockAsync(user.Id.ToString()));
-        }
-        catch (RedisException ex)
-        {
-            // The block is stored and refresh tokens are revoked; access tokens then end within their lifetime.
-            services.GetRequiredService<ILoggerFactory>().CreateLogger("Mislata.Identity.Users")
-                .LogWarning(ex, "Resource servers could not be told of the (un)block of user {UserId} at once", user.Id);
-        }
-
         return TypedResults.Ok(ToResponse(user, [.. await users.GetRolesAsync(user)], time));
     }
 
@@ -269,6 +267,7 @@ internal static class UsersApi
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await services.GetRequiredService<AccessRevocations>().RevokeSubjectAsync(db, user.Id.ToString(), cancellationToken);
         await RevokeEverythingAsync(services, users, user, cancellationToken);
         await users.DeleteAsync(user);
         await services.GetRequiredService<IdentityAudit>().RecordAsync(AuditActions.UserDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());

@@ -126,6 +126,33 @@ namespace Mislata.Infrastructure.Identity.Migrations
                     b.ToTable("AspNetUserTokens", "identity");
                 });
 
+            modelBuilder.Entity("Mislata.Infrastructure.Access.AccessRevocation", b =>
+                {
+                    b.Property<string>("Kind")
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Value")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("value");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<DateTimeOffset>("NotBefore")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("not_before");
+
+                    b.HasKey("Kind", "Value");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("access_revocations", "identity");
+                });
+
             modelBuilder.Entity("Mislata.Infrastructure.Identity.ApplicationOwner", b =>
                 {
                     b.Property<Guid>("ApplicationId")

@@ -2,7 +2,6 @@ using System.Security.Claims;
 using Hangfire;
 using Hangfire.Dashboard;
 using Hangfire.Redis.StackExchange;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.Caching.Distributed;
 using Mislata.Core.Access;
@@ -40,7 +39,6 @@ internal static class JobsSetup
         return builder;
     }
 
-    /// <summary>The dashboard at <c>/jobs</c>: platform admins signed in at identity only.</summary>
     /// <summary>The recurring jobs every worker agrees on (Hangfire keeps one schedule in Redis for all replicas).</summary>
     public static WebApplication ScheduleMislataJobs(this WebApplication app)
     {
@@ -58,6 +56,7 @@ internal static class JobsSetup
         return app;
     }
 
+    /// <summary>The dashboard at <c>/jobs</c>: platform admins signed in at identity only, checked on every request.</summary>
     public static WebApplication MapMislataJobsDashboard(this WebApplication app)
     {
         app.UseWhen(c => c.Request.Path.StartsWithSegments(DashboardPath), branch =>
@@ -65,19 +64,11 @@ internal static class JobsSetup
             branch.UseAuthentication();
             branch.Use(async (context, next) =>
             {
-                if (context.User.Identity?.IsAuthenticated != true)
+                // The session is revalidated against the stored user on every request (blocked, deleted, demoted).
+                if (await DashboardSessionCheck.EnforceAsync(context, app.Logger))
                 {
-                    await context.ChallengeAsync(SessionCookie.Scheme);
-                    return;
+                    await next(context);
                 }
-
-                if (!PlatformAdminDashboardAuthorization.IsPlatformAdmin(context.User))
-                {
-                    await context.ForbidAsync(SessionCookie.Scheme);
-                    return;
-                }
-
-                await next(context);
             });
         });
         app.UseHangfireDashboard(DashboardPath, new DashboardOptions
