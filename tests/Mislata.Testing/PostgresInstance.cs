@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 
 namespace Mislata.Testing;
@@ -29,21 +30,36 @@ public sealed class PostgresInstance : IAsyncDisposable
         if (Environment.GetEnvironmentVariable("MISLATA_TEST_PG_PORT") is { Length: > 0 } port &&
             Environment.GetEnvironmentVariable("MISLATA_TEST_PG_PASSWORD") is { Length: > 0 } password)
         {
-            return new PostgresInstance(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), password, folder: null);
+            return new PostgresInstance(int.Parse(port, CultureInfo.InvariantCulture), password, folder: null);
         }
 
         return await StartOwnAsync();
     }
 
+    /// <summary>A new cluster; when another process took its port before PostgreSQL bound it, it moves to another port.</summary>
     public static async Task<PostgresInstance> StartOwnAsync()
     {
         var folder = TestEnvironment.NewFolder("pg");
         var port = Processes.FreePort();
         var password = TestEnvironment.RandomToken();
-        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-init", folder, port.ToString(System.Globalization.CultureInfo.InvariantCulture), password],
+        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-init", folder, port.ToString(CultureInfo.InvariantCulture), password],
             new Dictionary<string, string> { ["MISLATA_PG_FSYNC"] = "off", ["MISLATA_PG_SYNC_COMMIT"] = "off" });
-        await Processes.StackAsync("pg-start", folder);
-        return new PostgresInstance(port, password, folder);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await Processes.StackAsync("pg-start", folder);
+                return new PostgresInstance(port, password, folder);
+            }
+            catch (InvalidOperationException e) when (attempt < 5 && Processes.IsAddressInUse(e.Message))
+            {
+                port = Processes.FreePort();
+                var conf = Path.Combine(folder, "data", "postgresql.conf");
+                var lines = (await File.ReadAllLinesAsync(conf))
+                    .Select(l => l.StartsWith("port = ", StringComparison.Ordinal) ? "port = " + port.ToString(CultureInfo.InvariantCulture) : l);
+                await File.WriteAllLinesAsync(conf, lines);
+            }
+        }
     }
 
     public string ConnectionString(string database, int maxPoolSize = 50) =>

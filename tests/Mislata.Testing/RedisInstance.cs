@@ -18,12 +18,13 @@ public sealed class RedisInstance : IAsyncDisposable
 
     public string Configuration => $"127.0.0.1:{Port},password={Password}";
 
-    public static async Task<RedisInstance> LaunchAsync()
+    /// <summary>Starts a new server; when another process took its port first (a bind conflict), on another port.</summary>
+    public static Task<RedisInstance> LaunchAsync() => Processes.RetryOnAddressInUseAsync(async () =>
     {
         var instance = new RedisInstance(TestEnvironment.NewFolder("redis"), Processes.FreePort(), TestEnvironment.RandomToken());
         await instance.StartAsync();
         return instance;
-    }
+    });
 
     public Task StartAsync() => Processes.RunAsync(
         "bash",
