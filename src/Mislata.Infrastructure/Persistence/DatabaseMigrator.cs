@@ -30,17 +30,23 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
                 await MigrateOnceAsync(cancellationToken);
                 return;
             }
-            catch (NpgsqlException ex) when (ex.IsTransient && time.GetElapsedTime(started) < StartupBudget)
+            catch (Exception ex) when (Npgsql(ex) is { IsTransient: true } && time.GetElapsedTime(started) < StartupBudget)
             {
                 LogDatabaseUnavailable(logger, attempt);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), time, cancellationToken);
             }
-            catch (NpgsqlException ex)
+            catch (Exception ex) when (Npgsql(ex) is { } npgsql)
             {
-                throw new StartupException($"database migrations failed: {ex.GetType().Name} ({ex.SqlState ?? "no SQLSTATE"}); is PostgreSQL reachable with QAPI_POSTGRES?", ex);
+                throw new StartupException($"database migrations failed: {npgsql.GetType().Name} ({npgsql.SqlState ?? "no SQLSTATE"}); is PostgreSQL reachable with QAPI_POSTGRES?", ex);
             }
         }
     }
+
+    /// <summary>
+    /// The PostgreSQL error behind a failure: EF Core's execution strategy wraps a transient one (a refused or timed-out
+    /// connection) in an <see cref="InvalidOperationException"/>, which must be retried all the same.
+    /// </summary>
+    private static NpgsqlException? Npgsql(Exception ex) => ex as NpgsqlException ?? ex.InnerException as NpgsqlException;
 
     private async Task MigrateOnceAsync(CancellationToken cancellationToken)
     {
