@@ -73,7 +73,8 @@ public static class InfrastructureExtensions
             npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
         builder.Services.AddSingleton<DatabaseMigrator>();
 
-        // Audit log: group-committed, hash-chained, fail-closed.
+        // Audit log: group-committed, keyed chain (master-key derived MAC), fail-closed.
+        builder.Services.AddSingleton<AuditChainKeys>();
         builder.Services.AddSingleton<PostgresAuditLog>();
         builder.Services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<PostgresAuditLog>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresAuditLog>());

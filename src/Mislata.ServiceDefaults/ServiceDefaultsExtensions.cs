@@ -81,6 +81,9 @@ public static class ServiceDefaultsExtensions
         {
             o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
             o.ForwardLimit = 1;
+            // Trusted by default: exactly the addresses a gateway on the same host connects from (127.0.0.1 and ::1), not
+            // the framework's default 127.0.0.0/8, so a client on another loopback address cannot pose as the gateway and
+            // choose its own address (API-key allowlists, audit source IPs); plus QAPI_TRUSTED_PROXIES.
             o.KnownProxies.Clear();
             o.KnownIPNetworks.Clear();
             o.KnownProxies.Add(IPAddress.Loopback);

@@ -43,14 +43,39 @@ public sealed record AuditEventView(
 /// <summary>Newest first.</summary>
 public sealed record AuditPage(IReadOnlyList<AuditEventView> Data, string? NextCursor);
 
-/// <summary><c>GET /audit/verify</c>: <c>{valid, checked, firstInvalidEventId?}</c>.</summary>
-public sealed record AuditVerification(bool Valid, long Checked, Guid? FirstInvalidEventId);
+/// <summary>
+/// <c>GET /audit/verify</c>: <c>{valid, checked, firstInvalidEventId?, complete, verifiedThrough, reason?}</c>.
+/// <c>checked</c>: links checked by this call. <c>complete</c>: false when links newer than <c>verifiedThrough</c> remain
+/// unchecked (the per-call bound was reached) — call again to continue from the stored checkpoint.
+/// <c>reason</c> when invalid: <c>event</c> (a row, or a gap before <c>firstInvalidEventId</c>), <c>head</c> (rows
+/// removed from the end, or a forged chain head) or <c>checkpoint</c> (a forged or inconsistent checkpoint).
+/// </summary>
+public sealed record AuditVerification(bool Valid, long Checked, Guid? FirstInvalidEventId)
+{
+    public const string EventReason = "event";
+    public const string HeadReason = "head";
+    public const string CheckpointReason = "checkpoint";
+
+    public bool Complete { get; init; } = true;
+
+    /// <summary>The sequence up to which the chain's links are verified (the checkpoint after this call).</summary>
+    public long VerifiedThrough { get; init; }
+
+    public string? Reason { get; init; }
+}
 
 public interface IAuditReader
 {
     /// <summary>Throws <see cref="ArgumentException"/> for a malformed cursor (a 400 for the caller).</summary>
     Task<AuditPage> ListAsync(AuditQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Recomputes the tenant's hash chain from its first event and reports the first event that breaks it.</summary>
-    Task<AuditVerification> VerifyAsync(Guid? tenantId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Checks a chain incrementally, reading at most <paramref name="maxRows"/> rows: first the links after the stored
+    /// (MAC'd) checkpoint, then, with the budget left, the next slice of the older links in a round-robin re-check. A
+    /// valid call moves the checkpoint forward.
+    /// </summary>
+    Task<AuditVerification> VerifyAsync(Guid? tenantId, int maxRows, CancellationToken cancellationToken);
+
+    /// <summary>Checks a whole chain from its first link (the worker's periodic job) and moves the checkpoint to its head.</summary>
+    Task<AuditVerification> VerifyAllAsync(Guid? tenantId, CancellationToken cancellationToken);
 }

@@ -55,6 +55,9 @@ public sealed class Plan
 
     public List<string> Features { get; private set; }
 
+    /// <summary>Whether partners may create tenants on this plan (operators always may).</summary>
+    public bool AvailableToPartners { get; private set; }
+
     public DateTimeOffset CreatedAt { get; private set; }
 
     public DateTimeOffset UpdatedAt { get; private set; }
@@ -81,6 +84,12 @@ public sealed class Plan
     public void SetFeatures(IEnumerable<string> features, DateTimeOffset now)
     {
         Features = [.. features];
+        UpdatedAt = now;
+    }
+
+    public void SetAvailableToPartners(bool available, DateTimeOffset now)
+    {
+        AvailableToPartners = available;
         UpdatedAt = now;
     }
 

@@ -65,10 +65,19 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
     }
 
     /// <summary>Revokes a tenant's key; every replica refuses it at once. False when the tenant has no such key.</summary>
-    public async Task<bool> RevokeAsync(Guid tenantId, Guid keyId, RequestActor actor, CancellationToken cancellationToken)
+    public Task<bool> RevokeAsync(Guid tenantId, Guid keyId, RequestActor actor, CancellationToken cancellationToken) =>
+        RevokeAsync(tenantId, null, keyId, actor, cancellationToken);
+
+    /// <summary>Revokes a partner admin's key; every replica refuses it at once. False when the partner has no such key.</summary>
+    public Task<bool> RevokeForPartnerAsync(Guid partnerId, Guid keyId, RequestActor actor, CancellationToken cancellationToken) =>
+        RevokeAsync(null, partnerId, keyId, actor, cancellationToken);
+
+    private async Task<bool> RevokeAsync(Guid? tenantId, Guid? partnerId, Guid keyId, RequestActor actor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(actor);
-        var key = await db.Set<ApiKey>().SingleOrDefaultAsync(k => k.TenantId == tenantId && k.Id == keyId, cancellationToken);
+        var key = tenantId is { } t
+            ? await db.Set<ApiKey>().SingleOrDefaultAsync(k => k.TenantId == t && k.Id == keyId, cancellationToken)
+            : await db.Set<ApiKey>().SingleOrDefaultAsync(k => k.PartnerId == partnerId && k.Id == keyId, cancellationToken);
         if (key is null)
         {
             return false;
@@ -77,7 +86,9 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
         if (!key.IsRevoked)
         {
             key.Revoke(time.GetUtcNow());
-            await audit.RecordAsync(actor.Event(tenantId, "apikey.revoke", "apiKey", keyId.ToString()), cancellationToken);
+            await audit.RecordAsync(actor.Event(tenantId, "apikey.revoke", "apiKey", keyId.ToString(), details: partnerId is { } p
+                ? new Dictionary<string, string> { ["partnerId"] = p.ToString() }
+                : null), cancellationToken);
             await db.SaveChangesAsync(cancellationToken);
         }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Persistence.Audit;
 using Mislata.ServiceDefaults;
 using Npgsql;
 
@@ -29,17 +30,23 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
                 await MigrateOnceAsync(cancellationToken);
                 return;
             }
-            catch (NpgsqlException ex) when (ex.IsTransient && time.GetElapsedTime(started) < StartupBudget)
+            catch (Exception ex) when (Npgsql(ex) is { IsTransient: true } && time.GetElapsedTime(started) < StartupBudget)
             {
                 LogDatabaseUnavailable(logger, attempt);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), time, cancellationToken);
             }
-            catch (NpgsqlException ex)
+            catch (Exception ex) when (Npgsql(ex) is { } npgsql)
             {
-                throw new StartupException($"database migrations failed: {ex.GetType().Name} ({ex.SqlState ?? "no SQLSTATE"}); is PostgreSQL reachable with QAPI_POSTGRES?", ex);
+                throw new StartupException($"database migrations failed: {npgsql.GetType().Name} ({npgsql.SqlState ?? "no SQLSTATE"}); is PostgreSQL reachable with QAPI_POSTGRES?", ex);
             }
         }
     }
+
+    /// <summary>
+    /// The PostgreSQL error behind a failure: EF Core's execution strategy wraps a transient one (a refused or timed-out
+    /// connection) in an <see cref="InvalidOperationException"/>, which must be retried all the same.
+    /// </summary>
+    private static NpgsqlException? Npgsql(Exception ex) => ex as NpgsqlException ?? ex.InnerException as NpgsqlException;
 
     private async Task MigrateOnceAsync(CancellationToken cancellationToken)
     {
@@ -56,7 +63,14 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
             await ExecuteAsync(connection, "SELECT pg_advisory_lock(@key)", cancellationToken);
             try
             {
-                await ApplyAsync(app, MislataDbContext.Schema, cancellationToken);
+                var applied = await ApplyAsync(app, MislataDbContext.Schema, cancellationToken);
+                if (applied.Any(m => m.EndsWith(AuditChainUpgrade.MigrationName, StringComparison.Ordinal)))
+                {
+                    // Once, in the start-up that introduces the keyed audit chain, still under the lock.
+                    var sealedHeads = await AuditChainUpgrade.SealLegacyHeadsAsync(connection, services.GetRequiredService<AuditChainKeys>(), cancellationToken);
+                    LogAuditChainsSealed(logger, sealedHeads);
+                }
+
                 await ApplyAsync(identity, IdentityStoreDbContext.Schema, cancellationToken);
             }
             finally
@@ -70,17 +84,19 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
         }
     }
 
-    private async Task ApplyAsync(DbContext context, string schema, CancellationToken cancellationToken)
+    /// <summary>Applies the pending migrations of one schema; returns their ids.</summary>
+    private async Task<IReadOnlyList<string>> ApplyAsync(DbContext context, string schema, CancellationToken cancellationToken)
     {
         var pending = (await context.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
         if (pending.Count == 0)
         {
             LogUpToDate(logger, schema);
-            return;
+            return pending;
         }
 
         await context.Database.MigrateAsync(cancellationToken);
         LogApplied(logger, pending.Count, schema, string.Join(", ", pending));
+        return pending;
     }
 
     [SuppressMessage("Security", "CA2100", Justification = "Constant SQL with a parameter.")]
@@ -101,6 +117,9 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Schema {Schema} is up to date")]
     private static partial void LogUpToDate(ILogger logger, string schema);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "Audit chains written before the keyed chain: {Count} head(s) sealed under the current master key")]
+    private static partial void LogAuditChainsSealed(ILogger logger, int count);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "PostgreSQL is not reachable yet (attempt {Attempt}); retrying")]
     private static partial void LogDatabaseUnavailable(ILogger logger, int attempt);

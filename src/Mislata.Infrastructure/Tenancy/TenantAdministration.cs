@@ -19,6 +19,7 @@ public enum TenancyError
     PartnerNotFound = 3,
     NameTaken = 4,
     PartnerAllowanceExceeded = 5,
+    PlanNotAvailableToPartners = 6,
 }
 
 public sealed record TenantDraft(string Name, string? Plan, Guid? PartnerId, string? AdminEmail);
@@ -47,7 +48,10 @@ public sealed class TenantAdministration(
             : await db.Set<Plan>().SingleOrDefaultAsync(p => p.Code == idOrCode, cancellationToken);
     }
 
-    /// <summary>Creates a tenant with its first (wrapped) data key. A partner admin's creation counts against its allowance.</summary>
+    /// <summary>
+    /// Creates a tenant with its first (wrapped) data key. A partner admin's creation counts against its allowance and
+    /// may use only a plan marked <see cref="Plan.AvailableToPartners"/>.
+    /// </summary>
     public async Task<(Tenant? Tenant, TenancyError Error)> CreateAsync(TenantDraft draft, RequestActor actor, bool byPartner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(draft);
@@ -56,6 +60,12 @@ public sealed class TenantAdministration(
         if (plan is null)
         {
             return (null, TenancyError.PlanNotFound);
+        }
+
+        // A partner sells only the plans the operator opened to partners.
+        if (byPartner && !plan.AvailableToPartners)
+        {
+            return (null, TenancyError.PlanNotAvailableToPartners);
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);

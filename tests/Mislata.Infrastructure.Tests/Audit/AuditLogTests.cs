@@ -1,4 +1,5 @@
 using Mislata.Core.Audit;
+using Mislata.Crypto.Envelope;
 using Mislata.Infrastructure.Persistence.Audit;
 
 namespace Mislata.Infrastructure.Tests.Audit;
@@ -7,14 +8,25 @@ namespace Mislata.Infrastructure.Tests.Audit;
 public sealed class AuditLogTests : IAsyncLifetime
 {
     private readonly MislataDatabase _db = new();
+    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private AuditChainKeys _keys = null!;
 
-    public Task InitializeAsync() => _db.InitializeAsync();
+    public async Task InitializeAsync()
+    {
+        _keys = new AuditChainKeys(_masterKeys);
+        await _db.InitializeAsync();
+    }
 
-    public async Task DisposeAsync() => await _db.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _db.DisposeAsync();
+        _keys.Dispose();
+        _masterKeys.Dispose();
+    }
 
-    private PostgresAuditLog NewLog() => new(_db.DataSource, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+    private PostgresAuditLog NewLog() => new(_db.DataSource, _keys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
 
-    private PostgresAuditReader NewReader() => new(_db.Contexts);
+    private PostgresAuditReader NewReader() => new(_db.Contexts, _keys, TimeProvider.System);
 
     private static AuditEvent Event(Guid? tenant, string action, string? resource = null, AuditOutcome outcome = AuditOutcome.Success) => new()
     {
@@ -46,12 +58,12 @@ public sealed class AuditLogTests : IAsyncLifetime
         await Task.WhenAll(writes);
 
         var reader = NewReader();
-        var ra = await reader.VerifyAsync(a, CancellationToken.None);
-        var rb = await reader.VerifyAsync(b, CancellationToken.None);
-        var rp = await reader.VerifyAsync(null, CancellationToken.None);
-        Assert.Equal(new AuditVerification(true, 134, null), ra);
-        Assert.Equal(new AuditVerification(true, 133, null), rb);
-        Assert.Equal(new AuditVerification(true, 133, null), rp);
+        var ra = await reader.VerifyAsync(a, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
+        var rb = await reader.VerifyAsync(b, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
+        var rp = await reader.VerifyAsync(null, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
+        Assert.Equal(new AuditVerification(true, 134, null) { VerifiedThrough = 134 }, ra);
+        Assert.Equal(new AuditVerification(true, 133, null) { VerifiedThrough = 133 }, rb);
+        Assert.Equal(new AuditVerification(true, 133, null) { VerifiedThrough = 133 }, rp);
 
         // Group commit: 400 events took far fewer transactions than events (batches share one commit).
         var maxSeq = await _db.ScalarAsync<long>($"SELECT max(sequence) FROM mislata.audit_events WHERE chain = '{a}'");
@@ -73,7 +85,7 @@ public sealed class AuditLogTests : IAsyncLifetime
         var target = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tenant}' AND sequence = 4");
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET outcome = 'failure' WHERE id = '{target}'");
 
-        var result = await NewReader().VerifyAsync(tenant, CancellationToken.None);
+        var result = await NewReader().VerifyAsync(tenant, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
         Assert.False(result.Valid);
         Assert.Equal(target, result.FirstInvalidEventId);
         Assert.Equal(4, result.Checked);
@@ -95,9 +107,9 @@ public sealed class AuditLogTests : IAsyncLifetime
             }
         }
 
-        Assert.True((await NewReader().VerifyAsync(tenant, CancellationToken.None)).Valid);
+        Assert.True((await NewReader().VerifyAsync(tenant, PostgresAuditReader.MaxVerifyRows, CancellationToken.None)).Valid);
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET {assignment} WHERE chain = '{tenant}' AND sequence = 2");
-        var result = await NewReader().VerifyAsync(tenant, CancellationToken.None);
+        var result = await NewReader().VerifyAsync(tenant, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
         Assert.False(result.Valid);
         Assert.NotNull(result.FirstInvalidEventId);
     }
@@ -116,8 +128,8 @@ public sealed class AuditLogTests : IAsyncLifetime
 
         var fourth = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tenant}' AND sequence = 4");
         await _db.ExecuteAsync($"DELETE FROM mislata.audit_events WHERE chain = '{tenant}' AND sequence = 3");
-        var middle = await NewReader().VerifyAsync(tenant, CancellationToken.None);
-        Assert.Equal(new AuditVerification(false, 3, fourth), middle);
+        var middle = await NewReader().VerifyAsync(tenant, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
+        Assert.Equal(new AuditVerification(false, 3, fourth) { Complete = false, Reason = AuditVerification.EventReason }, middle);
 
         var other = Guid.NewGuid();
         await using (var log = NewLog())
@@ -129,7 +141,7 @@ public sealed class AuditLogTests : IAsyncLifetime
         }
 
         await _db.ExecuteAsync($"DELETE FROM mislata.audit_events WHERE chain = '{other}' AND sequence = 3");
-        Assert.False((await NewReader().VerifyAsync(other, CancellationToken.None)).Valid);
+        Assert.False((await NewReader().VerifyAsync(other, PostgresAuditReader.MaxVerifyRows, CancellationToken.None)).Valid);
     }
 
     [Fact]
@@ -151,8 +163,8 @@ public sealed class AuditLogTests : IAsyncLifetime
 
         // The failed batch left neither a row nor an advanced chain head; the log keeps working afterwards.
         await log.RecordAsync(Event(tenant, "key.enable"), CancellationToken.None);
-        var verification = await NewReader().VerifyAsync(tenant, CancellationToken.None);
-        Assert.Equal(new AuditVerification(true, 2, null), verification);
+        var verification = await NewReader().VerifyAsync(tenant, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
+        Assert.Equal(new AuditVerification(true, 2, null) { VerifiedThrough = 2 }, verification);
         Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.audit_events WHERE chain = '{tenant}' AND action = 'key.delete'"));
     }
 

@@ -1,4 +1,5 @@
 using Mislata.Core.Audit;
+using Mislata.Crypto.Envelope;
 using Mislata.Infrastructure.Persistence.Audit;
 using Mislata.Worker.Features.Audit;
 
@@ -26,7 +27,9 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
     public async Task Every_chain_is_checked_and_a_broken_one_is_reported_in_its_own_trail()
     {
         var (healthy, tampered) = (Guid.NewGuid(), Guid.NewGuid());
-        await using var log = new PostgresAuditLog(_db.DataSource, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+        using var keys = new AuditChainKeys(masterKeys);
+        await using var log = new PostgresAuditLog(_db.DataSource, keys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         foreach (var tenant in new Guid?[] { healthy, tampered, null })
         {
             for (var i = 0; i < 3; i++)
@@ -35,7 +38,7 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
             }
         }
 
-        var reader = new PostgresAuditReader(_db.Contexts);
+        var reader = new PostgresAuditReader(_db.Contexts, keys, TimeProvider.System);
         var job = new AuditChainVerificationJob(_db.Contexts, reader, log, MislataDatabase.Logger<AuditChainVerificationJob>());
         var clean = await job.RunAsync(CancellationToken.None);
         Assert.Equal(3, clean.Chains);
@@ -54,5 +57,35 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
         Assert.Equal("system", finding.ActorType);
         Assert.Equal("failure", finding.Outcome);
         Assert.Empty((await reader.ListAsync(new AuditQuery { TenantId = healthy, Action = AuditChainVerificationJob.BrokenAction }, CancellationToken.None)).Data);
+    }
+
+    [Fact]
+    public async Task A_chain_edited_and_rechained_with_the_unkeyed_rule_using_the_database_alone_is_reported_by_the_job()
+    {
+        var (healthy, tampered) = (Guid.NewGuid(), Guid.NewGuid());
+        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+        using var keys = new AuditChainKeys(masterKeys);
+        await using var log = new PostgresAuditLog(_db.DataSource, keys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        foreach (var tenant in new[] { healthy, tampered })
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                await log.RecordAsync(Event(tenant, "secret.read"), CancellationToken.None);
+            }
+        }
+
+        var reader = new PostgresAuditReader(_db.Contexts, keys, TimeProvider.System);
+        var job = new AuditChainVerificationJob(_db.Contexts, reader, log, MislataDatabase.Logger<AuditChainVerificationJob>());
+        Assert.Empty((await job.RunAsync(CancellationToken.None)).BrokenChains);
+
+        // The attacker hides the deletion of a secret read: rewrites the row and recomputes the chain and the head's hash.
+        var edited = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tampered}' AND sequence = 2");
+        await _db.ExecuteAsync($"UPDATE mislata.audit_events SET action = 'key.create' WHERE id = '{edited}'");
+        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, tampered, 2);
+
+        var report = await job.RunAsync(CancellationToken.None);
+        Assert.Equal([tampered], report.BrokenChains);
+        var finding = Assert.Single((await reader.ListAsync(new AuditQuery { TenantId = tampered, Action = AuditChainVerificationJob.BrokenAction }, CancellationToken.None)).Data);
+        Assert.Equal(edited.ToString(), finding.ResourceId);
     }
 }

@@ -39,7 +39,9 @@ public sealed record CreatedApiKeyResponse(
 
 /// <summary>
 /// <c>/api/v1/api-keys</c>. A key gets only scopes its creator holds: an unknown scope is <c>400 validation_failed</c>,
-/// a known scope the creator lacks is <c>403 insufficient_scope</c>.
+/// a known scope the creator lacks is <c>403 insufficient_scope</c>. A key created by an API key also inherits that key's
+/// limits (<see cref="ApiKeyLimits.Inherit"/>): a later expiry, a wider allowlist or a higher rate limit is
+/// <c>403 forbidden</c> naming the limit; what the request leaves out is the creating key's.
 /// </summary>
 public static class ApiKeysApi
 {
@@ -54,7 +56,7 @@ public static class ApiKeysApi
     }
 
     private static async Task<Results<Created<CreatedApiKeyResponse>, ProblemHttpResult>> CreateAsync(
-        CreateApiKeyRequest request, HttpContext http, ApiKeyIssuer issuer, TimeProvider time, CancellationToken ct)
+        CreateApiKeyRequest request, HttpContext http, ApiKeyIssuer issuer, MislataDbContext db, RateLimitOptions rateLimits, TimeProvider time, CancellationToken ct)
     {
         var caller = http.GetCaller();
         var draft = Validate(request, Scopes.Tenant, time, out var problem);
@@ -69,6 +71,14 @@ public static class ApiKeysApi
             return Problem.Of(403, ErrorCodes.InsufficientScope, "Insufficient scope",
                 $"A key can only be given scopes its creator holds; missing: {string.Join(' ', lacking)}.");
         }
+
+        var inherited = await WithinCreatorLimitsAsync(caller, draft, db, rateLimits, ct);
+        if (inherited.Draft is null)
+        {
+            return inherited.Problem!;
+        }
+
+        draft = inherited.Draft;
 
         var (key, secret, error) = await issuer.IssueForTenantAsync(caller.TenantId!.Value, draft, http.GetActor(), ct);
         return error switch
@@ -110,6 +120,33 @@ public static class ApiKeysApi
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(Guid id, HttpContext http, ApiKeyIssuer issuer, CancellationToken ct) =>
         await issuer.RevokeAsync(http.GetCaller().TenantId!.Value, id, http.GetActor(), ct) ? TypedResults.NoContent() : Problem.NotFound();
+
+    /// <summary>
+    /// When the caller is an API key, the draft with that key's limits inherited (<see cref="ApiKeyLimits.Inherit"/>), or
+    /// a <c>403 forbidden</c> naming each limit the draft exceeds. Other callers' drafts are returned as they are. Every
+    /// endpoint where a key can mint a key goes through here.
+    /// </summary>
+    internal static async Task<(ApiKeyDraft? Draft, ProblemHttpResult? Problem)> WithinCreatorLimitsAsync(
+        Caller caller, ApiKeyDraft draft, MislataDbContext db, RateLimitOptions rateLimits, CancellationToken ct)
+    {
+        if (caller.ApiKeyId is not { } creatorId)
+        {
+            return (draft, null);
+        }
+
+        // A key's limits never change after creation, so reading them outside the issuing transaction is safe.
+        var creator = await db.Set<ApiKey>().AsNoTracking().SingleOrDefaultAsync(k => k.Id == creatorId, ct);
+        if (creator is null)
+        {
+            return (null, Problem.Of(403, ErrorCodes.Forbidden, "Forbidden", "The creating key no longer exists."));
+        }
+
+        var inherited = ApiKeyLimits.Of(creator).Inherit(
+            new ApiKeyLimits(draft.ExpiresAt, draft.IpAllowlist, draft.RateLimitPerMinute), rateLimits.DefaultPerCredential);
+        return inherited.Limits is { } limits
+            ? (draft with { ExpiresAt = limits.ExpiresAt, IpAllowlist = limits.IpAllowlist, RateLimitPerMinute = limits.RateLimitPerMinute }, null)
+            : (null, Problem.Of(403, ErrorCodes.Forbidden, "Forbidden", "A key cannot exceed the limits of the key that creates it. " + inherited.Violation));
+    }
 
     /// <summary>Validates every field; null with a 400 problem when any is wrong.</summary>
     internal static ApiKeyDraft? Validate(CreateApiKeyRequest request, IReadOnlyList<string> assignable, TimeProvider time, out ProblemHttpResult? problem)

@@ -1,8 +1,11 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Mislata.Api.Access;
 using Mislata.Api.Common;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Infrastructure.Persistence.Audit;
+using Mislata.Infrastructure.RateLimiting;
 using Mislata.ServiceDefaults.Problems;
 
 namespace Mislata.Api.Features.Audit;
@@ -10,9 +13,14 @@ namespace Mislata.Api.Features.Audit;
 /// <summary>
 /// <c>/api/v1/audit</c> and <c>/audit/verify</c> (audit:read) over <see cref="IAuditReader"/>: a tenant credential reads
 /// its tenant's trail; a platform operator reads the platform's own trail, or a tenant's with <c>?tenantId=</c>.
+/// <c>/audit/verify</c> is incremental: each call reads at most <c>?limit=</c> rows (1..10000, default 10000) from the
+/// chain's stored checkpoint, answers <c>complete: false</c> while newer links remain, and is limited to
+/// <see cref="VerifyCallsPerMinute"/> calls per minute per chain across replicas (429 <c>rate_limited</c> with <c>Retry-After</c>).
 /// </summary>
 public static class AuditApi
 {
+    public const int VerifyCallsPerMinute = 20;
+
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireScope(Scopes.AuditRead, CallerAudience.TenantOrPlatform);
@@ -84,14 +92,31 @@ public static class AuditApi
         }
     }
 
-    private static async Task<Results<Ok<AuditVerification>, ProblemHttpResult>> VerifyAsync(HttpContext http, IAuditReader reader, Guid? tenantId, CancellationToken ct)
+    private static async Task<Results<Ok<AuditVerification>, ProblemHttpResult>> VerifyAsync(
+        HttpContext http, IAuditReader reader, RedisRateLimiter rateLimiter, Guid? tenantId, int? limit, CancellationToken ct)
     {
+        var errors = new FieldErrors();
+        errors.Range("limit", limit, 1, PostgresAuditReader.MaxVerifyRows);
+        if (errors.Any)
+        {
+            return errors.Problem();
+        }
+
         if (!TryChain(http, tenantId, out var chain, out var problem))
         {
             return problem!;
         }
 
-        return TypedResults.Ok(await reader.VerifyAsync(chain, ct));
+        // Verification reads up to 10 000 rows: its own limit per chain, shared by every replica.
+        var decision = await rateLimiter.AcquireAsync([new RateLimitBucket("audit-verify:" + (chain?.ToString("N") ?? "platform"), VerifyCallsPerMinute)]);
+        if (!decision.Allowed)
+        {
+            http.Response.Headers.RetryAfter = decision.ResetSeconds.ToString(CultureInfo.InvariantCulture);
+            return Problem.Of(429, ErrorCodes.RateLimited, "Too many requests",
+                $"Audit verification is limited to {VerifyCallsPerMinute} calls per minute per tenant; retry after {decision.ResetSeconds} s.");
+        }
+
+        return TypedResults.Ok(await reader.VerifyAsync(chain, limit ?? PostgresAuditReader.MaxVerifyRows, ct));
     }
 
     private static bool TryChain(HttpContext http, Guid? requested, out Guid? chain, out ProblemHttpResult? problem)

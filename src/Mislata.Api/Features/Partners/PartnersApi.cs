@@ -5,6 +5,7 @@ using Mislata.Api.Common;
 using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Tenants;
 using Mislata.Core.Access;
+using Mislata.Core.ApiKeys;
 using Mislata.Core.Audit;
 using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
@@ -38,11 +39,17 @@ public sealed record PartnerUsageResponse(Guid PartnerId, int Tenants, int? MaxT
 /// <summary>
 /// <c>/api/v1/admin/partners</c> (platform:admin) and the partner portal <c>/api/v1/partner/…</c> (partner:admin).
 /// A partner admin is a credential bound to one partner: an access token with a <c>partner_id</c> claim (role
-/// partner-admin) or a partner API key issued by an operator (<c>POST /admin/partners/{id}/api-keys</c>). It sees and
-/// creates only its partner's tenants; another partner's tenant is 404.
+/// partner-admin) or a partner API key issued by an operator (<c>POST /admin/partners/{id}/api-keys</c>; listed with
+/// GET and revoked with DELETE <c>/admin/partners/{id}/api-keys/{keyId}</c>, the shapes of <c>/api-keys</c>). A partner
+/// key expires: <see cref="PartnerKeyDefaultLifetime"/> after its creation when <c>expiresAt</c> is absent, at most
+/// <see cref="PartnerKeyMaxLifetime"/>. A partner sees and creates only its partner's tenants (another partner's tenant
+/// is 404), on plans marked <c>availableToPartners</c> only (another plan is <c>403 forbidden</c>).
 /// </summary>
 public static class PartnersApi
 {
+    public static readonly TimeSpan PartnerKeyDefaultLifetime = TimeSpan.FromDays(90);
+    public static readonly TimeSpan PartnerKeyMaxLifetime = TimeSpan.FromDays(365);
+
     public static IEndpointRouteBuilder MapPartnersApi(this IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/api/v1/admin/partners").WithTags("Admin: partners").RequireScope(Scopes.PlatformAdmin, CallerAudience.Platform);
@@ -52,6 +59,9 @@ public static class PartnersApi
         admin.MapPatch("/{id:guid}", UpdateAsync);
         admin.MapDelete("/{id:guid}", DeleteAsync);
         admin.MapPost("/{id:guid}/api-keys", CreatePartnerKeyAsync).Idempotent();
+        admin.MapGet("/{id:guid}/api-keys", ListPartnerKeysAsync);
+        admin.MapGet("/{id:guid}/api-keys/{keyId:guid}", GetPartnerKeyAsync);
+        admin.MapDelete("/{id:guid}/api-keys/{keyId:guid}", RevokePartnerKeyAsync);
 
         var portal = app.MapGroup("/api/v1/partner").WithTags("Partner").RequireScope(Scopes.PartnerAdmin, CallerAudience.Partner);
         portal.MapGet("/tenants", ListTenantsAsync);
@@ -158,7 +168,8 @@ public static class PartnersApi
     }
 
     private static async Task<Results<Created<CreatedApiKeyResponse>, ProblemHttpResult>> CreatePartnerKeyAsync(
-        Guid id, CreateApiKeyRequest request, HttpContext http, ApiKeyIssuer issuer, TimeProvider time, CancellationToken ct)
+        Guid id, CreateApiKeyRequest request, HttpContext http, ApiKeyIssuer issuer, MislataDbContext db, RateLimitOptions rateLimits, TimeProvider time,
+        CancellationToken ct)
     {
         var draft = ApiKeysApi.Validate(request with { Scopes = request.Scopes ?? [Scopes.PartnerAdmin] }, [Scopes.PartnerAdmin], time, out var problem);
         if (draft is null)
@@ -166,11 +177,64 @@ public static class PartnersApi
             return problem!;
         }
 
+        var now = time.GetUtcNow();
+        if (draft.ExpiresAt > now + PartnerKeyMaxLifetime)
+        {
+            return Problem.Validation(new Dictionary<string, string[]>
+            {
+                ["expiresAt"] = [$"a partner key lives at most {PartnerKeyMaxLifetime.TotalDays:0} days."],
+            });
+        }
+
+        var inherited = await ApiKeysApi.WithinCreatorLimitsAsync(http.GetCaller(), draft, db, rateLimits, ct);
+        if (inherited.Draft is null)
+        {
+            return inherited.Problem!;
+        }
+
+        draft = inherited.Draft;
+
+        // Partner keys reach every tenant of the partner: they never live forever.
+        draft = draft with { ExpiresAt = draft.ExpiresAt ?? now + PartnerKeyDefaultLifetime };
         var (key, secret, error) = await issuer.IssueForPartnerAsync(id, draft, http.GetActor(), ct);
         return error == ApiKeyError.None
             ? TypedResults.Created($"/api/v1/admin/partners/{id}/api-keys/{key!.Id}", CreatedApiKeyResponse.From(key, secret!))
             : Problem.NotFound();
     }
+
+    private static async Task<Results<Ok<Page<ApiKeyResponse>>, ProblemHttpResult>> ListPartnerKeysAsync(
+        Guid id, int? limit, string? cursor, MislataDbContext db, TimeProvider time, CancellationToken ct)
+    {
+        if (!Paging.TryRead(limit, cursor, out var take, out var after, out var problem))
+        {
+            return problem!;
+        }
+
+        if (!await db.Set<Partner>().AnyAsync(p => p.Id == id, ct))
+        {
+            return Problem.NotFound();
+        }
+
+        var query = db.Set<ApiKey>().AsNoTracking().Where(k => k.PartnerId == id);
+        if (after is { } a)
+        {
+            query = query.Where(k => k.Id > a);
+        }
+
+        var rows = await query.OrderBy(k => k.Id).Take(take + 1).ToListAsync(ct);
+        var now = time.GetUtcNow();
+        return TypedResults.Ok(Paging.Page(rows, take, k => k.Id, k => ApiKeyResponse.From(k, now)));
+    }
+
+    private static async Task<Results<Ok<ApiKeyResponse>, ProblemHttpResult>> GetPartnerKeyAsync(
+        Guid id, Guid keyId, MislataDbContext db, TimeProvider time, CancellationToken ct) =>
+        await db.Set<ApiKey>().AsNoTracking().SingleOrDefaultAsync(k => k.PartnerId == id && k.Id == keyId, ct) is { } key
+            ? TypedResults.Ok(ApiKeyResponse.From(key, time.GetUtcNow()))
+            : Problem.NotFound();
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokePartnerKeyAsync(
+        Guid id, Guid keyId, HttpContext http, ApiKeyIssuer issuer, CancellationToken ct) =>
+        await issuer.RevokeForPartnerAsync(id, keyId, http.GetActor(), ct) ? TypedResults.NoContent() : Problem.NotFound();
 
     private static async Task<Results<Ok<Page<TenantResponse>>, ProblemHttpResult>> ListTenantsAsync(
         int? limit, string? cursor, HttpContext http, MislataDbContext db, CancellationToken ct)

@@ -12,19 +12,23 @@ using Mislata.ServiceDefaults.Problems;
 
 namespace Mislata.Api.Features.Plans;
 
-/// <summary>Quotas: null = unlimited. <c>features</c>: feature flags (lower-case names).</summary>
+/// <summary>
+/// Quotas: null = unlimited. <c>features</c>: feature flags (lower-case names). <c>availableToPartners</c>: whether
+/// partners may create tenants on the plan (default false for a new plan).
+/// </summary>
 public sealed record PlanRequest(
     string? Code, string? Name, int? MaxKeys, int? MaxSecrets, int? MaxApiKeys, int? MaxUsers, long? OperationsPerMonth,
-    int? RequestsPerMinute, IReadOnlyList<string?>? Features);
+    int? RequestsPerMinute, IReadOnlyList<string?>? Features, bool? AvailableToPartners = null);
 
 public sealed record PlanResponse(
     Guid Id, string Code, string Name, int? MaxKeys, int? MaxSecrets, int? MaxApiKeys, int? MaxUsers, long? OperationsPerMonth,
-    int? RequestsPerMinute, IReadOnlyList<string> Features, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    int? RequestsPerMinute, IReadOnlyList<string> Features, bool AvailableToPartners, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static PlanResponse From(Plan p)
     {
         ArgumentNullException.ThrowIfNull(p);
-        return new(p.Id, p.Code, p.Name, p.MaxKeys, p.MaxSecrets, p.MaxApiKeys, p.MaxUsers, p.OperationsPerMonth, p.RequestsPerMinute, p.Features, p.CreatedAt, p.UpdatedAt);
+        return new(p.Id, p.Code, p.Name, p.MaxKeys, p.MaxSecrets, p.MaxApiKeys, p.MaxUsers, p.OperationsPerMonth, p.RequestsPerMinute, p.Features,
+            p.AvailableToPartners, p.CreatedAt, p.UpdatedAt);
     }
 }
 
@@ -67,6 +71,7 @@ public static class AdminPlansApi
 
         var now = time.GetUtcNow();
         var plan = new Plan(Guid.CreateVersion7(now), code!, name!, Limits(request, null), features ?? [], now);
+        plan.SetAvailableToPartners(request.AvailableToPartners == true, now);
         db.Add(plan);
         await audit.RecordAsync(http.GetActor().Event(null, "plan.create", "plan", plan.Id.ToString(), details: new Dictionary<string, string> { ["code"] = plan.Code }), ct);
         await db.SaveChangesAsync(ct);
@@ -105,6 +110,11 @@ public static class AdminPlansApi
         if (features is not null)
         {
             plan.SetFeatures(features, now);
+        }
+
+        if (request.AvailableToPartners is { } available)
+        {
+            plan.SetAvailableToPartners(available, now);
         }
 
         plan.SetLimits(Limits(request, plan.Limits));

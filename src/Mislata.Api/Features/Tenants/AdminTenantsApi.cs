@@ -122,13 +122,21 @@ public static class AdminTenantsApi
 
     /// <summary>The first key of a new tenant: any tenant scopes (default: all of them).</summary>
     private static async Task<Results<Created<CreatedApiKeyResponse>, ProblemHttpResult>> CreateFirstApiKeyAsync(
-        Guid id, CreateApiKeyRequest request, HttpContext http, ApiKeyIssuer issuer, TimeProvider time, CancellationToken ct)
+        Guid id, CreateApiKeyRequest request, HttpContext http, ApiKeyIssuer issuer, MislataDbContext db, RateLimitOptions rateLimits, TimeProvider time, CancellationToken ct)
     {
         var draft = ApiKeysApi.Validate(request with { Scopes = request.Scopes ?? [.. Scopes.Tenant] }, Scopes.Tenant, time, out var problem);
         if (draft is null)
         {
             return problem!;
         }
+
+        var inherited = await ApiKeysApi.WithinCreatorLimitsAsync(http.GetCaller(), draft, db, rateLimits, ct);
+        if (inherited.Draft is null)
+        {
+            return inherited.Problem!;
+        }
+
+        draft = inherited.Draft;
 
         var (key, secret, error) = await issuer.IssueForTenantAsync(id, draft, http.GetActor(), ct);
         return error switch
@@ -151,6 +159,7 @@ public static class AdminTenantsApi
         TenancyError.PartnerNotFound => Problem.Validation(new Dictionary<string, string[]> { ["partnerId"] = ["no such partner."] }),
         TenancyError.NameTaken => Problem.Of(409, ErrorCodes.Conflict, "Conflict", "A tenant with this name exists."),
         TenancyError.PartnerAllowanceExceeded => Problem.Of(429, ErrorCodes.QuotaExceeded, "Quota exceeded", "The partner's tenant allowance is used up."),
+        TenancyError.PlanNotAvailableToPartners => Problem.Of(403, ErrorCodes.Forbidden, "Forbidden", "The plan is not available to partners (availableToPartners is false)."),
         _ => Problem.NotFound(),
     };
 }

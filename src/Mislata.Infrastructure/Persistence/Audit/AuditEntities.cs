@@ -5,7 +5,8 @@ namespace Mislata.Infrastructure.Persistence.Audit;
 
 /// <summary>
 /// One row of the append-only audit log. Each tenant (and the platform, chain <see cref="Guid.Empty"/>) has its own
-/// SHA-256 hash chain: <c>hash = SHA-256(prev_hash ‖ canonical(event))</c>, so editing or deleting a row is detectable.
+/// keyed chain: <c>hash = HMAC-SHA-256(K, prev_hash ‖ canonical(event))</c> under a master-key derived key
+/// (<see cref="AuditChain"/>), so editing, deleting or re-chaining rows with database access alone is detectable.
 /// </summary>
 public sealed class AuditEventRecord
 {
@@ -43,9 +44,15 @@ public sealed class AuditEventRecord
     public byte[] PrevHash { get; set; } = [];
 
     public byte[] Hash { get; set; } = [];
+
+    /// <summary>The id of the master key whose chain key MAC'd this link; null for a v1 (unkeyed, pre-upgrade) row.</summary>
+    public string? MacKeyId { get; set; }
 }
 
-/// <summary>The last link of each chain; writers lock it (FOR UPDATE) so replicas append in turn.</summary>
+/// <summary>
+/// The last link of each chain; writers lock it (FOR UPDATE) so replicas append in turn. Its MAC binds the chain to
+/// its last sequence and hash, so removing rows from the end is detectable.
+/// </summary>
 public sealed class AuditChainHead
 {
     public Guid Chain { get; set; }
@@ -53,6 +60,35 @@ public sealed class AuditChainHead
     public long LastSequence { get; set; }
 
     public byte[] LastHash { get; set; } = [];
+
+    public string? MacKeyId { get; set; }
+
+    /// <summary>Null only before the one-time seal of a chain written before the chain was keyed.</summary>
+    public byte[]? Mac { get; set; }
+}
+
+/// <summary>
+/// How far <c>/audit/verify</c> has verified a chain: links up to <see cref="Sequence"/> hold, the last one being
+/// <see cref="Hash"/>; the round-robin re-check of those older links stands after <see cref="RescanAfter"/>. MAC'd, so a
+/// forged checkpoint is detected. Services read, insert and update it; it holds no event data.
+/// </summary>
+public sealed class AuditCheckpoint
+{
+    public Guid Chain { get; set; }
+
+    public long Sequence { get; set; }
+
+    public byte[] Hash { get; set; } = [];
+
+    public bool KeyedSeen { get; set; }
+
+    public long RescanAfter { get; set; }
+
+    public string MacKeyId { get; set; } = string.Empty;
+
+    public byte[] Mac { get; set; } = [];
+
+    public DateTimeOffset VerifiedAt { get; set; }
 }
 
 internal sealed class AuditEventRecordConfiguration : IEntityTypeConfiguration<AuditEventRecord>
@@ -78,6 +114,7 @@ internal sealed class AuditEventRecordConfiguration : IEntityTypeConfiguration<A
         e.Property(x => x.Details).HasColumnName("details").HasColumnType("jsonb");
         e.Property(x => x.PrevHash).HasColumnName("prev_hash");
         e.Property(x => x.Hash).HasColumnName("hash");
+        e.Property(x => x.MacKeyId).HasColumnName("mac_key_id").HasMaxLength(32);
         e.HasIndex(x => new { x.Chain, x.Sequence }).IsUnique();
         e.HasIndex(x => new { x.Chain, x.OccurredAt });
         e.HasIndex(x => new { x.Chain, x.Action });
@@ -94,5 +131,24 @@ internal sealed class AuditChainHeadConfiguration : IEntityTypeConfiguration<Aud
         e.Property(x => x.Chain).HasColumnName("chain").ValueGeneratedNever();
         e.Property(x => x.LastSequence).HasColumnName("last_sequence");
         e.Property(x => x.LastHash).HasColumnName("last_hash");
+        e.Property(x => x.MacKeyId).HasColumnName("mac_key_id").HasMaxLength(32);
+        e.Property(x => x.Mac).HasColumnName("mac");
+    }
+}
+
+internal sealed class AuditCheckpointConfiguration : IEntityTypeConfiguration<AuditCheckpoint>
+{
+    public void Configure(EntityTypeBuilder<AuditCheckpoint> e)
+    {
+        e.ToTable("audit_checkpoints");
+        e.HasKey(x => x.Chain);
+        e.Property(x => x.Chain).HasColumnName("chain").ValueGeneratedNever();
+        e.Property(x => x.Sequence).HasColumnName("sequence");
+        e.Property(x => x.Hash).HasColumnName("hash");
+        e.Property(x => x.KeyedSeen).HasColumnName("keyed_seen");
+        e.Property(x => x.RescanAfter).HasColumnName("rescan_after");
+        e.Property(x => x.MacKeyId).HasColumnName("mac_key_id").HasMaxLength(32);
+        e.Property(x => x.Mac).HasColumnName("mac");
+        e.Property(x => x.VerifiedAt).HasColumnName("verified_at");
     }
 }

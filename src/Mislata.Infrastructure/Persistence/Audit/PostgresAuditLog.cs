@@ -8,11 +8,12 @@ namespace Mislata.Infrastructure.Persistence.Audit;
 
 /// <summary>
 /// The audit log in PostgreSQL with group commit: callers enqueue events and wait; one writer per process takes
-/// whatever is queued (up to <see cref="MaxBatch"/>), appends it to each tenant's hash chain in one transaction and
-/// completes every caller at once. Fail-closed: if the batch cannot be committed, every caller in it gets
-/// <see cref="AuditUnavailableException"/>.
+/// whatever is queued (up to <see cref="MaxBatch"/>), appends it to each tenant's keyed chain in one transaction and
+/// completes every caller at once. Each link and the chain head are MAC'd under the current master key's chain key
+/// (<see cref="AuditChainKeys"/>), one HMAC per event: the cost of keying is negligible beside the round trip.
+/// Fail-closed: if the batch cannot be committed, every caller in it gets <see cref="AuditUnavailableException"/>.
 /// </summary>
-public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, TimeProvider time, ILogger<PostgresAuditLog> logger)
+public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditChainKeys keys, TimeProvider time, ILogger<PostgresAuditLog> logger)
     : IAuditLog, IHostedService, IAsyncDisposable
 {
     internal const int MaxBatch = 512;
@@ -138,6 +139,8 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, TimePr
     private async Task CommitAsync(List<Pending> batch, CancellationToken cancellationToken)
     {
         var now = AuditChain.Truncate(time.GetUtcNow());
+        var keyId = keys.CurrentId;
+        var key = keys.Current;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
 
@@ -145,11 +148,13 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, TimePr
         foreach (var group in batch.GroupBy(p => AuditChain.ChainOf(p.Event.TenantId)).OrderBy(g => g.Key))
         {
             await using (var ensure = new NpgsqlCommand(
-                "INSERT INTO mislata.audit_chain_heads (chain, last_sequence, last_hash) VALUES (@chain, 0, @genesis) ON CONFLICT (chain) DO NOTHING",
+                "INSERT INTO mislata.audit_chain_heads (chain, last_sequence, last_hash, mac_key_id, mac) VALUES (@chain, 0, @genesis, @keyId, @mac) ON CONFLICT (chain) DO NOTHING",
                 connection, tx))
             {
                 ensure.Parameters.AddWithValue("chain", group.Key);
                 ensure.Parameters.AddWithValue("genesis", AuditChain.Genesis);
+                ensure.Parameters.AddWithValue("keyId", keyId);
+                ensure.Parameters.AddWithValue("mac", AuditChain.HeadMac(key, keyId, group.Key, 0, AuditChain.Genesis));
                 await ensure.ExecuteNonQueryAsync(cancellationToken);
             }
 
@@ -187,14 +192,15 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, TimePr
                     RequestId = Clip(e.RequestId, 128),
                     Details = AuditChain.SerializeDetails(e.Details),
                     PrevHash = previous,
+                    MacKeyId = keyId,
                 };
-                record.Hash = AuditChain.Compute(previous, record);
+                record.Hash = AuditChain.ComputeKeyed(key, previous, record);
                 previous = record.Hash;
                 records.Add(record);
             }
 
             await using (var copy = await connection.BeginBinaryImportAsync(
-                "COPY mislata.audit_events (id, chain, sequence, occurred_at, tenant_id, actor_type, actor_id, action, resource_type, resource_id, outcome, error_code, source_ip, request_id, details, prev_hash, hash) FROM STDIN (FORMAT BINARY)",
+                "COPY mislata.audit_events (id, chain, sequence, occurred_at, tenant_id, actor_type, actor_id, action, resource_type, resource_id, outcome, error_code, source_ip, request_id, details, prev_hash, hash, mac_key_id) FROM STDIN (FORMAT BINARY)",
                 cancellationToken))
             {
                 foreach (var r in records)
@@ -217,17 +223,20 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, TimePr
                     await WriteNullableAsync(copy, r.Details, NpgsqlDbType.Jsonb, cancellationToken);
                     await copy.WriteAsync(r.PrevHash, NpgsqlDbType.Bytea, cancellationToken);
                     await copy.WriteAsync(r.Hash, NpgsqlDbType.Bytea, cancellationToken);
+                    await copy.WriteAsync(r.MacKeyId!, NpgsqlDbType.Text, cancellationToken);
                 }
 
                 await copy.CompleteAsync(cancellationToken);
             }
 
             await using (var advance = new NpgsqlCommand(
-                "UPDATE mislata.audit_chain_heads SET last_sequence = @sequence, last_hash = @hash WHERE chain = @chain", connection, tx))
+                "UPDATE mislata.audit_chain_heads SET last_sequence = @sequence, last_hash = @hash, mac_key_id = @keyId, mac = @mac WHERE chain = @chain", connection, tx))
             {
                 advance.Parameters.AddWithValue("chain", group.Key);
                 advance.Parameters.AddWithValue("sequence", sequence);
                 advance.Parameters.AddWithValue("hash", previous);
+                advance.Parameters.AddWithValue("keyId", keyId);
+                advance.Parameters.AddWithValue("mac", AuditChain.HeadMac(key, keyId, group.Key, sequence, previous));
                 await advance.ExecuteNonQueryAsync(cancellationToken);
             }
         }

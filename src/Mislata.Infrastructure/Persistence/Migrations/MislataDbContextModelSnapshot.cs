@@ -145,6 +145,12 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<bool>("AvailableToPartners")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(false)
+                        .HasColumnName("available_to_partners");
+
                     b.Property<string>("Code")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -272,9 +278,61 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("last_sequence");
 
+                    b.Property<byte[]>("Mac")
+                        .HasColumnType("bytea")
+                        .HasColumnName("mac");
+
+                    b.Property<string>("MacKeyId")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("mac_key_id");
+
                     b.HasKey("Chain");
 
                     b.ToTable("audit_chain_heads", "mislata");
+                });
+
+            modelBuilder.Entity("Mislata.Infrastructure.Persistence.Audit.AuditCheckpoint", b =>
+                {
+                    b.Property<Guid>("Chain")
+                        .HasColumnType("uuid")
+                        .HasColumnName("chain");
+
+                    b.Property<byte[]>("Hash")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("hash");
+
+                    b.Property<bool>("KeyedSeen")
+                        .HasColumnType("boolean")
+                        .HasColumnName("keyed_seen");
+
+                    b.Property<byte[]>("Mac")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("mac");
+
+                    b.Property<string>("MacKeyId")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("mac_key_id");
+
+                    b.Property<long>("RescanAfter")
+                        .HasColumnType("bigint")
+                        .HasColumnName("rescan_after");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.Property<DateTimeOffset>("VerifiedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("verified_at");
+
+                    b.HasKey("Chain");
+
+                    b.ToTable("audit_checkpoints", "mislata");
                 });
 
             modelBuilder.Entity("Mislata.Infrastructure.Persistence.Audit.AuditEventRecord", b =>
@@ -318,6 +376,11 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         .IsRequired()
                         .HasColumnType("bytea")
                         .HasColumnName("hash");
+
+                    b.Property<string>("MacKeyId")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("mac_key_id");
 
                     b.Property<DateTimeOffset>("OccurredAt")
                         .HasColumnType("timestamp with time zone")

@@ -20,6 +20,7 @@ internal sealed class PlanConfiguration : IEntityTypeConfiguration<Plan>
         builder.Property(p => p.OperationsPerMonth).HasColumnName("operations_per_month");
         builder.Property(p => p.RequestsPerMinute).HasColumnName("requests_per_minute");
         builder.Property(p => p.Features).HasColumnName("features");
+        builder.Property(p => p.AvailableToPartners).HasColumnName("available_to_partners").HasDefaultValue(false);
         builder.Property(p => p.CreatedAt).HasColumnName("created_at");
         builder.Property(p => p.UpdatedAt).HasColumnName("updated_at");
         builder.Ignore(p => p.Limits);

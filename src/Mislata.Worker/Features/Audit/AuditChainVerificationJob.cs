@@ -6,8 +6,11 @@ using Mislata.Infrastructure.Persistence.Audit;
 namespace Mislata.Worker.Features.Audit;
 
 /// <summary>
-/// Verifies every audit chain (each tenant's and the platform's) from its first link. A broken chain is logged and
-/// recorded as an <c>audit.chain.broken</c> event in that chain, so the tenant's auditors see it in <c>GET /audit</c>.
+/// Verifies every audit chain (each tenant's and the platform's) from its first link, MACs included, and moves each
+/// chain's checkpoint to its head (re-MAC'd under the current master key, which carries verification across a
+/// master-key rotation). A broken chain is logged and recorded as an <c>audit.chain.broken</c> event in that chain, so
+/// the tenant's auditors see it in <c>GET /audit</c>. Chains are found from their heads and from their rows, so a chain
+/// whose head was deleted is not skipped.
 /// </summary>
 public sealed partial class AuditChainVerificationJob(
     IDbContextFactory<MislataDbContext> contexts,
@@ -23,7 +26,10 @@ public sealed partial class AuditChainVerificationJob(
         List<Guid> chains;
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
-            chains = await db.Set<AuditChainHead>().AsNoTracking().Select(h => h.Chain).OrderBy(c => c).ToListAsync(cancellationToken);
+            chains = await db.Set<AuditChainHead>().AsNoTracking().Select(h => h.Chain)
+                .Union(db.Set<AuditEventRecord>().AsNoTracking().Select(e => e.Chain).Distinct())
+                .OrderBy(c => c)
+                .ToListAsync(cancellationToken);
         }
 
         long events = 0;
@@ -31,7 +37,7 @@ public sealed partial class AuditChainVerificationJob(
         foreach (var chain in chains)
         {
             Guid? tenant = chain == Guid.Empty ? null : chain;
-            var result = await reader.VerifyAsync(tenant, cancellationToken);
+            var result = await reader.VerifyAllAsync(tenant, cancellationToken);
             events += result.Checked;
             if (result.Valid)
             {
@@ -49,7 +55,11 @@ public sealed partial class AuditChainVerificationJob(
                 ResourceType = "audit_event",
                 ResourceId = result.FirstInvalidEventId?.ToString(),
                 Outcome = AuditOutcome.Failure,
-                Details = new Dictionary<string, string> { ["checked"] = result.Checked.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                Details = new Dictionary<string, string>
+                {
+                    ["checked"] = result.Checked.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["reason"] = result.Reason ?? AuditVerification.EventReason,
+                },
             }, cancellationToken);
         }
 
