@@ -27,6 +27,7 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
     private readonly Lock _gate = new();
     private Dictionary<(string Source, string Credential), Tally> _tallies = [];
     private Dictionary<string, int> _credentialsPerSource = new(StringComparer.Ordinal);
+    private DateTimeOffset _nextFlush;
 
     /// <summary>A credential was checked and failed (reason: a log-level code such as <c>unknown_api_key</c>).</summary>
     public void RecordFailure(string source, string credentialPrefix, string reason, string? path, string? requestId) =>
@@ -47,20 +48,31 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
         }
     }
 
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // The first window ends at the next minute boundary after the start (not after the loop first runs).
+        _nextFlush = WindowEnd(time.GetUtcNow());
+        return base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
-            var now = time.GetUtcNow();
-            var windowEnd = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % Window.Ticks), TimeSpan.Zero) + Window;
-            try
+            var wait = _nextFlush - time.GetUtcNow();
+            if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(windowEnd - now, time, stoppingToken);
+                try
+                {
+                    await Task.Delay(wait, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+
+            _nextFlush = WindowEnd(time.GetUtcNow());
 
             // Not cancelled by shutdown: an event handed to the audit log is stored or refused, never left in doubt.
             await FlushAsync(CancellationToken.None);
@@ -94,7 +106,7 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
         }
 
         // Written together, so the group commit stores them in one transaction.
-        var writes = taken.Values.Select(t => (Tally: t, Write: audit.RecordAsync(t.ToEvent(), cancellationToken))).ToList();
+        var writes = taken.Values.Select(t => (Tally: t, Write: RecordAsync(t))).ToList();
         var failed = new List<Tally>();
         foreach (var (tally, write) in writes)
         {
@@ -121,6 +133,9 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
         }
 
         return failed.Count;
+
+        // Any refusal of the audit log, thrown at once or later, is the entry's outcome.
+        async Task RecordAsync(Tally tally) => await audit.RecordAsync(tally.ToEvent(), cancellationToken);
     }
 
     private void Add(string source, string credentialPrefix, string? reason, string? path, string? requestId, int failed, int throttled)
@@ -134,6 +149,9 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
             tally.Count(now, reason, path, requestId, failed, throttled);
         }
     }
+
+    private static DateTimeOffset WindowEnd(DateTimeOffset now) =>
+        new DateTimeOffset(now.UtcTicks - (now.UtcTicks % Window.Ticks), TimeSpan.Zero) + Window;
 
     /// <summary>The entry counting (source, credential) within the memory bounds. Called under the lock.</summary>
     private Tally Merge(string source, string credential)
@@ -153,7 +171,8 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
             }
         }
 
-        if (_tallies.Count >= MaxEntries)
+        // One place is kept for the overflow entry, so there are never more than MaxEntries.
+        if (_tallies.Count >= MaxEntries - 1)
         {
             (source, credential) = (OverflowSource, OtherCredentials);
             if (_tallies.TryGetValue((source, credential), out tally))
