@@ -70,7 +70,7 @@ public sealed class MislataStack : IAsyncDisposable
         {
             await stack.StartServicesAsync();
             await gateway.StartAsync(stack.Of("identity").Select(s => s.Port), stack.Of("api").Select(s => s.Port), stack.Of("worker").Select(s => s.Port));
-            await stack.WaitHealthyAsync(TimeSpan.FromSeconds(90));
+            await stack.WaitHealthyAsync(TimeSpan.FromSeconds(400));
             return stack;
         }
         catch
@@ -125,7 +125,7 @@ public sealed class MislataStack : IAsyncDisposable
             _services.Add(ServiceProcess.Start("worker", Processes.FreePort(), ServiceEnvironment()));
         }
 
-        await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(90))));
+        await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(400))));
     }
 
     /// <summary>
@@ -144,7 +144,7 @@ public sealed class MislataStack : IAsyncDisposable
         await service.DisposeAsync();
         var restarted = ServiceProcess.Start(service.Name, service.Port, ServiceEnvironment());
         _services[index] = restarted;
-        await restarted.WaitLiveAsync(TimeSpan.FromSeconds(90));
+        await restarted.WaitLiveAsync(TimeSpan.FromSeconds(400));
         return restarted;
     }
 
