@@ -1,3 +1,4 @@
+using Mislata.Identity.Features.Abuse;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Bootstrap;
@@ -15,6 +16,7 @@ return await MislataHost.RunAsync(
     {
         builder.AddMislataInfrastructure();
         builder.AddMislataIdentityServer();
+        builder.AddIdentityFailedCredentialLimits();
         builder.Services.AddSingleton<IIdempotencyOwner, ManagementIdempotencyOwner>();
     },
     configurePipeline: async app =>
@@ -24,6 +26,7 @@ return await MislataHost.RunAsync(
         await app.Services.GetRequiredService<BootstrapSeeder>().SeedAsync(CancellationToken.None);
         await app.Services.GetRequiredService<UserSecretsAtRest>().ProtectStoredAsync(CancellationToken.None);
 
+        app.UseFailedCredentialLimits();
         app.UseAuthentication();
         app.UseAntiforgery();
         app.UseManagementAuthentication();

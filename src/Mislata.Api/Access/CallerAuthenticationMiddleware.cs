@@ -5,6 +5,7 @@ using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
+using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.Infrastructure.RateLimiting;
@@ -23,8 +24,8 @@ public sealed class RateLimitOptions
 /// For endpoints with an <see cref="AccessRequirement"/>: authenticates the API key or access token (from memory on
 /// the hot path), refuses suspended tenants, checks the scope and audience, applies the per-credential and per-tenant
 /// rate limits and the monthly operations quota.
-/// Order of refusals: 401 (no or invalid credential) → 403 forbidden (suspended tenant) → 403 insufficient_scope →
-/// 403 forbidden (wrong audience) → 429.
+/// Order of refusals: 429 (the source presented too many failing credentials: before any credential work) → 401 (no or
+/// invalid credential) → 403 forbidden (suspended tenant) → 403 insufficient_scope → 403 forbidden (wrong audience) → 429.
 /// </summary>
 public sealed partial class CallerAuthenticationMiddleware(
     RequestDelegate next,
@@ -34,7 +35,7 @@ public sealed partial class CallerAuthenticationMiddleware(
     ITenantPlanProvider tenants,
     RedisRateLimiter rateLimiter,
     IUsageMeter usage,
-    IAuditLog audit,
+    FailedCredentialGuard failedCredentials,
     RateLimitOptions rateLimits,
     ILogger<CallerAuthenticationMiddleware> logger)
 {
@@ -50,6 +51,11 @@ public sealed partial class CallerAuthenticationMiddleware(
         }
 
         var presented = ApiKeyAuthenticator.ReadCredential(context.Request);
+        if (await failedCredentials.RefuseOverLimitAsync(context, CredentialPrefix.Of(presented)))
+        {
+            return;
+        }
+
         if (presented is null)
         {
             context.Response.Headers.WWWAuthenticate = Challenge;
@@ -60,7 +66,7 @@ public sealed partial class CallerAuthenticationMiddleware(
         var (caller, refusal) = await AuthenticateAsync(context, presented);
         if (caller is null)
         {
-            await RecordFailureAsync(context, refusal ?? "invalid_credential");
+            await failedCredentials.RecordFailureAsync(context, CredentialPrefix.Of(presented), refusal ?? "invalid_credential");
             context.Response.Headers.WWWAuthenticate = Challenge + ", error=\"invalid_token\"";
             await ProblemWriter.WriteAsync(context, 401, ErrorCodes.Unauthorized, "Unauthorized", "The credential is not valid.");
             return;
@@ -264,33 +270,6 @@ public sealed partial class CallerAuthenticationMiddleware(
             $"The plan's {consumption.Limit} operations for this month are used up; the period ends {consumption.PeriodEnd:O}.");
         return false;
     }
-
-    private async Task RecordFailureAsync(HttpContext context, string reason)
-    {
-        try
-        {
-            await audit.RecordAsync(new AuditEvent
-            {
-                TenantId = null,
-                ActorType = AuditActorType.Anonymous,
-                ActorId = "anonymous",
-                Action = "auth.failed",
-                Outcome = AuditOutcome.Denied,
-                ErrorCode = ErrorCodes.Unauthorized,
-                SourceIp = context.Connection.RemoteIpAddress?.ToString(),
-                RequestId = context.TraceIdentifier,
-                Details = new Dictionary<string, string> { ["reason"] = reason, ["path"] = context.Request.Path.Value ?? string.Empty },
-            }, context.RequestAborted);
-        }
-        catch (AuditUnavailableException)
-        {
-            // The refusal stands either way; nothing was changed.
-            LogAuditUnavailable(logger, context.TraceIdentifier);
-        }
-    }
-
-    [LoggerMessage(EventId = 5400, Level = LogLevel.Warning, Message = "Audit log unavailable for request {RequestId}")]
-    private static partial void LogAuditUnavailable(ILogger logger, string requestId);
 
     [LoggerMessage(EventId = 5401, Level = LogLevel.Warning, Message = "Operations quota not enforced: Redis did not answer")]
     private static partial void LogUsageUnavailable(ILogger logger, Exception exception);

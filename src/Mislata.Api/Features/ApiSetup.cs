@@ -5,6 +5,7 @@ using Mislata.Api.Features.Billing;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
 using Mislata.Api.Features.Tenants;
+using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Idempotency;
 using Scalar.AspNetCore;
 
@@ -19,6 +20,7 @@ public static class ApiSetup
         var tokenOptions = AccessTokenOptions.FromConfiguration(builder.Configuration);
         builder.Services.AddSingleton(tokenOptions);
         builder.Services.AddSingleton(new RateLimitOptions());
+        builder.Services.AddFailedCredentialLimits();
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IIdempotencyOwner, CallerIdempotencyOwner>();
         builder.Services.AddSingleton<AccessTokenValidator>(sp => new AccessTokenValidator(sp.GetRequiredService<JwksCache>(), tokenOptions));

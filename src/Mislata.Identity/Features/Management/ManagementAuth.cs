@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Authentication;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
+using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.ServiceDefaults.Problems;
@@ -57,6 +58,12 @@ internal static class ManagementAuth
                 if (!result.Succeeded || result.Principal is null || context.RequestServices.GetRequiredService<AccessRevocations>().Refuses(result.Principal))
                 {
                     var hasToken = context.Request.Headers.Authorization.Count > 0;
+                    if (presented is not null)
+                    {
+                        await context.RequestServices.GetRequiredService<FailedCredentialGuard>()
+                            .RecordFailureAsync(context, CredentialPrefix.Of(presented), "invalid_access_token");
+                    }
+
                     context.Response.Headers.WWWAuthenticate = hasToken ? "Bearer error=\"invalid_token\"" : "Bearer";
                     await Problem.Of(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unauthorized",
                         hasToken ? "The access token is missing, invalid or expired." : "A Bearer access token is required.").ExecuteAsync(context);
@@ -121,6 +128,8 @@ internal static class ManagementAuth
             .AuthenticateAsync(presented, context.Connection.RemoteIpAddress, context.RequestAborted);
         if (check.Record is not { } record)
         {
+            await context.RequestServices.GetRequiredService<FailedCredentialGuard>()
+                .RecordFailureAsync(context, CredentialPrefix.Of(presented), check.Refusal ?? "invalid_api_key");
             context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
             await Problem.Of(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unauthorized",
                 "The API key is missing, invalid, revoked or expired.").ExecuteAsync(context);
