@@ -25,13 +25,13 @@ public sealed class MislataStack : IAsyncDisposable
 {
     private readonly List<ServiceProcess> _services = [];
 
-    private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, string database)
+    private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, DatabaseLogins database)
     {
         Options = options;
         Postgres = postgres;
         Redis = redis;
         Gateway = gateway;
-        PostgresConnectionString = database;
+        Database = database;
     }
 
     public StackOptions Options { get; }
@@ -42,7 +42,11 @@ public sealed class MislataStack : IAsyncDisposable
 
     public GatewayInstance Gateway { get; }
 
-    public string PostgresConnectionString { get; }
+    /// <summary>The stack's database and its logins: the services run with their own roles, migrate with the owner.</summary>
+    public DatabaseLogins Database { get; }
+
+    /// <summary>The cluster superuser on the stack's database: for tests' set-up and assertions, never used by a service.</summary>
+    public string PostgresConnectionString => Database.Admin;
 
     public string MasterKey { get; } = TestEnvironment.NewMasterKey();
 
@@ -62,7 +66,7 @@ public sealed class MislataStack : IAsyncDisposable
     {
         options ??= new StackOptions();
         var postgres = options.OwnPostgres ? await PostgresInstance.StartOwnAsync() : await PostgresInstance.SharedOrOwnAsync();
-        var database = await postgres.CreateDatabaseAsync("e2e");
+        var database = await postgres.CreateDatabaseWithRolesAsync("e2e");
         var redis = await RedisInstance.LaunchAsync();
         var gateway = await GatewayInstance.CreateAsync();
         var stack = new MislataStack(options, postgres, redis, gateway, database);
@@ -80,14 +84,18 @@ public sealed class MislataStack : IAsyncDisposable
         }
     }
 
-    /// <summary>The environment a service of this stack runs with.</summary>
-    public Dictionary<string, string?> ServiceEnvironment()
+    /// <summary>
+    /// The environment a service of this stack runs with: its own database role and Redis user, and the migration
+    /// role for start-up, as <c>./run.sh</c> gives them.
+    /// </summary>
+    public Dictionary<string, string?> ServiceEnvironment(string service)
     {
         var env = new Dictionary<string, string?>
         {
             ["QAPI_MASTER_KEY"] = MasterKey,
-            ["QAPI_POSTGRES"] = PostgresConnectionString,
-            ["QAPI_REDIS"] = Redis.Configuration,
+            ["QAPI_POSTGRES"] = Database.For(service),
+            ["QAPI_POSTGRES_MIGRATIONS"] = Database.Migrations,
+            ["QAPI_REDIS"] = Redis.ConfigurationFor(service),
             ["QAPI_PUBLIC_URL"] = Gateway.BaseAddress.ToString().TrimEnd('/'),
             ["QAPI_ADMIN_EMAIL"] = AdminEmail,
             ["QAPI_ADMIN_PASSWORD"] = AdminPassword,
@@ -112,17 +120,17 @@ public sealed class MislataStack : IAsyncDisposable
         // identity first: the others find its JWKS through QAPI_IDENTITY_URL.
         for (var i = 0; i < Options.IdentityReplicas; i++)
         {
-            _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment()));
+            _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity")));
         }
 
         for (var i = 0; i < Options.ApiReplicas; i++)
         {
-            _services.Add(ServiceProcess.Start("api", Processes.FreePort(), ServiceEnvironment()));
+            _services.Add(ServiceProcess.Start("api", Processes.FreePort(), ServiceEnvironment("api")));
         }
 
         for (var i = 0; i < Options.WorkerReplicas; i++)
         {
-            _services.Add(ServiceProcess.Start("worker", Processes.FreePort(), ServiceEnvironment()));
+            _services.Add(ServiceProcess.Start("worker", Processes.FreePort(), ServiceEnvironment("worker")));
         }
 
         await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(90))));
@@ -142,7 +150,7 @@ public sealed class MislataStack : IAsyncDisposable
         }
 
         await service.DisposeAsync();
-        var restarted = ServiceProcess.Start(service.Name, service.Port, ServiceEnvironment());
+        var restarted = ServiceProcess.Start(service.Name, service.Port, ServiceEnvironment(service.Name));
         _services[index] = restarted;
         await restarted.WaitLiveAsync(TimeSpan.FromSeconds(90));
         return restarted;
