@@ -258,6 +258,9 @@ logs() {
   esac
 }
 
+# Sourced (by tests/Mislata.Deploy.Tests) rather than run: define the functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
