@@ -66,9 +66,15 @@ SELECT format('CREATE ROLE %I', r)
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)
 \gexec
 
-SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD %L', r, p)
+SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD %L', r, p)
   FROM (VALUES (:'owner_role', :'owner_password'), (:'identity_role', :'identity_password'),
                (:'api_role', :'api_password'), (:'worker_role', :'worker_password')) AS v(r, p)
+\gexec
+
+-- New roles have none of these; only a superuser may take them away (a managed service's admin cannot).
+SELECT format('ALTER ROLE %I WITH NOSUPERUSER NOREPLICATION NOBYPASSRLS', r)
+  FROM unnest(ARRAY[:'owner_role', :'identity_role', :'api_role', :'worker_role']) AS r
+ WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
 \gexec
 
 -- Nobody else connects to this database; the owner may create the two schemas (EF Core's EnsureSchema checks it).
