@@ -112,9 +112,13 @@ public static partial class DatabaseGrants
             {
                 ["__EFMigrationsHistory"] = MigrationHistory,
 
-                // The api counts a tenant's users (plan quota, /billing/usage): two columns, no password hash or stamp.
-                // The worker's dashboard revalidates a platform admin's session (security stamp, roles, block).
-                ["AspNetUsers"] = new(Identity: ReadWrite, Api: ServiceAccess.ReadColumns("Id", "TenantId"), Worker: Read),
+                // The api counts a tenant's users (plan quota, /billing/usage); the worker's dashboard revalidates a
+                // platform admin's session (security stamp, block, roles). Neither reads a password hash, a TOTP
+                // secret or an email address.
+                ["AspNetUsers"] = new(
+                    Identity: ReadWrite,
+                    Api: ServiceAccess.ReadColumns("Id", "TenantId"),
+                    Worker: ServiceAccess.ReadColumns("Id", "SecurityStamp", "BlockedAt")),
                 ["AspNetRoles"] = new(Identity: ReadWrite, Api: None, Worker: Read),
                 ["AspNetUserRoles"] = new(Identity: ReadWrite, Api: None, Worker: Read),
 

@@ -64,6 +64,8 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "worker", "SELECT count(*) FROM mislata.tenants" },
         { "worker", "SELECT count(*) FROM identity.\"OpenIddictApplications\"" },
         { "worker", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
+        { "worker", "SELECT \"PasswordHash\" FROM identity.\"AspNetUsers\"" },
+        { "worker", "SELECT \"Email\" FROM identity.\"AspNetUsers\"" },
 
         // identity: reads tenants, plans, partners and API keys; writes none of them; never sees data keys.
         { "identity", "SELECT count(*) FROM mislata.tenant_data_keys" },
