@@ -44,7 +44,8 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, IOptions
                 var hint = ex.SqlState == PostgresErrorCodes.InsufficientPrivilege
                     ? $"does {variable} name the role that owns the schemas?"
                     : $"is PostgreSQL reachable with {variable}?";
-                throw new StartupException($"database migrations failed: {ex.GetType().Name} ({ex.SqlState ?? "no SQLSTATE"}); {hint}", ex);
+                var cause = ex.InnerException is { } inner ? $"{ex.GetType().Name}/{inner.GetType().Name}" : ex.GetType().Name;
+                throw new StartupException($"database migrations failed after {attempt} attempt(s): {cause} ({ex.SqlState ?? "no SQLSTATE"}); {hint}", ex);
             }
         }
     }
