@@ -7,6 +7,13 @@
 #   ./test.sh                      everything
 #   ./test.sh --filter EXPR        passes a dotnet test filter (e.g. FullyQualifiedName~Crypto)
 #   MISLATA_TEST_PROJECTS="tests/A tests/B" ./test.sh   only these test projects
+#
+# It fails (non-zero exit, a "failed" count) for a failed test, a crashed or hung test host, a test project that
+# did not run or left no readable result, and a run in which no test was selected. Each test project runs on its
+# own with a result file of its own (.test-state/<run>/results/<project>/); MISLATA_TEST_HANG_TIMEOUT (e.g. 30s)
+# overrides the projects' hang timeouts (Directory.Build.props), MISLATA_TEST_PARALLEL (2) the number of projects
+# run at once; MISLATA_TEST_NO_BUILD=1 skips the build (the tests of the last build run). Each failure mode is
+# planted by scripts/test-runner-selftest.sh, which checks that this script reports it.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,10 +25,19 @@ export MISLATA_TEST_CONFIGURATION="$CONFIGURATION"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 RESULTS="$MISLATA_TEST_STATE/results"
 FILTER=()
-[ "${1:-}" = "--filter" ] && [ -n "${2:-}" ] && FILTER=(--filter "$2")
+case "$#:${1:-}" in
+  0:) ;;
+  2:--filter) [ -n "$2" ] || { echo "test.sh: --filter needs an expression"; echo "0 passed, 1 failed, 0 skipped"; exit 2; }
+    FILTER=(--filter "$2") ;;
+  *) echo "usage: ./test.sh [--filter EXPR]"; echo "0 passed, 1 failed, 0 skipped"; exit 2 ;;
+esac
 
 cleanup() {
   local status=$?
+  # Test projects still running (interrupted run): their timeout processes pass the signal on to dotnet test.
+  if declare -p running >/dev/null 2>&1; then
+    for pid in "${!running[@]}"; do pkill -TERM -P "$pid" 2>/dev/null; done
+  fi
   # Everything this run started lives under its state folder: nginx, Redis, PostgreSQL clusters, services.
   if [ -d "$MISLATA_TEST_STATE" ]; then
     for conf in "$MISLATA_TEST_STATE"/*/nginx/nginx.conf "$MISLATA_TEST_STATE"/gateway-*/nginx/nginx.conf; do
@@ -52,14 +68,18 @@ started=$SECONDS
 echo "== Mislata tests ($RUN_ID)"
 "$STACK" packages || { echo "0 passed, 1 failed"; exit 1; }
 
-echo "== build ($CONFIGURATION)"
-if ! dotnet build "$ROOT/Mislata.slnx" -c "$CONFIGURATION" -nologo -v quiet > "$MISLATA_TEST_STATE/build.log" 2>&1; then
-  grep -E "error|Error" "$MISLATA_TEST_STATE/build.log" | sort -u | head -40
-  echo "build failed (log: $MISLATA_TEST_STATE/build.log)"
-  echo "0 passed, 1 failed"
-  exit 1
+if [ -n "${MISLATA_TEST_NO_BUILD:-}" ]; then
+  echo "== build skipped (MISLATA_TEST_NO_BUILD): the tests of the last $CONFIGURATION build run"
+else
+  echo "== build ($CONFIGURATION)"
+  if ! dotnet build "$ROOT/Mislata.slnx" -c "$CONFIGURATION" -nologo -v quiet > "$MISLATA_TEST_STATE/build.log" 2>&1; then
+    grep -E "error|Error" "$MISLATA_TEST_STATE/build.log" | sort -u | head -40
+    echo "build failed (log: $MISLATA_TEST_STATE/build.log)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  echo "   built in $((SECONDS - started)) s"
 fi
-echo "   built in $((SECONDS - started)) s"
 
 echo "== shared PostgreSQL for integration tests"
 export MISLATA_TEST_PG_PORT MISLATA_TEST_PG_PASSWORD
@@ -78,50 +98,98 @@ if [ -x "$ROOT/deploy/compose/lint.sh" ]; then
 fi
 
 echo "== dotnet test"
+# The test projects expected to produce a result: every *.Tests project of the solution, or of MISLATA_TEST_PROJECTS
+# (folders, .csproj files or solutions). One that leaves no result file counts as failed.
+solution_tests() {
+  grep -oE 'Path="[^"]+\.Tests\.csproj"' "$1" | sed -E 's/^Path="(.*)"$/\1/' | while read -r rel; do
+    printf '%s\n' "$(dirname "$1")/$rel"
+  done
+}
+resolve_target() {
+  local target="$1"
+  [ -e "$target" ] || [ ! -e "$ROOT/$target" ] || target="$ROOT/$target"
+  case "$target" in
+    *.slnx|*.sln) solution_tests "$target" ;;
+    *.csproj) printf '%s\n' "$target" ;;
+    *) if [ -d "$target" ]; then
+         local found=("$target"/*.csproj)
+         if [ "${#found[@]}" -eq 1 ] && [ -f "${found[0]}" ]; then printf '%s\n' "${found[0]}"; else printf '%s\n' "$target/$(basename "$target").csproj"; fi
+       else
+         printf '%s\n' "$target"
+       fi ;;
+  esac
+}
+projects=()
 if [ -n "${MISLATA_TEST_PROJECTS:-}" ]; then
   read -r -a targets <<< "$MISLATA_TEST_PROJECTS"
 else
   targets=("$ROOT/Mislata.slnx")
 fi
-test_status=0
 for target in "${targets[@]}"; do
-  dotnet test "$target" -c "$CONFIGURATION" --no-build -nologo "${FILTER[@]}" \
-    --logger "trx" --logger "console;verbosity=minimal" --results-directory "$RESULTS" \
-    -- RunConfiguration.TreatNoTestsAsError=false 2>&1 | tee -a "$MISLATA_TEST_STATE/test.log" \
-    | grep -vE "^\s*$|^Test run for|^VSTest version|^Starting test execution|^A total of|^Results File" || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || test_status=1
+  while IFS= read -r project; do [ -n "$project" ] && projects+=("$project"); done < <(resolve_target "$target")
 done
+# The longest project first, so that it overlaps with the others.
+mapfile -t projects < <(printf '%s\n' "${projects[@]}" | awk '{ print (/EndToEnd/ ? 0 : 1) "\t" $0 }' | sort -s -k1,1n | cut -f2-)
+names=()
+for project in "${projects[@]}"; do names+=("$(basename "$project" .csproj)"); done
+if [ "${#projects[@]}" -eq 0 ]; then
+  echo "   no test project found in: ${targets[*]}"
+fi
 
-# Counts from the TRX files, per project, and the Wycheproof vector counts the crypto tests print.
-summary="$(python3 - "$RESULTS" <<'PY' 2>/dev/null || true
-import sys, glob, os, re, xml.etree.ElementTree as ET
-ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
-tp = tf = ts = 0
-for f in sorted(glob.glob(os.path.join(sys.argv[1], "**", "*.trx"), recursive=True)):
-    root = ET.parse(f).getroot()
-    c = root.find("t:ResultSummary/t:Counters", ns)
-    if c is None: continue
-    p, fl, total = int(c.get("passed", 0)), int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0)), int(c.get("total", 0))
-    # Skipped tests are neither passed nor failed (TRX counts them in total only).
-    s = max(total - p - fl, 0)
-    name = "?"
-    for d in root.iterfind(".//t:UnitTest/t:TestMethod", ns):
-        name = os.path.basename(d.get("codeBase", "?")).replace(".dll", ""); break
-    print(f"   {name}: {p} passed, {fl} failed, {s} skipped")
-    for out in root.iterfind(".//t:UnitTestResult/t:Output/t:StdOut", ns):
-        for line in (out.text or "").splitlines():
-            if line.startswith("wycheproof "): print("     " + line)
-    tp += p; tf += fl; ts += s
-print(f"TOTAL {tp} {tf} {ts}")
-PY
-)"
+# Hang protection: --blame-hang kills a test host whose current test runs longer than the project's hang timeout
+# (VSTestBlameHangTimeout in Directory.Build.props; 10 min for the end-to-end tests), --blame-crash names the test
+# that was running when a host crashed. The outer timeout catches a hung dotnet test itself.
+BLAME=(--blame-crash --blame-crash-dump-type mini --blame-hang --blame-hang-dump-type none)
+[ -n "${MISLATA_TEST_HANG_TIMEOUT:-}" ] && BLAME+=(--blame-hang-timeout "$MISLATA_TEST_HANG_TIMEOUT")
+PROJECT_TIMEOUT="${MISLATA_TEST_PROJECT_TIMEOUT:-45m}"
+run_project() {
+  local project="$1" name="$2" dir="$RESULTS/$2" status=0
+  mkdir -p "$dir"
+  if [ ! -f "$project" ]; then
+    echo "no such project: $project" > "$dir/console.log"
+    echo 2 > "$dir/exit-code"
+    return
+  fi
+  timeout --kill-after=60s "$PROJECT_TIMEOUT" dotnet test "$project" -c "$CONFIGURATION" --no-build -nologo "${FILTER[@]}" \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal" --results-directory "$dir" "${BLAME[@]}" \
+    -- RunConfiguration.TreatNoTestsAsError=false > "$dir/console.log" 2>&1 || status=$?
+  echo "$status" > "$dir/exit-code"
+}
+show_project() {
+  local name="$1" dir="$RESULTS/$1"
+  echo "-- $name (exit code $(cat "$dir/exit-code" 2>/dev/null || echo '?'))"
+  tee -a "$MISLATA_TEST_STATE/test.log" < "$dir/console.log" \
+    | grep -vE "^\s*$|^Test run for|^VSTest version|^Starting test execution|^A total of|^Results File|^Blame: Attaching" || true
+}
+
+PARALLEL="${MISLATA_TEST_PARALLEL:-2}"
+declare -A running=()
+for i in "${!projects[@]}"; do
+  while [ "${#running[@]}" -ge "$PARALLEL" ]; do
+    wait -n || true
+    for pid in "${!running[@]}"; do
+      kill -0 "$pid" 2>/dev/null && continue
+      wait "$pid" 2>/dev/null; show_project "${running[$pid]}"; unset "running[$pid]"
+    done
+  done
+  run_project "${projects[$i]}" "${names[$i]}" &
+  running[$!]="${names[$i]}"
+done
+for pid in "${!running[@]}"; do wait "$pid" 2>/dev/null; show_project "${running[$pid]}"; done
+
+# Counts from each project's TRX file, the Wycheproof lines the crypto tests print, and every reason a run cannot
+# be trusted (no result, unreadable result, aborted host, non-zero exit without a failure, nothing selected).
 echo "== results"
+summary_status=0
+summary="$(python3 "$ROOT/scripts/test-summary.py" "$RESULTS" "${#FILTER[@]}" "${names[@]}")" || summary_status=$?
 echo "$summary" | grep -v '^TOTAL' || true
-read -r _ tp tf ts <<< "$(echo "$summary" | grep '^TOTAL' || echo 'TOTAL 0 0 0')"
-passed=$((passed + ${tp:-0})); failed=$((failed + ${tf:-0})); skipped=$((skipped + ${ts:-0}))
-if [ "$test_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  echo "   dotnet test exited non-zero without a failed test in the results (a test host crashed?)"
+total_line="$(echo "$summary" | grep '^TOTAL ' | tail -1)"
+if [ "$summary_status" -ne 0 ] || [ -z "$total_line" ]; then
+  echo "   the result summary failed (exit code $summary_status): the results cannot be trusted"
   failed=$((failed + 1))
+else
+  read -r _ tp tf ts <<< "$total_line"
+  passed=$((passed + tp)); failed=$((failed + tf)); skipped=$((skipped + ts))
 fi
 echo "   time: $((SECONDS - started)) s; logs: $MISLATA_TEST_STATE"
 echo "$passed passed, $failed failed, $skipped skipped"

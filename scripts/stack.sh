@@ -177,10 +177,15 @@ CONF
       printf 'user default reset on #%s ~* &* +@all\n' "$(env_sha256 MISLATA_REDIS_PASSWORD)" >> "$dir/redis.conf"
     fi
   )
+  local logged=0
+  [ -f "$dir/redis.log" ] && logged="$(stat -c %s "$dir/redis.log")"
   redis-server "$dir/redis.conf"
   local i
   for i in $(seq 1 100); do
-    REDISCLI_AUTH="$password" redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+    # Another process holds the port: say so at once (the callers retry on another port).
+    tail -c +$((logged + 1)) "$dir/redis.log" 2>/dev/null | grep -q "Address already in use" \
+      && { tail -5 "$dir/redis.log" >&2; die "Redis could not bind port $port"; }
+    REDISCLI_AUTH="$password" timeout 5 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
     sleep 0.1
   done
   tail -20 "$dir/redis.log" >&2

@@ -90,8 +90,13 @@ internal static class SharedData
     }
 }
 
-/// <summary>Walks a Wycheproof file and tallies results; prints the summary line to xunit output and stdout.</summary>
-internal sealed class WycheproofRun(string file, ITestOutputHelper output, string? via = null)
+/// <summary>
+/// Walks a Wycheproof file through one Mislata entry point and tallies the results; prints the summary line, which
+/// names that entry point, to xunit output and stdout (test.sh shows it). An <c>invalid</c> vector passes only when
+/// the Mislata call rejects it: <see cref="Verify"/> for calls that answer yes/no, <see cref="Compute"/> for calls that
+/// produce output, where any output of an invalid vector - whatever it is - is a failure.
+/// </summary>
+internal sealed class WycheproofRun(string file, string entryPoint, ITestOutputHelper output)
 {
     private readonly List<string> _failures = [];
     private int _valid;
@@ -113,26 +118,63 @@ internal sealed class WycheproofRun(string file, ITestOutputHelper output, strin
         }
     }
 
-    /// <summary>Records one vector: <paramref name="accepted"/> is what our wrapper did. Acceptable vectors pass either way.</summary>
-    public void Check(JsonElement test, bool accepted, string? detail = null)
+    /// <summary>
+    /// A vector of a verification: <paramref name="verify"/> answers whether the Mislata call accepted it; a
+    /// <see cref="CryptoException"/> is a rejection. Valid → accepted; invalid → rejected; acceptable → either.
+    /// </summary>
+    public void Verify(JsonElement test, Func<bool> verify)
     {
-        var result = test.GetProperty("result").GetString();
+        bool accepted;
+        try
+        {
+            accepted = verify();
+        }
+        catch (CryptoException)
+        {
+            accepted = false;
+        }
+
+        Record(test, valid: accepted, invalid: !accepted, "accepted");
+    }
+
+    /// <summary>
+    /// A vector of a call that produces output: <paramref name="callAndCompare"/> makes the Mislata call(s) and says
+    /// whether the output equals the file's. Valid → no error and equal output. Invalid → the call must throw a
+    /// <see cref="CryptoException"/>: returning anything (even output that differs from the file's) fails the vector.
+    /// </summary>
+    public void Compute(JsonElement test, Func<bool> callAndCompare)
+    {
+        bool? matches;
+        try
+        {
+            matches = callAndCompare();
+        }
+        catch (CryptoException)
+        {
+            matches = null;
+        }
+
+        Record(test, valid: matches == true, invalid: matches is null, matches is null ? "rejected" : "produced output instead of an error");
+    }
+
+    private void Record(JsonElement test, bool valid, bool invalid, string what)
+    {
         var id = test.GetProperty("tcId").GetInt32();
-        switch (result)
+        switch (test.GetProperty("result").GetString())
         {
             case "valid":
                 _valid++;
-                if (!accepted)
+                if (!valid)
                 {
-                    _failures.Add($"tcId {id}: valid vector rejected {detail}");
+                    _failures.Add($"tcId {id}: valid vector not accepted with the expected result");
                 }
 
                 break;
             case "invalid":
                 _invalid++;
-                if (accepted)
+                if (!invalid)
                 {
-                    _failures.Add($"tcId {id}: invalid vector accepted {detail}");
+                    _failures.Add($"tcId {id}: invalid vector {what}");
                 }
 
                 break;
@@ -148,9 +190,9 @@ internal sealed class WycheproofRun(string file, ITestOutputHelper output, strin
     public void Finish(string? note = null)
     {
         var total = _valid + _invalid + _acceptable;
-        var line = $"wycheproof {file}{(via is null ? string.Empty : " via " + via)}: {total} vectors passed ({_valid} valid, {_invalid} invalid, {_acceptable} acceptable)"
+        var line = $"wycheproof {file} via {entryPoint}: {total} vectors passed ({_valid} valid, {_invalid} invalid rejected, {_acceptable} acceptable)"
             + (_notApplicable > 0 ? $"; {_notApplicable} not applicable{(note is null ? string.Empty : " (" + note + ")")}" : string.Empty);
-        Assert.True(_failures.Count == 0, $"{file}: {_failures.Count} failures:\n" + string.Join("\n", _failures.Take(30)));
+        Assert.True(_failures.Count == 0, $"{file} via {entryPoint}: {_failures.Count} failures:\n" + string.Join("\n", _failures.Take(30)));
         Assert.True(total > 0, file + ": no vectors ran");
         output.WriteLine(line);
         Console.WriteLine(line);

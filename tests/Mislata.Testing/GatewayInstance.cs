@@ -26,15 +26,34 @@ public sealed class GatewayInstance : IAsyncDisposable
 
     public string Folder => _folder;
 
-    /// <summary>Picks ports and makes the certificate; <see cref="StartAsync"/> renders and starts nginx.</summary>
+    /// <summary>
+    /// Makes the certificate and starts nginx on two free ports with no service behind it yet, so that nginx holds its
+    /// ports before the services are given the public URL; a bind conflict (another process took a port in between)
+    /// means fresh ports. <see cref="StartAsync"/> then points it at the services.
+    /// </summary>
     public static async Task<GatewayInstance> CreateAsync()
     {
         var folder = TestEnvironment.NewFolder("gateway");
         await Processes.StackAsync("tls-cert", Path.Combine(folder, "tls"));
         var certificate = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(folder, "tls", "cert.pem"));
-        return new GatewayInstance(folder, Processes.FreePort(), Processes.FreePort(), certificate);
+        try
+        {
+            return await Processes.RetryOnAddressInUseAsync(async () =>
+            {
+                var gateway = new GatewayInstance(folder, Processes.FreePort(), Processes.FreePort(), certificate);
+                // Port 9 (discard) stands for the services until StartAsync names them.
+                await gateway.StartAsync([9], [9], [9]);
+                return gateway;
+            });
+        }
+        catch
+        {
+            certificate.Dispose();
+            throw;
+        }
     }
 
+    /// <summary>Renders the configuration for these services and starts nginx, or reloads it when it runs.</summary>
     public async Task StartAsync(IEnumerable<int> identityPorts, IEnumerable<int> apiPorts, IEnumerable<int> workerPorts)
     {
         static string Addresses(IEnumerable<int> ports) => string.Join(',', ports.Select(p => "127.0.0.1:" + p.ToString(CultureInfo.InvariantCulture)));

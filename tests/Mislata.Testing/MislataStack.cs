@@ -23,6 +23,12 @@ public sealed record StackOptions
 /// </summary>
 public sealed class MislataStack : IAsyncDisposable
 {
+    /// <summary>
+    /// How long a service may take to come up (and a stack to turn healthy). Generous on purpose: on a loaded 2-core
+    /// machine a .NET process can take more than a minute to start, and a slow start is not what these tests check.
+    /// </summary>
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(4);
+
     private readonly List<ServiceProcess> _services = [];
 
     private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, DatabaseLogins database)
@@ -74,7 +80,7 @@ public sealed class MislataStack : IAsyncDisposable
         {
             await stack.StartServicesAsync();
             await gateway.StartAsync(stack.Of("identity").Select(s => s.Port), stack.Of("api").Select(s => s.Port), stack.Of("worker").Select(s => s.Port));
-            await stack.WaitHealthyAsync(TimeSpan.FromSeconds(90));
+            await stack.WaitHealthyAsync(StartTimeout);
             return stack;
         }
         catch
@@ -115,25 +121,45 @@ public sealed class MislataStack : IAsyncDisposable
         return env;
     }
 
+    /// <summary>
+    /// Starts every replica and waits until each is live. identity gets a port picked here, because the others find
+    /// its JWKS through QAPI_IDENTITY_URL; the api and worker bind port 0 and report the port they got. When a process
+    /// lost its port to another one in between (a bind conflict), all of them start again on fresh ports.
+    /// </summary>
     private async Task StartServicesAsync()
     {
-        // identity first: the others find its JWKS through QAPI_IDENTITY_URL.
-        for (var i = 0; i < Options.IdentityReplicas; i++)
+        for (var attempt = 1; ; attempt++)
         {
-            _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity")));
-        }
+            for (var i = 0; i < Options.IdentityReplicas; i++)
+            {
+                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity")));
+            }
 
-        for (var i = 0; i < Options.ApiReplicas; i++)
-        {
-            _services.Add(ServiceProcess.Start("api", Processes.FreePort(), ServiceEnvironment("api")));
-        }
+            for (var i = 0; i < Options.ApiReplicas; i++)
+            {
+                _services.Add(ServiceProcess.Start("api", 0, ServiceEnvironment("api")));
+            }
 
-        for (var i = 0; i < Options.WorkerReplicas; i++)
-        {
-            _services.Add(ServiceProcess.Start("worker", Processes.FreePort(), ServiceEnvironment("worker")));
-        }
+            for (var i = 0; i < Options.WorkerReplicas; i++)
+            {
+                _services.Add(ServiceProcess.Start("worker", 0, ServiceEnvironment("worker")));
+            }
 
-        await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(TimeSpan.FromSeconds(90))));
+            try
+            {
+                await Task.WhenAll(_services.Select(s => s.WaitLiveAsync(StartTimeout)));
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && _services.Any(s => s.FailedToBind))
+            {
+                foreach (var service in _services)
+                {
+                    await service.DisposeAsync();
+                }
+
+                _services.Clear();
+            }
+        }
     }
 
     /// <summary>
@@ -149,11 +175,23 @@ public sealed class MislataStack : IAsyncDisposable
             throw new ArgumentException("not a service of this stack", nameof(service));
         }
 
+        var port = service.Port;
         await service.DisposeAsync();
-        var restarted = ServiceProcess.Start(service.Name, service.Port, ServiceEnvironment(service.Name));
-        _services[index] = restarted;
-        await restarted.WaitLiveAsync(TimeSpan.FromSeconds(90));
-        return restarted;
+        for (var attempt = 1; ; attempt++)
+        {
+            var restarted = ServiceProcess.Start(service.Name, port, ServiceEnvironment(service.Name));
+            _services[index] = restarted;
+            try
+            {
+                await restarted.WaitLiveAsync(StartTimeout);
+                return restarted;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && restarted.FailedToBind)
+            {
+                // The port is taken for a moment (e.g. by a connection's ephemeral port): try the same port again.
+                await restarted.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>Polls the gateway's aggregate /health until it is 200.</summary>
@@ -182,7 +220,7 @@ public sealed class MislataStack : IAsyncDisposable
             await Task.Delay(250);
         }
 
-        throw new TimeoutException($"/health was not {(int)expected} within {timeout}; last: {(int)last.Item1} {last.Item2}\n{string.Join("\n", _services.Select(s => $"--- {s.Name}:{s.Port}\n{Tail(s.Output)}"))}");
+        throw new TimeoutException($"/health was not {(int)expected} within {timeout}; last: {(int)last.Item1} {last.Item2}\n{string.Join("\n", _services.Select(s => $"--- {s.Name} (pid {s.ProcessId})\n{Tail(s.Output)}"))}");
     }
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];

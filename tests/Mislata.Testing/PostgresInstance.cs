@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 
 namespace Mislata.Testing;
@@ -29,26 +30,42 @@ public sealed class PostgresInstance : IAsyncDisposable
         if (Environment.GetEnvironmentVariable("MISLATA_TEST_PG_PORT") is { Length: > 0 } port &&
             Environment.GetEnvironmentVariable("MISLATA_TEST_PG_PASSWORD") is { Length: > 0 } password)
         {
-            return new PostgresInstance(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), password, folder: null);
+            return new PostgresInstance(int.Parse(port, CultureInfo.InvariantCulture), password, folder: null);
         }
 
         return await StartOwnAsync();
     }
 
+    /// <summary>A new cluster; when another process took its port before PostgreSQL bound it, it moves to another port.</summary>
     public static async Task<PostgresInstance> StartOwnAsync()
     {
         var folder = TestEnvironment.NewFolder("pg");
         var port = Processes.FreePort();
         var password = TestEnvironment.RandomToken();
-        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-init", folder, port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+        // The password reaches stack.sh through its environment, never its command line (CommandLineTests).
+        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-init", folder, port.ToString(CultureInfo.InvariantCulture)],
             new Dictionary<string, string>
             {
                 ["MISLATA_PG_SUPERUSER_PASSWORD"] = password,
                 ["MISLATA_PG_FSYNC"] = "off",
                 ["MISLATA_PG_SYNC_COMMIT"] = "off",
             });
-        await Processes.StackAsync("pg-start", folder);
-        return new PostgresInstance(port, password, folder);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await Processes.StackAsync("pg-start", folder);
+                return new PostgresInstance(port, password, folder);
+            }
+            catch (InvalidOperationException e) when (attempt < 5 && Processes.IsAddressInUse(e.Message))
+            {
+                port = Processes.FreePort();
+                var conf = Path.Combine(folder, "data", "postgresql.conf");
+                var lines = (await File.ReadAllLinesAsync(conf))
+                    .Select(l => l.StartsWith("port = ", StringComparison.Ordinal) ? "port = " + port.ToString(CultureInfo.InvariantCulture) : l);
+                await File.WriteAllLinesAsync(conf, lines);
+            }
+        }
     }
 
     /// <summary>The cluster superuser's connection string (tests' set-up and assertions; never a service's).</summary>
@@ -77,7 +94,7 @@ public sealed class PostgresInstance : IAsyncDisposable
     {
         var name = NewDatabaseName(prefix);
         var passwords = new[] { "owner", "identity", "api", "worker" }.ToDictionary(r => r, _ => TestEnvironment.RandomToken(), StringComparer.Ordinal);
-        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-roles", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), name],
+        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-roles", Port.ToString(CultureInfo.InvariantCulture), name],
             new Dictionary<string, string>
             {
                 ["MISLATA_PG_SUPERUSER_PASSWORD"] = Password,

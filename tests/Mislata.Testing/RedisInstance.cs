@@ -35,12 +35,13 @@ public sealed class RedisInstance : IAsyncDisposable
         ? $"127.0.0.1:{Port},user=mislata-{service},password={password}"
         : throw new ArgumentOutOfRangeException(nameof(service), service, "not a service");
 
-    public static async Task<RedisInstance> LaunchAsync()
+    /// <summary>Starts a new server; when another process took its port first (a bind conflict), on another port.</summary>
+    public static Task<RedisInstance> LaunchAsync() => Processes.RetryOnAddressInUseAsync(async () =>
     {
         var instance = new RedisInstance(TestEnvironment.NewFolder("redis"), Processes.FreePort(), TestEnvironment.RandomToken());
         await instance.StartAsync();
         return instance;
-    }
+    });
 
     public Task StartAsync() => Processes.RunAsync(
         "bash",

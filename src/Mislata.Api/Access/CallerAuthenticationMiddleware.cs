@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Globalization;
 using System.Security.Claims;
 using Mislata.Api.Common;
@@ -190,22 +189,12 @@ public sealed partial class CallerAuthenticationMiddleware(
             partnerId = parsed;
         }
 
-        var granted = identity.FindAll(ClaimNames.Scope)
-            .SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .ToHashSet(StringComparer.Ordinal);
-        var roles = identity.FindAll(ClaimNames.Role).Select(c => c.Value).ToList();
+        var granted = identity.FindAll(ClaimNames.Scope).SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        var roles = identity.FindAll(ClaimNames.Role).Select(c => c.Value);
 
-        // A token's scopes count only as far as its roles allow them, and only within its binding: tenant scopes need a
-        // tenant, partner:admin a partner, platform:admin no tenant and no partner.
-        var allowed = roles.SelectMany(Roles.ScopesOf).ToHashSet(StringComparer.Ordinal);
-        var effective = granted.Where(s => allowed.Contains(s) && s switch
-        {
-            Scopes.PlatformAdmin => tenantId is null && partnerId is null,
-            Scopes.PartnerAdmin => partnerId is not null,
-            _ => tenantId is not null || (tenantId is null && partnerId is null && roles.Contains(Roles.PlatformAdmin)),
-        }).ToFrozenSet(StringComparer.Ordinal);
-
-        var isClient = string.IsNullOrEmpty(subject) || string.Equals(subject, clientId, StringComparison.Ordinal);
+        // The scopes identity may issue are the ones honoured here (users: by roles and binding; clients: by owner).
+        var effective = TokenScopes.Honoured(granted, roles, subject, clientId, tenantId, partnerId);
+        var isClient = TokenScopes.IsClientToken(subject, clientId);
         return (new Caller
         {
             Kind = CredentialKind.AccessToken,

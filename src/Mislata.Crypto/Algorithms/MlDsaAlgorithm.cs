@@ -15,6 +15,9 @@ internal sealed class MlDsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
     internal const int SeedLength = 32;
     private readonly MLDsaParameters _parameters;
     private readonly string _oid;
+    private readonly int _k;
+    private readonly int _l;
+    private readonly int _eta;
 
     public MlDsaAlgorithm(string name)
         : base(new AlgorithmInfo(name, AlgorithmFamily.MlDsa, [KeyType.Signing], null, name))
@@ -25,6 +28,12 @@ internal sealed class MlDsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
             AlgorithmNames.MlDsa65 => (MLDsaParameters.ml_dsa_65, "2.16.840.1.101.3.4.3.18", 1952, 4032, 3309),
             AlgorithmNames.MlDsa87 => (MLDsaParameters.ml_dsa_87, "2.16.840.1.101.3.4.3.19", 2592, 4896, 4627),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
+        };
+        (_k, _l, _eta) = name switch
+        {
+            AlgorithmNames.MlDsa44 => (4, 4, 2),
+            AlgorithmNames.MlDsa65 => (6, 5, 4),
+            _ => (8, 7, 2),
         };
     }
 
@@ -54,12 +63,19 @@ internal sealed class MlDsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         return key;
     }
 
-    /// <summary>An expanded FIPS 204 private key; checked by recomputing t1 and tr = H(pk).</summary>
+    /// <summary>
+    /// An expanded FIPS 204 private key; checked by the range of s1 and s2 and by recomputing t1 and tr = H(pk).
+    /// </summary>
     internal KeyMaterial FromExpanded(ReadOnlySpan<byte> sk)
     {
         if (sk.Length != PrivateKeyLength)
         {
             throw CryptoException.InvalidKey("The ML-DSA private key has the wrong length.");
+        }
+
+        if (!SecretVectorsInRange(sk))
+        {
+            throw CryptoException.InvalidKey("The ML-DSA private key has an s1 or s2 coefficient out of range.");
         }
 
         var secret = sk.ToArray();
@@ -195,6 +211,36 @@ internal sealed class MlDsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// FIPS 204 skDecode: sk = ρ (32) ‖ K (32) ‖ tr (64) ‖ s1 (ℓ polynomials) ‖ s2 (k polynomials) ‖ t0, each coefficient
+    /// of s1 and s2 packed little-endian as η − c in bitlen(2η) bits; a coefficient outside [−η, η] (an encoding above
+    /// 2η) makes the key invalid. BouncyCastle decodes such a key without complaint, and its public key still matches.
+    /// </summary>
+    internal bool SecretVectorsInRange(ReadOnlySpan<byte> sk)
+    {
+        var bits = _eta == 2 ? 3 : 4;
+        var packed = sk.Slice(128, (_l + _k) * 32 * bits);
+        var mask = (1 << bits) - 1;
+        var max = 2 * _eta;
+        var bad = 0;
+        for (var i = 0; i < packed.Length; i += bits)
+        {
+            // bits bytes hold eight coefficients (3 bytes for η = 2, 4 bytes for η = 4).
+            var word = 0L;
+            for (var b = 0; b < bits; b++)
+            {
+                word |= (long)packed[i + b] << (8 * b);
+            }
+
+            for (var c = 0; c < 8; c++)
+            {
+                bad |= (int)((word >> (c * bits)) & mask) > max ? 1 : 0;
+            }
+        }
+
+        return bad == 0;
     }
 
     private MLDsaPrivateKeyParameters Private(KeyMaterial key) =>

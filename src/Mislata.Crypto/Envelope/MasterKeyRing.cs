@@ -104,9 +104,6 @@ public sealed class MasterKey : IDisposable
         HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, destination, ReadOnlySpan<byte>.Empty, Encoding.ASCII.GetBytes("mislata/v1/" + purpose));
     }
 
-    /// <summary>AES-256-GCM with the master key itself (used only for wrapping tenant data keys).</summary>
-    internal AesGcm CreateAesGcm() => new(_key, 16);
-
     public void Dispose() => CryptographicOperations.ZeroMemory(_key);
 }
 

@@ -250,6 +250,11 @@ public static class EncryptedPayloadCodec
         {
             throw CryptoException.InvalidPayload("The encrypted payload is not valid JSON.");
         }
+        catch (InvalidOperationException)
+        {
+            // A name or value that is not valid UTF-8: System.Text.Json finds it only when it reads the string.
+            throw CryptoException.InvalidPayload("The encrypted payload is not valid UTF-8 JSON.");
+        }
     }
 
     /// <summary>Parses and decrypts in one step.</summary>
@@ -319,8 +324,25 @@ public static class EncryptedPayloadCodec
     internal static byte[] Aad(string scheme, string keyId, int keyVersion, string encoding, string? context) =>
         [.. Encoding.ASCII.GetBytes($"mislata/v1|{scheme}|{keyId}|{keyVersion.ToString(CultureInfo.InvariantCulture)}|{encoding}|"), .. Encoding.UTF8.GetBytes(context ?? string.Empty)];
 
-    private static string Str(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : throw CryptoException.InvalidPayload($"The field '{name}' is missing or not a string.");
+    private static string Str(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var p) || p.ValueKind != JsonValueKind.String)
+        {
+            throw CryptoException.InvalidPayload($"The field '{name}' is missing or not a string.");
+        }
+
+        // Every value is ASCII (scheme names, a GUID, base64, utf8/base64), for which encoders write two escapes at
+        // most: "\u002B" for '+' (System.Text.Json) and "\/" for '/' (PHP). Any other escape (e.g. "\u002b") would let
+        // a changed byte decode to the same payload.
+        var raw = p.GetRawText();
+        if (raw.Contains('\\', StringComparison.Ordinal) &&
+            raw.Replace("\\u002B", string.Empty, StringComparison.Ordinal).Replace("\\/", string.Empty, StringComparison.Ordinal).Contains('\\', StringComparison.Ordinal))
+        {
+            throw CryptoException.InvalidPayload($"The field '{name}' has an escape sequence.");
+        }
+
+        return p.GetString()!;
+    }
 
     private static int Int(JsonElement root, string name) =>
         root.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.Number && p.TryGetInt32(out var i) && p.GetRawText() == i.ToString(CultureInfo.InvariantCulture)

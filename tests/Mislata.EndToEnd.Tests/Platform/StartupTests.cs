@@ -21,7 +21,7 @@ public sealed class StartupTests
     [MemberData(nameof(BadMasterKeys))]
     public async Task A_missing_or_malformed_master_key_stops_the_service_with_one_line_naming_the_variable(string service, string? masterKey)
     {
-        await using var process = ServiceProcess.Start(service, Processes.FreePort(), new Dictionary<string, string?>
+        await using var process = ServiceProcess.Start(service, 0, new Dictionary<string, string?>
         {
             ["QAPI_MASTER_KEY"] = masterKey,
             ["QAPI_POSTGRES"] = "Host=127.0.0.1;Port=1;Database=none",
@@ -53,9 +53,9 @@ public sealed class StartupTests
             ["QAPI_REDIS"] = redis.Configuration,
         };
 
-        await using var first = ServiceProcess.Start("api", Processes.FreePort(), env);
-        await using var second = ServiceProcess.Start("api", Processes.FreePort(), env);
-        await Task.WhenAll(first.WaitLiveAsync(TimeSpan.FromSeconds(90)), second.WaitLiveAsync(TimeSpan.FromSeconds(90)));
+        await using var first = ServiceProcess.Start("api", 0, env);
+        await using var second = ServiceProcess.Start("api", 0, env);
+        await Task.WhenAll(first.WaitLiveAsync(MislataStack.StartTimeout), second.WaitLiveAsync(MislataStack.StartTimeout));
 
         using var client = new HttpClient();
         Assert.True((await client.GetAsync(new Uri(first.BaseAddress, "/health/ready"))).IsSuccessStatusCode);

@@ -16,6 +16,8 @@ internal static class AuditActions
     public const string Logout = "auth.logout";
     public const string TokenIssued = "auth.token.issued";
     public const string TokenRefused = "auth.token.refused";
+    public const string TokenReuseDetected = "auth.token.reuse_detected";
+    public const string AuthorizeRefused = "auth.authorize.refused";
     public const string UserCreated = "user.create";
     public const string UserUpdated = "user.update";
     public const string UserBlocked = "user.block";

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Identity.Features.Management;
 using Mislata.Infrastructure.Identity;
@@ -115,6 +116,7 @@ internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlD
                 LogOperatorSecretUpdated(logger, clientId);
             }
 
+            await EnsurePlatformOwnerAsync(scoped, Guid.Parse((await applications.GetIdAsync(existing, cancellationToken))!), clientId, cancellationToken);
             return;
         }
 
@@ -144,12 +146,30 @@ internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlD
             descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
         }
 
-        await ApplicationsApi.CreateWithOwnerAsync(scoped, descriptor, tenantId: null, time.GetUtcNow(), cancellationToken);
+        // A platform application: its owner row (without a tenant) is what makes it one.
+        await ApplicationsApi.CreateWithOwnerAsync(scoped, descriptor, tenantId: null, time.GetUtcNow(), beforeCommit: null, cancellationToken);
         LogOperatorCreated(logger, clientId);
         if (generated)
         {
             await Console.Out.WriteLineAsync($"mislata-identity: created operator client {clientId} with the generated secret {secret} — it is not shown again.");
         }
+    }
+
+    /// <summary>
+    /// An application without an owner row is refused everywhere; an operator client from before owner rows existed
+    /// gets its platform owner row back (one it already has, even a tenant's, is left as it is).
+    /// </summary>
+    private async Task EnsurePlatformOwnerAsync(IServiceProvider scoped, Guid applicationId, string clientId, CancellationToken cancellationToken)
+    {
+        var db = scoped.GetRequiredService<IdentityStoreDbContext>();
+        if (await db.ApplicationOwners.AnyAsync(o => o.ApplicationId == applicationId, cancellationToken))
+        {
+            return;
+        }
+
+        db.ApplicationOwners.Add(new ApplicationOwner { ApplicationId = applicationId, TenantId = null, CreatedAt = time.GetUtcNow() });
+        await db.SaveChangesAsync(cancellationToken);
+        LogOperatorOwnerRestored(logger, clientId);
     }
 
     private static void Check(IdentityResult result, string what)
@@ -168,4 +188,7 @@ internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlD
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Updated the secret of the operator client {ClientId}")]
     private static partial void LogOperatorSecretUpdated(ILogger logger, string clientId);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "The operator client {ClientId} had no owner row: recorded it as a platform application")]
+    private static partial void LogOperatorOwnerRestored(ILogger logger, string clientId);
 }

@@ -19,7 +19,8 @@ namespace Mislata.Identity.Features.Management;
 internal sealed record CreateApplicationRequest(
     string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType);
 
-internal sealed record UpdateApplicationRequest(string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes);
+internal sealed record UpdateApplicationRequest(
+    string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType);
 
 internal sealed record ApplicationResponse(
     Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType);
@@ -45,8 +46,12 @@ internal static class ApplicationsApi
 
     public static string NewSecret() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 
-    /// <summary>Creates the OpenIddict application and its owner row in one transaction.</summary>
-    public static async Task<Guid> CreateWithOwnerAsync(IServiceProvider scoped, OpenIddictApplicationDescriptor descriptor, Guid? tenantId, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the OpenIddict application and its owner row in one transaction; <paramref name="beforeCommit"/> (the
+    /// audit event) runs inside it, so when it throws nothing is created.
+    /// </summary>
+    public static async Task<Guid> CreateWithOwnerAsync(
+        IServiceProvider scoped, OpenIddictApplicationDescriptor descriptor, Guid? tenantId, DateTimeOffset now, Func<Guid, Task>? beforeCommit, CancellationToken cancellationToken)
     {
         var db = scoped.GetRequiredService<IdentityStoreDbContext>();
         var applications = scoped.GetRequiredService<IOpenIddictApplicationManager>();
@@ -55,6 +60,11 @@ internal static class ApplicationsApi
         var id = Guid.Parse((await applications.GetIdAsync(application, cancellationToken))!);
         db.ApplicationOwners.Add(new ApplicationOwner { ApplicationId = id, TenantId = tenantId, CreatedAt = now });
         await db.SaveChangesAsync(cancellationToken);
+        if (beforeCommit is not null)
+        {
+            await beforeCommit(id);
+        }
+
         await tx.CommitAsync(cancellationToken);
         return id;
     }
@@ -66,6 +76,11 @@ internal static class ApplicationsApi
         if (!caller.IsPlatformAdmin && request.TenantId is { } named && named != caller.TenantId)
         {
             return Problem.NotFound("The tenant does not exist.");
+        }
+
+        if (request.ConsentType == ConsentTypes.Implicit && !caller.IsPlatformAdmin)
+        {
+            return ImplicitConsentForbidden();
         }
 
         var tenantId = caller.IsPlatformAdmin ? request.TenantId : caller.TenantId;
@@ -111,9 +126,11 @@ internal static class ApplicationsApi
             descriptor.ClientSecret = secret;
         }
 
-        var id = await CreateWithOwnerAsync(http.RequestServices, descriptor, tenantId, time.GetUtcNow(), cancellationToken);
-        await audit.RecordAsync(AuditActions.ApplicationCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "application", descriptor.ClientId,
-            details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []) });
+        // Audited before the commit: when the audit log is unavailable nothing is created (503 unavailable).
+        var id = await CreateWithOwnerAsync(http.RequestServices, descriptor, tenantId, time.GetUtcNow(),
+            _ => audit.RecordAsync(AuditActions.ApplicationCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "application", descriptor.ClientId,
+                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent }),
+            cancellationToken);
         return TypedResults.Created($"/api/v1/applications/{id}", new ApplicationSecretResponse(id, descriptor.ClientId!, secret));
     }
 
@@ -169,7 +186,26 @@ internal static class ApplicationsApi
 
         var descriptor = new OpenIddictApplicationDescriptor();
         await applications.PopulateAsync(descriptor, found.Application, cancellationToken);
+
+        // Implicit consent (no consent page) is the platform's to give, and so is changing where an implicit
+        // application sends its codes.
+        var implicitNow = descriptor.ConsentType == ConsentTypes.Implicit;
+        if (!caller.IsPlatformAdmin && (request.ConsentType == ConsentTypes.Implicit || (implicitNow && request.RedirectUris is not null)))
+        {
+            return ImplicitConsentForbidden();
+        }
+
         var errors = new Dictionary<string, string[]>();
+        if (request.ConsentType is not null)
+        {
+            if (request.ConsentType is not (ConsentTypes.Explicit or ConsentTypes.Implicit))
+            {
+                errors["consentType"] = ["consentType is explicit or implicit."];
+            }
+
+            descriptor.ConsentType = request.ConsentType;
+        }
+
         if (request.Name is not null)
         {
             if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
@@ -188,8 +224,14 @@ internal static class ApplicationsApi
             return Problem.Validation(errors);
         }
 
-        await applications.UpdateAsync(found.Application, descriptor, cancellationToken);
-        await audit.RecordAsync(AuditActions.ApplicationUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", descriptor.ClientId);
+        await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            await applications.UpdateAsync(found.Application, descriptor, cancellationToken);
+            await audit.RecordAsync(AuditActions.ApplicationUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", descriptor.ClientId,
+                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit });
+            await tx.CommitAsync(cancellationToken);
+        }
+
         return TypedResults.Ok(await ToResponseAsync(applications, found.Application, found.TenantId, cancellationToken));
     }
 
@@ -203,10 +245,15 @@ internal static class ApplicationsApi
         }
 
         var clientId = await applications.GetClientIdAsync(found.Application, cancellationToken);
-        await tokens.RevokeByApplicationIdAsync(id, cancellationToken);
-        await applications.DeleteAsync(found.Application, cancellationToken);
-        await db.ApplicationOwners.Where(o => o.ApplicationId == Guid.Parse(id)).ExecuteDeleteAsync(cancellationToken);
-        await audit.RecordAsync(AuditActions.ApplicationDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
+        await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            await tokens.RevokeByApplicationIdAsync(id, cancellationToken);
+            await applications.DeleteAsync(found.Application, cancellationToken);
+            await db.ApplicationOwners.Where(o => o.ApplicationId == Guid.Parse(id)).ExecuteDeleteAsync(cancellationToken);
+            await audit.RecordAsync(AuditActions.ApplicationDeleted, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
+            await tx.CommitAsync(cancellationToken);
+        }
+
         return TypedResults.NoContent();
     }
 
@@ -225,11 +272,20 @@ internal static class ApplicationsApi
         }
 
         var secret = NewSecret();
-        await applications.UpdateAsync(found.Application, secret, cancellationToken);
         var clientId = await applications.GetClientIdAsync(found.Application, cancellationToken);
-        await audit.RecordAsync(AuditActions.ApplicationSecretRotated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
+        await using (var tx = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            await applications.UpdateAsync(found.Application, secret, cancellationToken);
+            await audit.RecordAsync(AuditActions.ApplicationSecretRotated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", clientId);
+            await tx.CommitAsync(cancellationToken);
+        }
+
         return TypedResults.Ok(new ApplicationSecretResponse(Guid.Parse(id), clientId!, secret));
     }
+
+    private static ProblemHttpResult ImplicitConsentForbidden() =>
+        Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden",
+            "Only platform administrators give an application implicit consent or change where an implicit-consent application redirects.");
 
     private static IQueryable<ApplicationOwner> VisibleOwners(IdentityStoreDbContext db, Caller caller)
     {

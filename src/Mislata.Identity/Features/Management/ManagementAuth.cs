@@ -62,20 +62,52 @@ internal static class ManagementAuth
                     return;
                 }
 
-                var principal = result.Principal;
-                var subject = principal.GetClaim(OpenIddictConstants.Claims.Subject) ?? "unknown";
-                var tenant = Guid.TryParse(principal.GetClaim(ClaimNames.TenantId), out var t) ? t : (Guid?)null;
-                var isUser = Guid.TryParse(subject, out _);
-                context.User = principal;
-                context.Items[typeof(Caller)] = new Caller(
-                    principal,
-                    subject,
-                    isUser ? AuditActorType.User : AuditActorType.Client,
-                    tenant,
-                    principal.HasScope(Mislata.Core.Access.Scopes.PlatformAdmin) && tenant is null);
-                await next(context);
+                if (await BearerCallerAsync(context, result.Principal) is { } caller)
+                {
+                    context.User = caller.Principal;
+                    context.Items[typeof(Caller)] = caller;
+                    await next(context);
+                }
             }));
         return app;
+    }
+
+    /// <summary>
+    /// The caller of a valid access token, with the scopes the shared rule honours (<see cref="TokenScopes"/>), or null
+    /// after writing the refusal: 401 when its tenant no longer exists, 403 forbidden while the tenant is suspended
+    /// (from the tenant cache shared with the api, so a suspension reaches every replica at once).
+    /// </summary>
+    private static async Task<Caller?> BearerCallerAsync(HttpContext context, ClaimsPrincipal principal)
+    {
+        var subject = principal.GetClaim(OpenIddictConstants.Claims.Subject);
+        var clientId = principal.GetClaim(OpenIddictConstants.Claims.ClientId);
+        Guid? tenant = Guid.TryParse(principal.GetClaim(ClaimNames.TenantId), out var t) ? t : null;
+        Guid? partner = Guid.TryParse(principal.GetClaim(ClaimNames.PartnerId), out var p) ? p : null;
+        if (tenant is { } tenantId)
+        {
+            var summary = await context.RequestServices.GetRequiredService<ITenantDirectory>().FindAsync(tenantId, context.RequestAborted);
+            if (summary is null)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+                await Problem.Of(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unauthorized", "The token's tenant no longer exists.").ExecuteAsync(context);
+                return null;
+            }
+
+            if (summary.Status == TenantStatus.Suspended)
+            {
+                await Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden", "The tenant is suspended.").ExecuteAsync(context);
+                return null;
+            }
+        }
+
+        principal.SetScopes(TokenScopes.Honoured(principal.GetScopes(), principal.GetClaims(OpenIddictConstants.Claims.Role), subject, clientId, tenant, partner));
+        var isClient = TokenScopes.IsClientToken(subject, clientId);
+        return new Caller(
+            principal,
+            (isClient ? clientId ?? subject : subject) ?? "unknown",
+            isClient ? AuditActorType.Client : AuditActorType.User,
+            tenant,
+            principal.HasScope(Mislata.Core.Access.Scopes.PlatformAdmin) && tenant is null);
     }
 
     /// <summary>

@@ -41,7 +41,19 @@ internal static partial class AuthorizationEndpoints
         var users = services.GetRequiredService<UserManager<MislataUser>>();
         var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
         var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
+        var boundary = services.GetRequiredService<ApplicationBoundary>();
         LogStep(Logger(context), "authorize");
+
+        var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
+            ?? throw new InvalidOperationException("The client was validated by OpenIddict but is gone.");
+        var applicationId = (await applications.GetIdAsync(application, cancellationToken))!;
+
+        // An application without an owner, or of a suspended tenant, signs nobody in: no login page for it either.
+        var check = await boundary.CheckApplicationAsync(applicationId, cancellationToken);
+        if (!check.Allowed)
+        {
+            return await RefuseAuthorizationAsync(context, check, request.ClientId!, null, cancellationToken);
+        }
 
         var session = await context.AuthenticateAsync(SessionCookie.Scheme);
         var user = session.Succeeded ? await users.GetUserAsync(session.Principal!) : null;
@@ -60,12 +72,16 @@ internal static partial class AuthorizationEndpoints
             return Results.Challenge(new AuthenticationProperties { RedirectUri = returnUrl }, [SessionCookie.Scheme]);
         }
 
-        var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
-            ?? throw new InvalidOperationException("The client was validated by OpenIddict but is gone.");
-        var applicationId = await applications.GetIdAsync(application, cancellationToken);
+        // The tenant boundary: a tenant's application signs in only that tenant's users, and no suspended tenant's.
+        check = await boundary.CheckUserAsync(check.Owner!, user.TenantId, cancellationToken);
+        if (!check.Allowed)
+        {
+            return await RefuseAuthorizationAsync(context, check, request.ClientId!, user, cancellationToken);
+        }
+
         var subject = user.Id.ToString();
         var roles = await users.GetRolesAsync(user);
-        var scopes = GrantableUserScopes(request.GetScopes(), roles);
+        var scopes = GrantableUserScopes(request.GetScopes(), roles, user);
 
         var existing = new List<object>();
         await foreach (var authorization in authorizations.FindAsync(subject, applicationId, Statuses.Valid, AuthorizationTypes.Permanent, scopes, cancellationToken))
@@ -94,7 +110,7 @@ internal static partial class AuthorizationEndpoints
             }
 
             var name = await applications.GetLocalizedDisplayNameAsync(application, cancellationToken) ?? request.ClientId;
-            return RenderConsent(context, request, name!, scopes);
+            return RenderConsent(context, name!, check.Owner!.Name, scopes);
         }
 
         var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!);
@@ -109,7 +125,26 @@ internal static partial class AuthorizationEndpoints
         return Results.SignIn(principal, authenticationScheme: OidcScheme);
     }
 
-    private static IResult RenderConsent(HttpContext context, OpenIddictRequest request, string applicationName, ImmutableArray<string> scopes)
+    /// <summary>
+    /// 302 back to the client with <c>error=access_denied</c> (never a code). A refusal of a signed-in user is audited
+    /// (it is what a cross-tenant attempt looks like); one before sign-in is only logged, so that anonymous requests
+    /// cannot fill the audit trail.
+    /// </summary>
+    private static async Task<IResult> RefuseAuthorizationAsync(HttpContext context, BoundaryCheck check, string clientId, MislataUser? user, CancellationToken cancellationToken)
+    {
+        LogAuthorizeRefused(Logger(context), clientId, check.Code);
+        if (user is not null)
+        {
+            await context.RequestServices.GetRequiredService<IdentityAudit>().RecordAsync(
+                AuditActions.AuthorizeRefused, AuditOutcome.Denied, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                errorCode: Errors.AccessDenied, details: new Dictionary<string, string> { ["client_id"] = clientId, ["reason"] = check.Code });
+        }
+
+        return Forbid(Errors.AccessDenied, check.Description);
+    }
+
+    /// <summary>The consent page names the application and who owns it (a tenant, by name, or the platform).</summary>
+    private static IResult RenderConsent(HttpContext context, string applicationName, string ownerName, ImmutableArray<string> scopes)
     {
         LogStep(Logger(context), "consent-page");
         var source = context.Request.HasFormContentType ? context.Request.Form.ToList() : [.. context.Request.Query];
@@ -118,7 +153,7 @@ internal static partial class AuthorizationEndpoints
             .SelectMany(p => p.Value.Select(v => Hidden(p.Key, v))));
         var list = string.Concat(scopes.Select(s => $"<li><code>{E(s)}</code></li>"));
         var inner = $"""
-            <p><strong>{E(applicationName)}</strong> asks to act on your behalf with these permissions:</p>
+            <p><strong id="application">{E(applicationName)}</strong>, an application of <strong id="owner">{E(ownerName)}</strong>, asks to act on your behalf with these permissions:</p>
             <ul id="scopes">{list}</ul>
             {hidden}
             <button type="submit" name="submit" value="accept">Allow</button>
@@ -136,23 +171,30 @@ internal static partial class AuthorizationEndpoints
         if (request.IsClientCredentialsGrantType())
         {
             var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
-            var db = services.GetRequiredService<IdentityStoreDbContext>();
             var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
                 ?? throw new InvalidOperationException("The client was validated by OpenIddict but is gone.");
-            var id = Guid.Parse((await applications.GetIdAsync(application, cancellationToken))!);
-            var owner = await db.ApplicationOwners.AsNoTracking().FirstOrDefaultAsync(o => o.ApplicationId == id, cancellationToken);
-            var permitted = (await applications.GetPermissionsAsync(application, cancellationToken))
-                .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
-                .Select(p => p[Permissions.Prefixes.Scope.Length..])
-                .Where(Mislata.Core.Access.Scopes.IsKnown)
-                .ToList();
+            var check = await services.GetRequiredService<ApplicationBoundary>()
+                .CheckApplicationAsync((await applications.GetIdAsync(application, cancellationToken))!, cancellationToken);
+            if (!check.Allowed)
+            {
+                // No owner (never a platform application) or no longer an owner: not a client of this server. A
+                // suspended tenant's client is still known, but not allowed a token.
+                var error = check.Refusal == BoundaryRefusal.OwnerSuspended ? Errors.UnauthorizedClient : Errors.InvalidClient;
+                await audit.RecordAsync(AuditActions.TokenRefused, AuditOutcome.Denied, AuditActorType.Client, request.ClientId!, check.Owner?.TenantId, cancellationToken,
+                    errorCode: error, details: new Dictionary<string, string> { ["grant"] = GrantTypes.ClientCredentials, ["reason"] = check.Code });
+                return Forbid(error, check.Description);
+            }
+
+            // What the client was permitted, within what its owner may hold (the api honours exactly these).
+            var owner = check.Owner!;
+            var allowed = TokenScopes.ForClient(PermittedScopes(await applications.GetPermissionsAsync(application, cancellationToken)), owner.TenantId);
             var requested = request.GetScopes();
-            var scopes = requested.IsEmpty ? permitted : [.. requested.Where(permitted.Contains)];
+            var scopes = requested.IsEmpty ? [.. allowed.Order(StringComparer.Ordinal)] : requested.Where(allowed.Contains).Distinct(StringComparer.Ordinal).ToList();
 
             var identity = NewIdentity();
             identity.SetClaim(Claims.Subject, request.ClientId);
             identity.SetClaim(Claims.ClientId, request.ClientId);
-            if (owner?.TenantId is { } tenantId)
+            if (owner.TenantId is { } tenantId)
             {
                 identity.SetClaim(ClaimNames.TenantId, tenantId.ToString());
             }
@@ -165,7 +207,7 @@ internal static partial class AuthorizationEndpoints
             identity.SetScopes(scopes);
             identity.SetResources(IdentityServerSetup.ApiAudience);
             identity.SetDestinations(Destinations);
-            await audit.RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.Client, request.ClientId!, owner?.TenantId, cancellationToken,
+            await audit.RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.Client, request.ClientId!, owner.TenantId, cancellationToken,
                 details: new Dictionary<string, string> { ["grant"] = GrantTypes.ClientCredentials, ["scope"] = string.Join(' ', scopes) });
             return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OidcScheme);
         }
@@ -183,9 +225,26 @@ internal static partial class AuthorizationEndpoints
                 return Forbid(Errors.InvalidGrant, "The user is no longer allowed to sign in.");
             }
 
-            // Roles may have changed since the code or refresh token was issued: re-derive, never widen.
+            // The tenant boundary again: the application's owner or a tenant's status may have changed since authorize.
+            var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
+            var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
+                ?? throw new InvalidOperationException("The client was validated by OpenIddict but is gone.");
+            var check = await services.GetRequiredService<ApplicationBoundary>()
+                .CheckUserAsync((await applications.GetIdAsync(application, cancellationToken))!, user.TenantId, cancellationToken);
+            if (!check.Allowed)
+            {
+                await audit.RecordAsync(AuditActions.TokenRefused, AuditOutcome.Denied, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                    errorCode: Errors.InvalidGrant, details: new Dictionary<string, string> { ["grant"] = request.GrantType!, ["client_id"] = request.ClientId!, ["reason"] = check.Code });
+                return Forbid(Errors.InvalidGrant, check.Description);
+            }
+
+            // Roles and the application's scopes may have changed since the code or refresh token was issued:
+            // re-derive, never widen.
             var roles = await users.GetRolesAsync(user);
-            var scopes = GrantableUserScopes(result.Principal!.GetScopes(), roles);
+            var permitted = await applications.GetPermissionsAsync(application, cancellationToken);
+            var scopes = GrantableUserScopes(result.Principal!.GetScopes(), roles, user)
+                .Where(s => s is OpenIddictConstants.Scopes.OpenId or OpenIddictConstants.Scopes.OfflineAccess || permitted.Contains(Permissions.Prefixes.Scope + s, StringComparer.Ordinal))
+                .ToImmutableArray();
             var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!);
             principal.SetAuthorizationId(result.Principal!.GetAuthorizationId());
             await audit.RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
@@ -266,17 +325,20 @@ internal static partial class AuthorizationEndpoints
         return Results.SignOut(new AuthenticationProperties { RedirectUri = "/account" }, [OidcScheme]);
     }
 
-    /// <summary>What a user may get: the OIDC scopes plus the API scopes of their roles, intersected with the request.</summary>
-    internal static ImmutableArray<string> GrantableUserScopes(ImmutableArray<string> requested, IEnumerable<string> roles)
+    /// <summary>What a user may get: the OIDC scopes plus the API scopes of their roles in their binding (<see cref="TokenScopes"/>), intersected with the request.</summary>
+    internal static ImmutableArray<string> GrantableUserScopes(ImmutableArray<string> requested, IEnumerable<string> roles, MislataUser user)
     {
         var allowed = new HashSet<string>(IdentityServerSetup.OidcScopes, StringComparer.Ordinal) { OpenIddictConstants.Scopes.Roles };
-        foreach (var role in roles)
-        {
-            allowed.UnionWith(Roles.ScopesOf(role));
-        }
-
+        allowed.UnionWith(TokenScopes.ForUser(roles, user.TenantId, user.PartnerId));
         return [.. requested.Where(allowed.Contains).Distinct(StringComparer.Ordinal)];
     }
+
+    /// <summary>The API scopes an application's permissions name (<c>scp:…</c>).</summary>
+    private static IEnumerable<string> PermittedScopes(ImmutableArray<string> permissions) =>
+        permissions
+            .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
+            .Select(p => p[Permissions.Prefixes.Scope.Length..])
+            .Where(Mislata.Core.Access.Scopes.IsKnown);
 
     private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(UserManager<MislataUser> users, MislataUser user, IList<string> roles, ImmutableArray<string> scopes, string clientId)
     {
@@ -326,4 +388,7 @@ internal static partial class AuthorizationEndpoints
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Account step {Step}")]
     private static partial void LogStep(ILogger logger, string step);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Authorization refused for client {ClientId}: {Reason}")]
+    private static partial void LogAuthorizeRefused(ILogger logger, string clientId, string reason);
 }

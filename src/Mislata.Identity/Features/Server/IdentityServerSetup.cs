@@ -37,6 +37,7 @@ internal static class IdentityServerSetup
         var services = builder.Services;
         services.AddHttpContextAccessor();
         services.AddScoped<IdentityAudit>();
+        services.AddScoped<ApplicationBoundary>();
 
         services.AddIdentity<MislataUser, MislataRole>(o =>
             {
@@ -100,6 +101,8 @@ internal static class IdentityServerSetup
                 // Introspection is for platform applications (only they get the permission), which must be able to
                 // introspect any token, although they are neither its audience nor its presenter.
                 o.RemoveEventHandler(OpenIddictServerHandlers.Introspection.ValidateAuthorizedParty.Descriptor);
+                o.AddEventHandler(RequirePlatformOwnerForIntrospection.Descriptor);
+                o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()

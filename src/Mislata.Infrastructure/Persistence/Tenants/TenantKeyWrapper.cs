@@ -8,8 +8,9 @@ namespace Mislata.Infrastructure.Persistence.Tenants;
 public sealed record WrappedDataKey(Guid TenantId, int Version, string MasterKeyId, byte[] WrappedKey);
 
 /// <summary>
-/// Creates, wraps and unwraps tenant data keys (DEKs). The crypto library's <c>DataKeyWrapper</c> will replace
-/// this implementation; the stored format is (wrapped bytes, dek_version, master_key_id).
+/// Creates, wraps and unwraps tenant data keys (DEKs): the platform's one envelope format, stored as
+/// (wrapped bytes, dek_version, master_key_id). The master key never encrypts anything itself: the wrapping key is
+/// derived from it.
 /// </summary>
 public interface ITenantKeyWrapper
 {
