@@ -85,7 +85,9 @@ echo "== shared PostgreSQL for integration tests"
 export MISLATA_TEST_PG_PORT MISLATA_TEST_PG_PASSWORD
 MISLATA_TEST_PG_PORT="$("$STACK" free-port)"
 MISLATA_TEST_PG_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '\n=+/')"
-MISLATA_PG_FSYNC=off MISLATA_PG_SYNC_COMMIT=off "$STACK" pg-init "$MISLATA_TEST_STATE/pg-shared" "$MISLATA_TEST_PG_PORT" "$MISLATA_TEST_PG_PASSWORD" \
+# The password reaches stack.sh through its environment, never its command line (ps shows arguments).
+MISLATA_PG_SUPERUSER_PASSWORD="$MISLATA_TEST_PG_PASSWORD" MISLATA_PG_FSYNC=off MISLATA_PG_SYNC_COMMIT=off \
+  "$STACK" pg-init "$MISLATA_TEST_STATE/pg-shared" "$MISLATA_TEST_PG_PORT" \
   && "$STACK" pg-start "$MISLATA_TEST_STATE/pg-shared" || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; skipped=0

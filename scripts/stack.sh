@@ -4,21 +4,38 @@
 #
 #   stack.sh packages                                  install postgresql, redis-server, nginx (+njs) and the tools
 #                                                      the scripts use (openssl, envsubst, curl, python3, pkill) when missing
-#   stack.sh pg-init   DIR PORT PASSWORD               create a cluster (superuser "mislata", scram, 127.0.0.1 only)
+#   stack.sh pg-init   DIR PORT                        create a cluster (superuser "mislata", scram, 127.0.0.1 only)
 #   stack.sh pg-start  DIR | pg-stop DIR
-#   stack.sh redis-start DIR PORT PASSWORD | redis-stop DIR
+#   stack.sh pg-roles  PORT DATABASE                   create DATABASE if missing and its roles (deploy/postgres/roles.sql):
+#                                                      DATABASE_owner (migrations) and DATABASE_{identity,api,worker}
+#   stack.sh redis-start DIR PORT | redis-stop DIR     with the ACL users of deploy/redis/users.conf.template
 #   stack.sh tls-cert  DIR                             self-signed cert for localhost (DIR/cert.pem, DIR/key.pem)
 #   stack.sh nginx-render DIR HTTP HTTPS PUBLIC_HTTPS IDENTITY_ADDRS API_ADDRS WORKER_ADDRS CERT KEY
 #                                                      ADDRS: comma-separated host:port lists
 #   stack.sh nginx-start DIR | nginx-stop DIR
 #   stack.sh service-start NAME DLL LOGFILE PIDFILE    (environment comes from the caller) | service-stop PIDFILE
 #   stack.sh free-port                                 print a free TCP port on 127.0.0.1
+#
+# Passwords never go on a command line (ps shows every process's arguments): they come from the environment.
+#   pg-init, pg-roles   MISLATA_PG_SUPERUSER_PASSWORD
+#   pg-roles            MISLATA_PG_OWNER_PASSWORD, MISLATA_PG_IDENTITY_PASSWORD, MISLATA_PG_API_PASSWORD,
+#                       MISLATA_PG_WORKER_PASSWORD
+#   redis-start         MISLATA_REDIS_PASSWORD (the operator: Redis's default user), and MISLATA_REDIS_IDENTITY_PASSWORD,
+#                       MISLATA_REDIS_API_PASSWORD, MISLATA_REDIS_WORKER_PASSWORD (the services' users; when none is
+#                       set, only the default user exists)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "stack: $*"; exit 1; }
+
+# The value of the environment variable named $1, or a one-line error naming it.
+required_env() {
+  local value="${!1:-}"
+  [ -n "$value" ] || die "$1 is not set"
+  printf '%s' "$value"
+}
 
 as_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -62,9 +79,10 @@ cmd_packages() {
 }
 
 cmd_pg_init() {
-  local dir="$1" port="$2" password="$3" bin
+  local dir="$1" port="$2" password bin
   bin="$(pg_bin)"
   [ -f "$dir/data/PG_VERSION" ] && return 0
+  password="$(required_env MISLATA_PG_SUPERUSER_PASSWORD)"
   mkdir -p "$dir/data" "$dir/run"
   chmod 700 "$dir/data"
   local pwfile="$dir/.pwfile"
@@ -106,8 +124,32 @@ cmd_pg_stop() {
   as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+# Database DATABASE (created if missing) and its roles, as the cluster's superuser over TCP on 127.0.0.1:PORT.
+cmd_pg_roles() {
+  local port="$1" database="$2" bin
+  bin="$(pg_bin)"
+  [[ "$database" =~ ^[a-z_][a-z0-9_]{0,50}$ ]] || die "pg-roles: '$database' is not a plain lower-case database name"
+  export PGPASSWORD
+  PGPASSWORD="$(required_env MISLATA_PG_SUPERUSER_PASSWORD)"
+  local psql=("$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U mislata -v ON_ERROR_STOP=1)
+  if [ "$("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'")" != "1" ]; then
+    "${psql[@]}" -d postgres -c "CREATE DATABASE \"$database\"" >/dev/null
+  fi
+  local name
+  for name in MISLATA_PG_OWNER_PASSWORD MISLATA_PG_IDENTITY_PASSWORD MISLATA_PG_API_PASSWORD MISLATA_PG_WORKER_PASSWORD; do
+    required_env "$name" >/dev/null
+  done
+  "${psql[@]}" -d "$database" -f "$ROOT/deploy/postgres/roles.sql" >/dev/null
+}
+
+# SHA-256 (hex) of the value of the environment variable named $1: Redis ACL "#<hash>" passwords.
+env_sha256() {
+  printf '%s' "${!1}" | sha256sum | cut -d' ' -f1
+}
+
 cmd_redis_start() {
-  local dir="$1" port="$2" password="$3"
+  local dir="$1" port="$2" password
+  password="$(required_env MISLATA_REDIS_PASSWORD)"
   mkdir -p "$dir"
   if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then return 0; fi
   ( umask 077
@@ -115,7 +157,6 @@ cmd_redis_start() {
 bind 127.0.0.1
 port $port
 protected-mode yes
-requirepass $password
 daemonize yes
 pidfile $dir/redis.pid
 logfile $dir/redis.log
@@ -123,6 +164,18 @@ dir $dir
 appendonly ${MISLATA_REDIS_AOF:-yes}
 save ""
 CONF
+    if [ -n "${MISLATA_REDIS_IDENTITY_PASSWORD:-}${MISLATA_REDIS_API_PASSWORD:-}${MISLATA_REDIS_WORKER_PASSWORD:-}" ]; then
+      required_env MISLATA_REDIS_IDENTITY_PASSWORD >/dev/null
+      required_env MISLATA_REDIS_API_PASSWORD >/dev/null
+      required_env MISLATA_REDIS_WORKER_PASSWORD >/dev/null
+      sed -e "s/@DEFAULT_HASH@/$(env_sha256 MISLATA_REDIS_PASSWORD)/" \
+          -e "s/@IDENTITY_HASH@/$(env_sha256 MISLATA_REDIS_IDENTITY_PASSWORD)/" \
+          -e "s/@API_HASH@/$(env_sha256 MISLATA_REDIS_API_PASSWORD)/" \
+          -e "s/@WORKER_HASH@/$(env_sha256 MISLATA_REDIS_WORKER_PASSWORD)/" \
+          "$ROOT/deploy/redis/users.conf.template" >> "$dir/redis.conf"
+    else
+      printf 'user default reset on #%s ~* &* +@all\n' "$(env_sha256 MISLATA_REDIS_PASSWORD)" >> "$dir/redis.conf"
+    fi
   )
   local logged=0
   [ -f "$dir/redis.log" ] && logged="$(stat -c %s "$dir/redis.log")"
@@ -241,6 +294,7 @@ main() {
     pg-init) cmd_pg_init "$@" ;;
     pg-start) cmd_pg_start "$@" ;;
     pg-stop) cmd_pg_stop "$@" ;;
+    pg-roles) cmd_pg_roles "$@" ;;
     redis-start) cmd_redis_start "$@" ;;
     redis-stop) cmd_redis_stop "$@" ;;
     tls-cert) cmd_tls_cert "$@" ;;

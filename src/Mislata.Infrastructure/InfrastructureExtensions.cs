@@ -19,11 +19,21 @@ using StackExchange.Redis;
 
 namespace Mislata.Infrastructure;
 
-/// <summary>Where the data lives: <c>QAPI_POSTGRES</c> (Npgsql connection string) and <c>QAPI_REDIS</c>.</summary>
+/// <summary>
+/// Where the data lives: <c>QAPI_POSTGRES</c> (Npgsql connection string of the service's own role),
+/// <c>QAPI_POSTGRES_MIGRATIONS</c> (optional: the schemas' owner, used only while the service starts) and <c>QAPI_REDIS</c>.
+/// </summary>
 public sealed class DataStoreOptions
 {
     [Required(ErrorMessage = "QAPI_POSTGRES is not set (an Npgsql connection string).")]
     public string Postgres { get; set; } = string.Empty;
+
+    /// <summary>The migration role's connection string; empty in a single-role install, where <see cref="Postgres"/> migrates.</summary>
+    public string PostgresMigrations { get; set; } = string.Empty;
+
+    public bool HasMigrationRole => PostgresMigrations.Length > 0;
+
+    public string MigrationConnectionString => HasMigrationRole ? PostgresMigrations : Postgres;
 
     [Required(ErrorMessage = "QAPI_REDIS is not set (a Redis configuration string, e.g. localhost:6379).")]
     public string Redis { get; set; } = string.Empty;
@@ -41,6 +51,7 @@ public static class InfrastructureExtensions
         var options = new DataStoreOptions
         {
             Postgres = builder.Configuration["QAPI_POSTGRES"] ?? string.Empty,
+            PostgresMigrations = builder.Configuration["QAPI_POSTGRES_MIGRATIONS"] ?? string.Empty,
             Redis = builder.Configuration["QAPI_REDIS"] ?? string.Empty,
         };
         var failures = new List<ValidationResult>();
@@ -60,6 +71,18 @@ public static class InfrastructureExtensions
         catch (ArgumentException ex)
         {
             throw new StartupException("QAPI_POSTGRES is not a valid Npgsql connection string.", ex);
+        }
+
+        if (options.HasMigrationRole)
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(options.PostgresMigrations);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new StartupException("QAPI_POSTGRES_MIGRATIONS is not a valid Npgsql connection string.", ex);
+            }
         }
 
         builder.Services.AddSingleton(dataSource);

@@ -163,13 +163,83 @@ public sealed partial class ComposeFileTests
         Assert.Equal("postgres:17", Service("postgres").Scalar("image"));
         Assert.Equal("redis:7", Service("redis").Scalar("image"));
 
-        // Starting with redis-server lets the image's entry point drop root; the password comes from .env.
+        // Starting with redis-server lets the image's entry point (called by ours) drop root; the users (and their
+        // passwords) come from the ACL file our entry point renders, never from the command line.
         var redisCommand = YamlNodes.NamesOf(Service("redis").Child("command")).ToList();
         Assert.Equal("redis-server", redisCommand[0]);
-        var requirePass = redisCommand.IndexOf("--requirepass");
-        Assert.True(requirePass > 0 && requirePass + 1 < redisCommand.Count, "redis runs without --requirepass");
-        Assert.True(IsVariableReference(redisCommand[requirePass + 1]), "the redis password must come from .env");
+        Assert.DoesNotContain("--requirepass", redisCommand);
+        Assert.Contains("--include /run/mislata/users.conf", string.Join(' ', redisCommand), StringComparison.Ordinal);
         Assert.Contains("--appendonly yes", string.Join(' ', redisCommand), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("identity")]
+    [InlineData("api")]
+    [InlineData("worker")]
+    public void Each_dotnet_service_connects_with_its_own_database_role_and_redis_user(string service)
+    {
+        var environment = Service(service).Environment();
+        var upper = service.ToUpperInvariant();
+        Assert.Matches($@"^Host=postgres;Port=5432;Database=mislata;Username=mislata_{service};Password=\$\{{POSTGRES_{upper}_PASSWORD[:?}}]", environment["QAPI_POSTGRES"]);
+        Assert.Matches(@"^Host=postgres;Port=5432;Database=mislata;Username=mislata_owner;Password=\$\{POSTGRES_OWNER_PASSWORD[:?}]", environment["QAPI_POSTGRES_MIGRATIONS"]);
+        Assert.Matches($@"^redis:6379,user=mislata-{service},password=\$\{{REDIS_{upper}_PASSWORD[:?}}]", environment["QAPI_REDIS"]);
+
+        // Neither the PostgreSQL superuser nor the Redis operator, nor another service's credentials.
+        foreach (var (key, value) in environment)
+        {
+            Assert.DoesNotContain("${POSTGRES_PASSWORD", value, StringComparison.Ordinal);
+            Assert.DoesNotContain("${REDIS_PASSWORD", value, StringComparison.Ordinal);
+            foreach (var other in new[] { "IDENTITY", "API", "WORKER" }.Where(o => o != upper))
+            {
+                Assert.False(value.Contains($"_{other}_PASSWORD", StringComparison.Ordinal), $"{service}: {key} uses {other}'s credentials");
+            }
+        }
+    }
+
+    [Fact]
+    public void The_postgres_container_creates_the_services_roles_from_the_shared_script_on_first_start()
+    {
+        var postgres = Service("postgres");
+        var mounts = YamlNodes.NamesOf(postgres.Child("volumes"));
+        Assert.Contains("./postgres/10-mislata-roles.sh:/docker-entrypoint-initdb.d/10-mislata-roles.sh:ro", mounts);
+        Assert.Contains("../postgres/roles.sql:/etc/mislata/roles.sql:ro", mounts);
+        Assert.Contains("/etc/mislata/roles.sql", RepositoryFiles.ReadText("deploy/compose/postgres/10-mislata-roles.sh"), StringComparison.Ordinal);
+        Assert.Contains("\\getenv api_password MISLATA_PG_API_PASSWORD", RepositoryFiles.ReadText("deploy/postgres/roles.sql"), StringComparison.Ordinal);
+
+        // The roles get the passwords the services connect with.
+        var environment = postgres.Environment();
+        foreach (var role in new[] { "OWNER", "IDENTITY", "API", "WORKER" })
+        {
+            Assert.Matches($@"^\$\{{POSTGRES_{role}_PASSWORD[:?}}]", environment[$"MISLATA_PG_{role}_PASSWORD"]);
+        }
+    }
+
+    [Fact]
+    public void Redis_renders_one_acl_user_per_service_from_the_shared_template()
+    {
+        var redis = Service("redis");
+        var mounts = YamlNodes.NamesOf(redis.Child("volumes"));
+        Assert.Contains("../redis/users.conf.template:/etc/mislata/users.conf.template:ro", mounts);
+        Assert.Contains("./redis/entrypoint.sh:/etc/mislata/redis-entrypoint.sh:ro", mounts);
+        Assert.Equal(["/etc/mislata/redis-entrypoint.sh"], YamlNodes.NamesOf(redis.Child("entrypoint")));
+        Assert.Contains("/run/mislata", YamlNodes.NamesOf(redis.Child("tmpfs")));
+
+        var environment = redis.Environment();
+        Assert.Matches(@"^\$\{REDIS_PASSWORD[:?}]", environment["REDISCLI_AUTH"]);
+        foreach (var service in new[] { "IDENTITY", "API", "WORKER" })
+        {
+            Assert.Matches($@"^\$\{{REDIS_{service}_PASSWORD[:?}}]", environment[$"MISLATA_REDIS_{service}_PASSWORD"]);
+        }
+
+        var template = RepositoryFiles.ReadText("deploy/redis/users.conf.template");
+        foreach (var service in new[] { "identity", "api", "worker" })
+        {
+            var user = Assert.Single(template.Split('\n'), l => l.StartsWith($"user mislata-{service} ", StringComparison.Ordinal));
+            Assert.Contains(" reset on #@", user, StringComparison.Ordinal);
+            Assert.Contains(" -@dangerous", user, StringComparison.Ordinal);
+            Assert.DoesNotContain(" ~* ", user + " ", StringComparison.Ordinal);
+            Assert.DoesNotContain(" allkeys", user, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -143,11 +143,38 @@ public sealed class KubernetesManifestTests
             var name = ((YamlScalarNode)key).Value!;
             var text = ((YamlScalarNode)value).Value ?? "";
             if (name.Contains("PASSWORD", StringComparison.Ordinal) || name.Contains("SECRET", StringComparison.Ordinal)
-                || name.StartsWith("QAPI_MASTER_KEY", StringComparison.Ordinal) || name is "QAPI_POSTGRES" or "QAPI_REDIS")
+                || name.StartsWith("QAPI_MASTER_KEY", StringComparison.Ordinal)
+                || name.StartsWith("QAPI_POSTGRES", StringComparison.Ordinal) || name.StartsWith("QAPI_REDIS", StringComparison.Ordinal))
             {
                 Assert.True(text.Length == 0 || text.Contains("change-me", StringComparison.Ordinal), $"{name} is not a placeholder");
             }
         }
+    }
+
+    [Theory]
+    [InlineData("identity")]
+    [InlineData("api")]
+    [InlineData("worker")]
+    public void Each_service_takes_its_own_database_role_and_redis_user(string service)
+    {
+        var container = SingleContainer(Objects("Deployment")[service]);
+        var keys = Assert.IsType<YamlSequenceNode>(container.Child("env")).Children.Cast<YamlMappingNode>()
+            .Where(e => e.MappingOrNull("valueFrom")?.MappingOrNull("secretKeyRef") is not null)
+            .ToDictionary(e => e.Scalar("name")!, e => e.Mapping("valueFrom").Mapping("secretKeyRef").Scalar("key")!, StringComparer.Ordinal);
+        var upper = service.ToUpperInvariant();
+        Assert.Equal($"QAPI_POSTGRES_{upper}", keys["QAPI_POSTGRES"]);
+        Assert.Equal("QAPI_POSTGRES_MIGRATIONS", keys["QAPI_POSTGRES_MIGRATIONS"]);
+        Assert.Equal($"QAPI_REDIS_{upper}", keys["QAPI_REDIS"]);
+        foreach (var other in new[] { "IDENTITY", "API", "WORKER" }.Where(o => o != upper))
+        {
+            Assert.DoesNotContain(keys.Values, k => k.EndsWith("_" + other, StringComparison.Ordinal));
+        }
+
+        // The template names the role and the user each key is for.
+        var secret = Objects("Secret")["mislata-secrets"].Mapping("stringData");
+        Assert.Contains($"Username=mislata_{service};", secret.Scalar($"QAPI_POSTGRES_{upper}"), StringComparison.Ordinal);
+        Assert.Contains("Username=mislata_owner;", secret.Scalar("QAPI_POSTGRES_MIGRATIONS"), StringComparison.Ordinal);
+        Assert.Contains($",user=mislata-{service},", secret.Scalar($"QAPI_REDIS_{upper}"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -5,12 +5,20 @@ using Npgsql;
 
 namespace Mislata.Testing;
 
-/// <summary>A fresh database in the run's real PostgreSQL with the mislata schema migrated.</summary>
-public sealed class MislataDatabase : IAsyncDisposable
+/// <summary>
+/// A fresh database in the run's real PostgreSQL with the mislata schema migrated by the migration role and the
+/// services' grants applied, as at a service's start. <see cref="DataSource"/> and <see cref="Contexts"/> connect as
+/// the run-time role of <c>service</c> (the api's unless told), so the code under test has exactly that role's
+/// privileges; <see cref="ExecuteAsync"/> and <see cref="ScalarAsync{T}"/> run as the superuser (set-up, tampering).
+/// </summary>
+public sealed class MislataDatabase(string service = DatabaseGrants.ApiService) : IAsyncDisposable
 {
     private PostgresInstance? _postgres;
+    private NpgsqlDataSource? _admin;
 
-    public string ConnectionString { get; private set; } = string.Empty;
+    public DatabaseLogins Logins { get; private set; } = null!;
+
+    public string ConnectionString => Logins.For(service);
 
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
@@ -19,31 +27,48 @@ public sealed class MislataDatabase : IAsyncDisposable
     public async Task InitializeAsync()
     {
         _postgres = await PostgresInstance.SharedOrOwnAsync();
-        ConnectionString = await _postgres.CreateDatabaseAsync("infra");
+        Logins = await _postgres.CreateDatabaseWithRolesAsync("infra");
+        _admin = NpgsqlDataSource.Create(Logins.Admin);
+
+        await using (var owner = new NpgsqlConnection(Logins.Migrations))
+        {
+            await owner.OpenAsync();
+            await using (var db = new MislataDbContext(Options(o => o.UseNpgsql(owner, History))))
+            {
+                await db.Database.MigrateAsync();
+            }
+
+            await DatabaseGrants.ApplyAsync(owner, NullLogger.Instance, CancellationToken.None);
+        }
+
         DataSource = NpgsqlDataSource.Create(ConnectionString);
-        var options = new DbContextOptionsBuilder<MislataDbContext>()
-            .UseNpgsql(DataSource, o => o.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema))
-            .Options;
-        Contexts = new Factory(options);
-        await using var db = Contexts.CreateDbContext();
-        await db.Database.MigrateAsync();
+        Contexts = new Factory(Options(o => o.UseNpgsql(DataSource, History)));
     }
 
     public async Task<int> ExecuteAsync(string sql)
     {
-        await using var command = DataSource.CreateCommand(sql);
+        await using var command = _admin!.CreateCommand(sql);
         return await command.ExecuteNonQueryAsync();
     }
 
     public async Task<T> ScalarAsync<T>(string sql)
     {
-        await using var command = DataSource.CreateCommand(sql);
+        await using var command = _admin!.CreateCommand(sql);
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
     public async ValueTask DisposeAsync()
     {
-        await DataSource.DisposeAsync();
+        if (DataSource is not null)
+        {
+            await DataSource.DisposeAsync();
+        }
+
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync();
+        }
+
         if (_postgres is not null)
         {
             await _postgres.DisposeAsync();
@@ -51,6 +76,16 @@ public sealed class MislataDatabase : IAsyncDisposable
     }
 
     public static NullLogger<T> Logger<T>() => NullLogger<T>.Instance;
+
+    private static void History(Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure.NpgsqlDbContextOptionsBuilder o) =>
+        o.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema);
+
+    private static DbContextOptions<MislataDbContext> Options(Action<DbContextOptionsBuilder<MislataDbContext>> configure)
+    {
+        var builder = new DbContextOptionsBuilder<MislataDbContext>();
+        configure(builder);
+        return builder.Options;
+    }
 
     private sealed class Factory(DbContextOptions<MislataDbContext> options) : IDbContextFactory<MislataDbContext>
     {

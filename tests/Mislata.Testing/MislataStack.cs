@@ -31,13 +31,13 @@ public sealed class MislataStack : IAsyncDisposable
 
     private readonly List<ServiceProcess> _services = [];
 
-    private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, string database)
+    private MislataStack(StackOptions options, PostgresInstance postgres, RedisInstance redis, GatewayInstance gateway, DatabaseLogins database)
     {
         Options = options;
         Postgres = postgres;
         Redis = redis;
         Gateway = gateway;
-        PostgresConnectionString = database;
+        Database = database;
     }
 
     public StackOptions Options { get; }
@@ -48,7 +48,11 @@ public sealed class MislataStack : IAsyncDisposable
 
     public GatewayInstance Gateway { get; }
 
-    public string PostgresConnectionString { get; }
+    /// <summary>The stack's database and its logins: the services run with their own roles, migrate with the owner.</summary>
+    public DatabaseLogins Database { get; }
+
+    /// <summary>The cluster superuser on the stack's database: for tests' set-up and assertions, never used by a service.</summary>
+    public string PostgresConnectionString => Database.Admin;
 
     public string MasterKey { get; } = TestEnvironment.NewMasterKey();
 
@@ -68,7 +72,7 @@ public sealed class MislataStack : IAsyncDisposable
     {
         options ??= new StackOptions();
         var postgres = options.OwnPostgres ? await PostgresInstance.StartOwnAsync() : await PostgresInstance.SharedOrOwnAsync();
-        var database = await postgres.CreateDatabaseAsync("e2e");
+        var database = await postgres.CreateDatabaseWithRolesAsync("e2e");
         var redis = await RedisInstance.LaunchAsync();
         var gateway = await GatewayInstance.CreateAsync();
         var stack = new MislataStack(options, postgres, redis, gateway, database);
@@ -86,14 +90,18 @@ public sealed class MislataStack : IAsyncDisposable
         }
     }
 
-    /// <summary>The environment a service of this stack runs with.</summary>
-    public Dictionary<string, string?> ServiceEnvironment()
+    /// <summary>
+    /// The environment a service of this stack runs with: its own database role and Redis user, and the migration
+    /// role for start-up, as <c>./run.sh</c> gives them.
+    /// </summary>
+    public Dictionary<string, string?> ServiceEnvironment(string service)
     {
         var env = new Dictionary<string, string?>
         {
             ["QAPI_MASTER_KEY"] = MasterKey,
-            ["QAPI_POSTGRES"] = PostgresConnectionString,
-            ["QAPI_REDIS"] = Redis.Configuration,
+            ["QAPI_POSTGRES"] = Database.For(service),
+            ["QAPI_POSTGRES_MIGRATIONS"] = Database.Migrations,
+            ["QAPI_REDIS"] = Redis.ConfigurationFor(service),
             ["QAPI_PUBLIC_URL"] = Gateway.BaseAddress.ToString().TrimEnd('/'),
             ["QAPI_ADMIN_EMAIL"] = AdminEmail,
             ["QAPI_ADMIN_PASSWORD"] = AdminPassword,
@@ -124,17 +132,17 @@ public sealed class MislataStack : IAsyncDisposable
         {
             for (var i = 0; i < Options.IdentityReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment()));
+                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity")));
             }
 
             for (var i = 0; i < Options.ApiReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("api", 0, ServiceEnvironment()));
+                _services.Add(ServiceProcess.Start("api", 0, ServiceEnvironment("api")));
             }
 
             for (var i = 0; i < Options.WorkerReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("worker", 0, ServiceEnvironment()));
+                _services.Add(ServiceProcess.Start("worker", 0, ServiceEnvironment("worker")));
             }
 
             try
@@ -171,7 +179,7 @@ public sealed class MislataStack : IAsyncDisposable
         await service.DisposeAsync();
         for (var attempt = 1; ; attempt++)
         {
-            var restarted = ServiceProcess.Start(service.Name, port, ServiceEnvironment());
+            var restarted = ServiceProcess.Start(service.Name, port, ServiceEnvironment(service.Name));
             _services[index] = restarted;
             try
             {

@@ -42,8 +42,14 @@ public sealed class PostgresInstance : IAsyncDisposable
         var folder = TestEnvironment.NewFolder("pg");
         var port = Processes.FreePort();
         var password = TestEnvironment.RandomToken();
-        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-init", folder, port.ToString(CultureInfo.InvariantCulture), password],
-            new Dictionary<string, string> { ["MISLATA_PG_FSYNC"] = "off", ["MISLATA_PG_SYNC_COMMIT"] = "off" });
+        // The password reaches stack.sh through its environment, never its command line (CommandLineTests).
+        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-init", folder, port.ToString(CultureInfo.InvariantCulture)],
+            new Dictionary<string, string>
+            {
+                ["MISLATA_PG_SUPERUSER_PASSWORD"] = password,
+                ["MISLATA_PG_FSYNC"] = "off",
+                ["MISLATA_PG_SYNC_COMMIT"] = "off",
+            });
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -62,19 +68,54 @@ public sealed class PostgresInstance : IAsyncDisposable
         }
     }
 
-    public string ConnectionString(string database, int maxPoolSize = 50) =>
-        $"Host=127.0.0.1;Port={Port};Database={database};Username=mislata;Password={Password};Maximum Pool Size={maxPoolSize};Timeout=5";
+    /// <summary>The cluster superuser's connection string (tests' set-up and assertions; never a service's).</summary>
+    public string ConnectionString(string database, int maxPoolSize = 50) => ConnectionString(database, "mislata", Password, maxPoolSize);
 
-    /// <summary>Creates an empty database and returns its connection string.</summary>
+    public string ConnectionString(string database, string username, string password, int maxPoolSize = 50) =>
+        $"Host=127.0.0.1;Port={Port};Database={database};Username={username};Password={password};Maximum Pool Size={maxPoolSize};Timeout=5";
+
+    /// <summary>Creates an empty database and returns the superuser's connection string to it.</summary>
     public async Task<string> CreateDatabaseAsync(string prefix = "t")
     {
-        var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 60)];
+        var name = NewDatabaseName(prefix);
         await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
         await command.ExecuteNonQueryAsync();
         return ConnectionString(name);
     }
+
+    /// <summary>
+    /// Creates a database with its roles as <c>./run.sh</c> does (<c>stack.sh pg-roles</c>, deploy/postgres/roles.sql):
+    /// the migration role <c>&lt;db&gt;_owner</c> and one login role per service, named after the database so that
+    /// stacks sharing the cluster stay apart. Passwords go to the script through its environment.
+    /// </summary>
+    public async Task<DatabaseLogins> CreateDatabaseWithRolesAsync(string prefix = "t", int maxPoolSize = 50)
+    {
+        var name = NewDatabaseName(prefix);
+        var passwords = new[] { "owner", "identity", "api", "worker" }.ToDictionary(r => r, _ => TestEnvironment.RandomToken(), StringComparer.Ordinal);
+        await Processes.RunAsync("bash", [TestEnvironment.StackScript, "pg-roles", Port.ToString(CultureInfo.InvariantCulture), name],
+            new Dictionary<string, string>
+            {
+                ["MISLATA_PG_SUPERUSER_PASSWORD"] = Password,
+                ["MISLATA_PG_OWNER_PASSWORD"] = passwords["owner"],
+                ["MISLATA_PG_IDENTITY_PASSWORD"] = passwords["identity"],
+                ["MISLATA_PG_API_PASSWORD"] = passwords["api"],
+                ["MISLATA_PG_WORKER_PASSWORD"] = passwords["worker"],
+            });
+        return new DatabaseLogins(
+            name,
+            Admin: ConnectionString(name, maxPoolSize),
+            Migrations: ConnectionString(name, name + "_owner", passwords["owner"], 5),
+            Services: new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["identity"] = ConnectionString(name, name + "_identity", passwords["identity"], maxPoolSize),
+                ["api"] = ConnectionString(name, name + "_api", passwords["api"], maxPoolSize),
+                ["worker"] = ConnectionString(name, name + "_worker", passwords["worker"], maxPoolSize),
+            });
+    }
+
+    private static string NewDatabaseName(string prefix) => $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 60)];
 
     public Task StopAsync() => _folder is null
         ? throw new InvalidOperationException("the shared cluster is not this test's to stop")
@@ -91,4 +132,18 @@ public sealed class PostgresInstance : IAsyncDisposable
             await Processes.StackAsync("pg-stop", _folder);
         }
     }
+}
+
+/// <summary>
+/// The logins of one database: <see cref="Admin"/> (the cluster superuser, for tests only), <see cref="Migrations"/>
+/// (the schemas' owner, QAPI_POSTGRES_MIGRATIONS) and each service's run-time role (QAPI_POSTGRES).
+/// </summary>
+public sealed record DatabaseLogins(string Database, string Admin, string Migrations, IReadOnlyDictionary<string, string> Services)
+{
+    public string For(string service) => Services.TryGetValue(service, out var connectionString)
+        ? connectionString
+        : throw new ArgumentOutOfRangeException(nameof(service), service, "not a service");
+
+    /// <summary>The role name of a service (or "owner") in this database.</summary>
+    public string RoleOf(string service) => Database + "_" + service;
 }

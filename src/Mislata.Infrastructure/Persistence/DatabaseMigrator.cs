@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence.Audit;
 using Mislata.ServiceDefaults;
@@ -8,10 +9,13 @@ using Npgsql;
 namespace Mislata.Infrastructure.Persistence;
 
 /// <summary>
-/// Applies both schemas' migrations when a service starts. A PostgreSQL session-level advisory lock serialises
-/// replicas that start together: the first applies, the others wait and then find nothing pending.
+/// Applies both schemas' migrations, then the services' grants (<see cref="DatabaseGrants"/>), when a service starts.
+/// It connects as the migration role (<c>QAPI_POSTGRES_MIGRATIONS</c>, the schemas' owner; <c>QAPI_POSTGRES</c> when
+/// unset, for a single-role install) on a connection of its own that is closed once it is done, so the service runs
+/// with its own role only. A PostgreSQL session-level advisory lock serialises replicas that start together: the
+/// first applies, the others wait and then find nothing pending.
 /// </summary>
-public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<DatabaseMigrator> logger, TimeProvider time)
+public sealed partial class DatabaseMigrator(IServiceProvider services, IOptions<DataStoreOptions> options, ILogger<DatabaseMigrator> logger, TimeProvider time)
 {
     /// <summary>Advisory lock key: ASCII "MISLMIGR".</summary>
     internal const long AdvisoryLockKey = 0x4D49534C4D494752;
@@ -37,7 +41,12 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
             }
             catch (Exception ex) when (Npgsql(ex) is { } npgsql)
             {
-                throw new StartupException($"database migrations failed: {npgsql.GetType().Name} ({npgsql.SqlState ?? "no SQLSTATE"}); is PostgreSQL reachable with QAPI_POSTGRES?", ex);
+                var variable = options.Value.HasMigrationRole ? "QAPI_POSTGRES_MIGRATIONS" : "QAPI_POSTGRES";
+                var hint = npgsql.SqlState == PostgresErrorCodes.InsufficientPrivilege
+                    ? $"does {variable} name the role that owns the schemas?"
+                    : $"is PostgreSQL reachable with {variable}?";
+                var cause = npgsql.InnerException is { } inner ? $"{npgsql.GetType().Name}/{inner.GetType().Name}" : npgsql.GetType().Name;
+                throw new StartupException($"database migrations failed after {attempt} attempt(s): {cause} ({npgsql.SqlState ?? "no SQLSTATE"}); {hint}", ex);
             }
         }
     }
@@ -54,33 +63,34 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, ILogger<
         var app = scope.ServiceProvider.GetRequiredService<MislataDbContext>();
         var identity = scope.ServiceProvider.GetRequiredService<IdentityStoreDbContext>();
 
-        // Both contexts share one connection so the advisory lock (session-scoped) covers both migrations.
-        await app.Database.OpenConnectionAsync(cancellationToken);
+        // Both contexts share one unpooled connection of the migration role, so the advisory lock (session-scoped)
+        // covers both migrations and the grants, and closing it leaves no connection of that role behind.
+        var builder = new NpgsqlConnectionStringBuilder(options.Value.MigrationConnectionString)
+        {
+            ApplicationName = "mislata-migrations",
+            Pooling = false,
+        };
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        app.Database.SetDbConnection(connection);
+        identity.Database.SetDbConnection(connection);
+        await connection.OpenAsync(cancellationToken);
+        await ExecuteAsync(connection, "SELECT pg_advisory_lock(@key)", cancellationToken);
         try
         {
-            var connection = app.Database.GetDbConnection();
-            identity.Database.SetDbConnection(connection);
-            await ExecuteAsync(connection, "SELECT pg_advisory_lock(@key)", cancellationToken);
-            try
+            var applied = await ApplyAsync(app, MislataDbContext.Schema, cancellationToken);
+            if (applied.Any(m => m.EndsWith(AuditChainUpgrade.MigrationName, StringComparison.Ordinal)))
             {
-                var applied = await ApplyAsync(app, MislataDbContext.Schema, cancellationToken);
-                if (applied.Any(m => m.EndsWith(AuditChainUpgrade.MigrationName, StringComparison.Ordinal)))
-                {
-                    // Once, in the start-up that introduces the keyed audit chain, still under the lock.
-                    var sealedHeads = await AuditChainUpgrade.SealLegacyHeadsAsync(connection, services.GetRequiredService<AuditChainKeys>(), cancellationToken);
-                    LogAuditChainsSealed(logger, sealedHeads);
-                }
+                // Once, in the start-up that introduces the keyed audit chain, still under the lock.
+                var sealedHeads = await AuditChainUpgrade.SealLegacyHeadsAsync(connection, services.GetRequiredService<AuditChainKeys>(), cancellationToken);
+                LogAuditChainsSealed(logger, sealedHeads);
+            }
 
-                await ApplyAsync(identity, IdentityStoreDbContext.Schema, cancellationToken);
-            }
-            finally
-            {
-                await ExecuteAsync(connection, "SELECT pg_advisory_unlock(@key)", CancellationToken.None);
-            }
+            await ApplyAsync(identity, IdentityStoreDbContext.Schema, cancellationToken);
+            await DatabaseGrants.ApplyAsync(connection, logger, cancellationToken);
         }
         finally
         {
-            await app.Database.CloseConnectionAsync();
+            await ExecuteAsync(connection, "SELECT pg_advisory_unlock(@key)", CancellationToken.None);
         }
     }
 

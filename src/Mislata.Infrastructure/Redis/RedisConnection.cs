@@ -4,6 +4,9 @@ namespace Mislata.Infrastructure.Redis;
 
 internal static class RedisConnection
 {
+    private static readonly string DefaultTieBreaker = new ConfigurationOptions().TieBreaker;
+    private static readonly string DefaultConfigurationChannel = new ConfigurationOptions().ConfigurationChannel;
+
     /// <summary>
     /// Connects without failing when Redis is down: the multiplexer keeps reconnecting in the background and
     /// readiness reports Redis as unhealthy until it answers again.
@@ -27,6 +30,24 @@ internal static class RedisConnection
         options.ConnectRetry = 1;
         options.ReconnectRetryPolicy = new LinearRetry(1000);
         options.ClientName ??= "mislata";
+
+        // Each service has an ACL user limited to its own keys and channels, without CONFIG (deploy/redis/): the
+        // client's replica tie-break key, master-changed channel and CONFIG GET probe would only be refused.
+        if (options.TieBreaker == DefaultTieBreaker)
+        {
+            options.TieBreaker = string.Empty;
+        }
+
+        if (options.ConfigurationChannel == DefaultConfigurationChannel)
+        {
+            options.ConfigurationChannel = string.Empty;
+        }
+
+        if (options.CommandMap == CommandMap.Default)
+        {
+            options.CommandMap = CommandMap.Create(new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "CONFIG" }, available: false);
+        }
+
         return ConnectionMultiplexer.Connect(options);
     }
 }

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+
+namespace Mislata.Deploy.Tests;
+
+/// <summary>
+/// run.sh's secrets files, checked by sourcing run.sh (it then only defines its functions) in bash: no stack is
+/// started. What run.sh prints and which processes it starts is checked by hand (see the final report of the
+/// change) and, for the passwords it hands to stack.sh, by the end-to-end CommandLineTests.
+/// </summary>
+public sealed class RunScriptTests : IDisposable
+{
+    private readonly string _state = Directory.CreateTempSubdirectory("mislata-runsh-").FullName;
+
+    public void Dispose() => Directory.Delete(_state, recursive: true);
+
+    [Theory]
+    [InlineData("with spaces and a $HOME and $(id) and `id`")]
+    [InlineData("quotes ' and \" and \\ backslash")]
+    [InlineData("''")]
+    [InlineData("line one\nline two")]
+    public void Env_files_give_back_every_value_when_sourced(string value)
+    {
+        var output = Bash(
+            """
+            . "$ROOT/run.sh"
+            env_line QAPI_ADMIN_PASSWORD "$VALUE" > "$STATE/x.env"
+            unset VALUE QAPI_ADMIN_PASSWORD
+            . "$STATE/x.env"
+            printf '%s' "$QAPI_ADMIN_PASSWORD"
+            """,
+            new() { ["VALUE"] = value });
+        Assert.Equal(value, output);
+    }
+
+    [Fact]
+    public void Secrets_are_generated_once_kept_private_and_reported_as_a_first_start_only_once()
+    {
+        const string Script =
+            """
+            . "$ROOT/run.sh"
+            ensure_secrets
+            printf 'first=%s\n' "$FIRST_START"
+            stat -c '%a %n' "$STATE/secrets/stack.env" "$STATE/secrets/master.key"
+            printf 'api=%s\n' "$PG_API_PASSWORD"
+            """;
+        var first = Lines(Bash(Script, new() { ["QAPI_ADMIN_PASSWORD"] = "it's a \"pass\" with $ and spaces" }));
+        var second = Lines(Bash(Script, []));
+
+        Assert.Equal("first=1", first[0]);
+        Assert.Equal("first=0", second[0]);
+        Assert.Equal($"600 {_state}/secrets/stack.env", first[1]);
+        Assert.Equal($"600 {_state}/secrets/master.key", first[2]);
+        Assert.Equal(first[3], second[3]);
+        Assert.True(first[3].Length > "api=".Length + 16, "the api role's password is generated");
+
+        var stored = Bash(""". "$STATE/secrets/stack.env"; printf '%s' "$QAPI_ADMIN_PASSWORD" """, []);
+        Assert.Equal("it's a \"pass\" with $ and spaces", stored);
+        var names = File.ReadAllLines(Path.Combine(_state, "secrets", "stack.env"))
+            .Where(l => !l.StartsWith('#'))
+            .Select(l => l[..l.IndexOf('=', StringComparison.Ordinal)])
+            .ToHashSet(StringComparer.Ordinal);
+        foreach (var name in new[] { "PG_PASSWORD", "PG_OWNER_PASSWORD", "PG_IDENTITY_PASSWORD", "PG_API_PASSWORD", "PG_WORKER_PASSWORD",
+                     "REDIS_PASSWORD", "REDIS_IDENTITY_PASSWORD", "REDIS_API_PASSWORD", "REDIS_WORKER_PASSWORD" })
+        {
+            Assert.Contains(name, names);
+        }
+    }
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    private string Bash(string script, Dictionary<string, string> environment)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(script);
+        psi.Environment["ROOT"] = RepositoryFiles.Root;
+        psi.Environment["STATE"] = _state;
+        psi.Environment["MISLATA_STATE_DIR"] = _state;
+        foreach (var name in psi.Environment.Keys.Where(k => k.StartsWith("QAPI_", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(name);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "bash did not finish");
+        Assert.True(process.ExitCode == 0, $"bash exited {process.ExitCode}: {stderr}");
+        return stdout.Result;
+    }
+}

@@ -1,0 +1,210 @@
+using Npgsql;
+
+namespace Mislata.EndToEnd.Tests.Platform;
+
+/// <summary>
+/// Least privilege in PostgreSQL: each service runs with its own role (deploy/postgres/roles.sql) holding only what
+/// src/Mislata.Infrastructure/Persistence/DatabaseGrants.cs gives it; the superuser and the migration role are used
+/// by nothing at run time. That the services can do what they need is shown by every other end-to-end test, which
+/// runs against these roles.
+/// </summary>
+[Collection(StackCollection.Name)]
+public sealed class DatabaseRoleTests(StackFixture fixture)
+{
+    private readonly MislataStack _stack = fixture.Stack;
+
+    public static TheoryData<string> Services() => new("identity", "api", "worker");
+
+    [Theory]
+    [MemberData(nameof(Services))]
+    public async Task No_service_role_may_update_delete_or_truncate_audit_events(string service)
+    {
+        await using var connection = await OpenAsAsync(service);
+
+        // It reads the trail (the reader, /audit/verify, the nightly verification)…
+        await ScalarAsync(connection, "SELECT count(*) FROM mislata.audit_events");
+
+        // …and cannot rewrite or remove any of it, nor move a chain's head backwards by deleting it.
+        await AssertDeniedAsync(connection, "UPDATE mislata.audit_events SET actor_id = 'forged'");
+        await AssertDeniedAsync(connection, "DELETE FROM mislata.audit_events");
+        await AssertDeniedAsync(connection, "TRUNCATE mislata.audit_events");
+        await AssertDeniedAsync(connection, "DELETE FROM mislata.audit_chain_heads");
+    }
+
+    [Theory]
+    [MemberData(nameof(Services))]
+    public async Task A_service_role_cannot_create_alter_or_drop_anything(string service)
+    {
+        await using var connection = await OpenAsAsync(service);
+
+        await AssertDeniedAsync(connection, "CREATE TABLE mislata.planted (id int)");
+        await AssertDeniedAsync(connection, "CREATE TABLE identity.planted (id int)");
+        await AssertDeniedAsync(connection, "CREATE TABLE public.planted (id int)");
+        await AssertDeniedAsync(connection, "CREATE TEMPORARY TABLE planted (id int)");
+        await AssertDeniedAsync(connection, "CREATE SCHEMA planted");
+        await AssertDeniedAsync(connection, "DROP TABLE mislata.audit_events");
+        await AssertDeniedAsync(connection, "DROP TABLE identity.\"AspNetUsers\"");
+        await AssertDeniedAsync(connection, "ALTER TABLE mislata.audit_events DISABLE TRIGGER ALL");
+        await AssertDeniedAsync(connection, "DROP SCHEMA mislata CASCADE");
+    }
+
+    public static TheoryData<string, string> OutsideTheRules() => new()
+    {
+        // The api: no identity table beyond counting users by tenant.
+        { "api", "SELECT count(*) FROM identity.\"OpenIddictTokens\"" },
+        { "api", "SELECT count(*) FROM identity.signing_keys" },
+        { "api", "SELECT \"PasswordHash\" FROM identity.\"AspNetUsers\"" },
+        { "api", "SELECT \"SecurityStamp\" FROM identity.\"AspNetUsers\"" },
+        { "api", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
+        { "api", "DELETE FROM mislata.\"__EFMigrationsHistory\"" },
+
+        // The worker: the audit trail, not tenants' keys or API keys, and identity only to revalidate sessions.
+        { "worker", "SELECT count(*) FROM mislata.tenant_data_keys" },
+        { "worker", "SELECT count(*) FROM mislata.api_keys" },
+        { "worker", "SELECT count(*) FROM mislata.tenants" },
+        { "worker", "SELECT count(*) FROM identity.\"OpenIddictApplications\"" },
+        { "worker", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
+        { "worker", "SELECT \"PasswordHash\" FROM identity.\"AspNetUsers\"" },
+        { "worker", "SELECT \"Email\" FROM identity.\"AspNetUsers\"" },
+
+        // identity: reads tenants, plans, partners and API keys; writes none of them; never sees data keys.
+        { "identity", "SELECT count(*) FROM mislata.tenant_data_keys" },
+        { "identity", "UPDATE mislata.tenants SET name = name" },
+        { "identity", "DELETE FROM mislata.api_keys" },
+        { "identity", "INSERT INTO mislata.plans (id) VALUES (gen_random_uuid())" },
+        { "identity", "DELETE FROM identity.\"__EFMigrationsHistory\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(OutsideTheRules))]
+    public async Task A_service_role_cannot_reach_what_its_rule_does_not_give_it(string service, string sql)
+    {
+        await using var connection = await OpenAsAsync(service);
+        await AssertDeniedAsync(connection, sql);
+    }
+
+    [Fact]
+    public async Task The_api_counts_a_tenants_users_through_the_two_columns_it_may_read()
+    {
+        await using var connection = await OpenAsAsync("api");
+        Assert.True(await ScalarAsync(connection, "SELECT count(*) FROM identity.\"AspNetUsers\" WHERE \"TenantId\" IS NULL") >= 1);
+        await AssertDeniedAsync(connection, "SELECT * FROM identity.\"AspNetUsers\"");
+    }
+
+    [Fact]
+    public async Task The_superuser_and_the_migration_role_are_used_by_nothing_at_run_time()
+    {
+        // Each service checks PostgreSQL on /health/ready, so each holds a pooled connection of its run-time role.
+        using var client = new HttpClient();
+        foreach (var service in _stack.Services)
+        {
+            using var ready = await client.GetAsync(new Uri(service.BaseAddress, "/health/ready"));
+            Assert.True(ready.IsSuccessStatusCode, $"{service.Name} is not ready");
+        }
+
+        await using var admin = new NpgsqlConnection(_stack.PostgresConnectionString);
+        await admin.OpenAsync();
+        // The services' connections (application name "mislata", and "mislata-migrations" while they migrate).
+        await using var command = new NpgsqlCommand(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'mislata%'",
+            admin);
+        var users = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                users.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Equal(
+            new[] { "api", "identity", "worker" }.Select(_stack.Database.RoleOf).Order(StringComparer.Ordinal),
+            users.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_service_role_cannot_connect_to_another_stacks_database()
+    {
+        var other = await _stack.Postgres.CreateDatabaseWithRolesAsync("other");
+        var builder = new NpgsqlConnectionStringBuilder(_stack.Database.For("api")) { Database = other.Database };
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        var denied = await Assert.ThrowsAsync<PostgresException>(() => connection.OpenAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, denied.SqlState);
+    }
+
+    [Fact]
+    public async Task Tables_added_by_a_later_migration_follow_their_schemas_rule()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var app = $"mislata.later_{suffix}";
+        var identity = $"identity.later_{suffix}";
+
+        // A later migration, run by the migration role: no grant statement of its own.
+        await using (var owner = new NpgsqlConnection(_stack.Database.Migrations))
+        {
+            await owner.OpenAsync();
+            await ExecuteAsync(owner, $"CREATE TABLE {app} (id int); CREATE TABLE {identity} (id int)");
+        }
+
+        try
+        {
+            // mislata: the api reads and writes; identity and the worker do not see it.
+            await using (var api = await OpenAsAsync("api"))
+            {
+                await ExecuteAsync(api, $"INSERT INTO {app} VALUES (1); UPDATE {app} SET id = 2; DELETE FROM {app}");
+                await AssertDeniedAsync(api, $"SELECT count(*) FROM {identity}");
+            }
+
+            // identity: identity reads and writes; the api and the worker do not see it.
+            await using (var identityRole = await OpenAsAsync("identity"))
+            {
+                await ExecuteAsync(identityRole, $"INSERT INTO {identity} VALUES (1); DELETE FROM {identity}");
+                await AssertDeniedAsync(identityRole, $"SELECT count(*) FROM {app}");
+            }
+
+            await using (var worker = await OpenAsAsync("worker"))
+            {
+                await AssertDeniedAsync(worker, $"SELECT count(*) FROM {app}");
+                await AssertDeniedAsync(worker, $"SELECT count(*) FROM {identity}");
+            }
+        }
+        finally
+        {
+            await using var owner = new NpgsqlConnection(_stack.Database.Migrations);
+            await owner.OpenAsync();
+            await ExecuteAsync(owner, $"DROP TABLE {app}; DROP TABLE {identity}");
+        }
+    }
+
+    private async Task<NpgsqlConnection> OpenAsAsync(string service)
+    {
+        // Unpooled: a test connection must not linger in pg_stat_activity under a service's role.
+        var builder = new NpgsqlConnectionStringBuilder(_stack.Database.For(service)) { Pooling = false };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    private static async Task<long> ScalarAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task AssertDeniedAsync(NpgsqlConnection connection, string sql)
+    {
+        // Each statement in its own transaction, rolled back, so that a statement wrongly allowed changes nothing.
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        var denied = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+        Assert.True(denied.SqlState == PostgresErrorCodes.InsufficientPrivilege,
+            $"{sql}: expected 42501 insufficient_privilege, got {denied.SqlState} {denied.MessageText}");
+        await transaction.RollbackAsync();
+    }
+}
