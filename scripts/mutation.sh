@@ -12,7 +12,8 @@
 # that need one (as test.sh does; Redis-backed tests start their own), runs each config with one test session at a
 # time (concurrency 1: it shares the machine), copies the HTML and JSON reports to bench/mutation/<name>/ and prints
 # each score: killed + timeout over killed + timeout + survived + no coverage (compile errors and ignored mutants do
-# not count). Not part of ./test.sh. Exits non-zero when Stryker fails or a score is below its target (85 % for
+# not count). Stryker runs at low CPU priority (nice; MISLATA_MUTATION_NICE, default 10) so that it does not starve
+# test runs sharing the machine. Not part of ./test.sh. Exits non-zero when Stryker fails or a score is below its target (85 % for
 # crypto, 75 % for the access code as a whole).
 set -uo pipefail
 
@@ -137,17 +138,35 @@ MISLATA_PG_SUPERUSER_PASSWORD="$MISLATA_TEST_PG_PASSWORD" MISLATA_PG_FSYNC=off M
   "$STACK" pg-init "$MISLATA_TEST_STATE/pg-shared" "$MISLATA_TEST_PG_PORT" >/dev/null \
   && "$STACK" pg-start "$MISLATA_TEST_STATE/pg-shared" >/dev/null || { echo "PostgreSQL did not start"; exit 1; }
 
+# Stryker leaves the mutated assembly (all mutants compiled in, inactive) in each test project's output folder, newer
+# than the real build: remove it so that the next build (and ./test.sh) copies the real one back.
+forget_mutated() {
+  python3 - "$1" <<'PY' | while read -r file; do rm -f "$file"; done
+import glob, json, os, sys
+path = sys.argv[1]
+config = json.load(open(path, encoding="utf-8"))["stryker-config"]
+dll = os.path.splitext(config["project"])[0] + ".dll"
+for test in config["test-projects"]:
+    folder = os.path.dirname(os.path.normpath(os.path.join(os.path.dirname(path), test)))
+    for f in glob.glob(os.path.join(folder, "bin", "*", "*", dll)):
+        print(f)
+PY
+}
+
 status=0
 for name in "${CONFIGS[@]}"; do
   out="$MISLATA_TEST_STATE/stryker-$name"
   echo "== stryker: $name"
   started=$SECONDS
-  if ! (cd "$ROOT/stryker/$name" && dotnet dotnet-stryker --skip-version-check --output "$out" > "$out.log" 2>&1); then
+  config="$ROOT/stryker/$name/stryker-config.json"
+  if ! (cd "$ROOT/stryker/$name" && nice -n "${MISLATA_MUTATION_NICE:-10}" dotnet dotnet-stryker --skip-version-check --output "$out" > "$out.log" 2>&1); then
+    forget_mutated "$config"
     tail -n 30 "$out.log"
     echo "   stryker failed for $name (log above)"
     status=1
     continue
   fi
+  forget_mutated "$config"
   dest="$ROOT/bench/mutation/$name"
   mkdir -p "$dest"
   cp "$out/reports/mutation-report.html" "$out/reports/mutation-report.json" "$dest/"
