@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.DependencyInjection;
 using Mislata.Core.Audit;
 using Mislata.Crypto.Envelope;
+using Mislata.Infrastructure;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Persistence.Audit;
@@ -40,6 +41,8 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
             o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
             o.UseOpenIddict<Guid>();
         });
+        // A single-role install: the one connection string migrates (no QAPI_POSTGRES_MIGRATIONS).
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new DataStoreOptions { Postgres = connectionString }));
         services.AddSingleton<DatabaseMigrator>();
         _services = services.BuildServiceProvider();
     }

@@ -77,7 +77,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         var edited = await IdAtAsync(chain, 3);
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET action = 'key.nothing-happened' WHERE id = '{edited}'");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 3, markUnkeyed);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 3, markUnkeyed);
 
         var full = await Reader(keys).VerifyAllAsync(chain, CancellationToken.None);
         Assert.False(full.Valid);
@@ -95,7 +95,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
         var keys = Keys(TestEnvironment.NewMasterKey());
         var chain = await ChainWithEventsAsync(keys, 4);
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET actor_id = 'someone-else' WHERE chain = '{chain}' AND sequence = 2");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 1, markUnkeyed: true);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 1, markUnkeyed: true);
 
         // Every row now holds under the v1 rule; the head's MAC, which the attacker cannot recompute, does not.
         var result = await Reader(keys).VerifyAllAsync(chain, CancellationToken.None);
@@ -145,7 +145,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         // Rewriting the v1 prefix consistently under its own (public) rule breaks at the first keyed link, which MACs its end.
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET action = 'key.nothing-happened' WHERE chain = '{chain}' AND sequence = 2");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 2, markUnkeyed: true, throughSequence: 3);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 2, markUnkeyed: true, throughSequence: 3);
         var firstKeyed = await IdAtAsync(chain, 4);
         Assert.Equal(firstKeyed, (await reader.VerifyAllAsync(chain, CancellationToken.None)).FirstInvalidEventId);
     }
@@ -165,7 +165,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         // The last keyed row turned into a v1 row, correctly linked and hashed under v1, with a head that matches it.
         var last = await IdAtAsync(chain, 3);
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 3, markUnkeyed: true);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 3, markUnkeyed: true);
         var result = await Reader(keys).VerifyAllAsync(chain, CancellationToken.None);
         Assert.False(result.Valid);
         Assert.Equal(last, result.FirstInvalidEventId);
