@@ -103,7 +103,7 @@ public sealed class BadCredentialFloodTests(AbuseFixture fixture, ITestOutputHel
         var bound = fixture.ApiReplicas.Count * minutes * RowsPerReplicaMinute;
         await EventuallyAsync(async () => await AccountedAsync() >= sent || await AuditRowsAsync() - rowsBefore > bound, TimeSpan.FromSeconds(150));
         var grown = await AuditRowsAsync() - rowsBefore;
-        output.WriteLine($"audit rows added by the flood: {grown} (bound {bound}: {fixture.ApiReplicas.Count} replicas × {minutes} minute(s) × {RowsPerReplicaMinute})");
+        output.WriteLine($"audit rows added by the flood: {grown} (bound {bound}: {fixture.ApiReplicas.Count} replicas × {minutes} minute(s) × {RowsPerReplicaMinute}); requests accounted in them: {await AccountedAsync()} of {sent}");
         Assert.InRange(grown, 1, bound);
         Assert.Equal(sent, await AccountedAsync());
 
