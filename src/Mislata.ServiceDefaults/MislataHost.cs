@@ -40,7 +40,14 @@ public static class MislataHost
         WebApplication app;
         try
         {
-            var builder = WebApplication.CreateBuilder(args);
+            // The content root is the app's own folder, not the working directory (a checkout holding .state/ with
+            // PostgreSQL data and logs), and no configuration file is watched: a watcher over the working tree woke
+            // every service on each log line and database write. Configuration comes from the environment.
+            var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+            {
+                Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
+                ContentRootPath = AppContext.BaseDirectory,
+            });
             if (string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]) &&
                 string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_HTTP_PORTS"]) &&
                 string.IsNullOrEmpty(builder.Configuration["urls"]) &&

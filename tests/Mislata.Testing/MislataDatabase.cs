@@ -20,6 +20,9 @@ public sealed class MislataDatabase(string service = DatabaseGrants.ApiService) 
 
     public string ConnectionString => Logins.For(service);
 
+    /// <summary>The superuser's connection string: what an attacker with database access alone holds (tampering tests).</summary>
+    public string AdminConnectionString => Logins.Admin;
+
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
     public IDbContextFactory<MislataDbContext> Contexts { get; private set; } = null!;

@@ -70,6 +70,10 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
                 {
                     return;
                 }
+
+                // A timer may wake a hair before the boundary by the wall clock: wait the rest, or the same window
+                // would be flushed twice (and written as two events).
+                continue;
             }
 
             _nextFlush = WindowEnd(time.GetUtcNow());

@@ -13,7 +13,7 @@ namespace Mislata.EndToEnd.Tests.Abuse;
 /// another tenant's authenticated p99 within twice its baseline, and the audit trail grows by a bounded number of rows.
 /// </summary>
 [Collection(FloodCollection.Name)]
-public sealed class BadCredentialFloodTests(TenancyFixture fixture, ITestOutputHelper output)
+public sealed class BadCredentialFloodTests(AbuseFixture fixture, ITestOutputHelper output)
 {
     private const string FloodSource = "127.0.0.2";
 
@@ -103,7 +103,7 @@ public sealed class BadCredentialFloodTests(TenancyFixture fixture, ITestOutputH
         var bound = fixture.ApiReplicas.Count * minutes * RowsPerReplicaMinute;
         await EventuallyAsync(async () => await AccountedAsync() >= sent || await AuditRowsAsync() - rowsBefore > bound, TimeSpan.FromSeconds(150));
         var grown = await AuditRowsAsync() - rowsBefore;
-        output.WriteLine($"audit rows added by the flood: {grown} (bound {bound}: {fixture.ApiReplicas.Count} replicas × {minutes} minute(s) × {RowsPerReplicaMinute})");
+        output.WriteLine($"audit rows added by the flood: {grown} (bound {bound}: {fixture.ApiReplicas.Count} replicas × {minutes} minute(s) × {RowsPerReplicaMinute}); requests accounted in them: {await AccountedAsync()} of {sent}");
         Assert.InRange(grown, 1, bound);
         Assert.Equal(sent, await AccountedAsync());
 
@@ -239,10 +239,17 @@ public sealed class BadCredentialFloodTests(TenancyFixture fixture, ITestOutputH
 
 /// <summary>
 /// A latency measurement needs a quiet machine: this collection (a platform of its own, two api replicas) runs after
-/// every parallel collection has finished, so the rest of the suite does not load the machine while it measures.
+/// every parallel collection has finished, so the rest of the suite does not load the machine while it measures. The
+/// failed-credential limit tests share it: they need the product's default limit, which the tenancy collection raises.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class FloodCollection : ICollectionFixture<TenancyFixture>
+public sealed class FloodCollection : ICollectionFixture<AbuseFixture>
 {
     public const string Name = "abuse-flood";
+}
+
+/// <summary>The tenancy platform with the services' failed-credential limit at its default (60 per source and minute).</summary>
+public sealed class AbuseFixture : TenancyFixture
+{
+    protected override StackOptions Options() => new() { ApiReplicas = 2 };
 }

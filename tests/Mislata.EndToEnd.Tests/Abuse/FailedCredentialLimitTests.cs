@@ -9,8 +9,8 @@ namespace Mislata.EndToEnd.Tests.Abuse;
 /// identity replica through Redis): a source over it is answered 429 before its credential is looked at, and other
 /// sources are not affected. Failures are audited once per source, credential prefix and minute, with the count.
 /// </summary>
-[Collection(TenancyCollection.Name)]
-public sealed class FailedCredentialLimitTests(TenancyFixture fixture)
+[Collection(FloodCollection.Name)]
+public sealed class FailedCredentialLimitTests(AbuseFixture fixture)
 {
     private const int PerMinute = 60;
     private const string ServiceDetail = "Too many failed credentials from this address";

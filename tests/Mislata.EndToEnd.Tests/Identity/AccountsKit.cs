@@ -14,25 +14,8 @@ internal static class AccountsKit
     private static readonly HtmlParser Parser = new();
 
     /// <summary>Like <see cref="Oidc.ApiAsync"/>, but any status is returned (the audit-down tests expect 503).</summary>
-    public static async Task<(HttpStatusCode Status, JsonElement Body, HttpResponseHeaders Headers)> SendAsync(MislataStack stack, HttpMethod method, string path, string? token, object? body = null)
-    {
-        using var client = stack.Gateway.CreateClient();
-        using var request = new HttpRequestMessage(method, path);
-        if (token is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-
-        using var response = await client.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        var json = string.IsNullOrWhiteSpace(text) ? default : JsonDocument.Parse(text).RootElement.Clone();
-        return (response.StatusCode, json, response.Headers);
-    }
+    public static Task<(HttpStatusCode Status, JsonElement Body, HttpResponseHeaders Headers)> SendAsync(MislataStack stack, HttpMethod method, string path, string? token, object? body = null) =>
+        Oidc.SendAsync(stack, method, path, token, body);
 
     /// <summary>A tenant API key with exactly these scopes, minted by the operator through the api.</summary>
     public static async Task<string> TenantKeyAsync(MislataStack stack, string operatorToken, Guid tenantId, params string[] scopes)

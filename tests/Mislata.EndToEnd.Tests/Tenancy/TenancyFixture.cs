@@ -6,9 +6,17 @@ using Npgsql;
 
 namespace Mislata.EndToEnd.Tests.Tenancy;
 
-/// <summary>A platform with two api replicas and the operator's access token (bootstrap client, client_credentials).</summary>
-public sealed class TenancyFixture : IAsyncLifetime
+/// <summary>
+/// A platform with two api replicas and the operator's access token (bootstrap client, client_credentials). Its tests
+/// present failing credentials on purpose, all from this machine's address: the services' failed-credential limit is
+/// raised here so that one test's refusals do not lock out the next one. <see cref="AbuseFixture"/> keeps the
+/// product's default for the tests of that limit.
+/// </summary>
+public class TenancyFixture : IAsyncLifetime
 {
+    /// <summary>Far above what the whole tenancy collection presents in a minute.</summary>
+    internal const int RaisedFailedCredentialLimit = 1_000_000;
+
     private MislataStack? _stack;
 
     public MislataStack Stack => _stack ?? throw new InvalidOperationException("the stack is not started");
@@ -17,9 +25,16 @@ public sealed class TenancyFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _stack = await MislataStack.StartAsync(new StackOptions { ApiReplicas = 2 });
+        _stack = await MislataStack.StartAsync(Options());
         OperatorToken = await OperatorTokenAsync();
     }
+
+    /// <summary>The platform this fixture starts.</summary>
+    protected virtual StackOptions Options() => new()
+    {
+        ApiReplicas = 2,
+        Environment = new Dictionary<string, string?> { ["FailedCredentials__PerMinute"] = RaisedFailedCredentialLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+    };
 
     public async Task DisposeAsync()
     {

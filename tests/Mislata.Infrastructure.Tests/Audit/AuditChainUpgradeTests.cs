@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.DependencyInjection;
 using Mislata.Core.Audit;
 using Mislata.Crypto.Envelope;
+using Mislata.Infrastructure;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Persistence.Audit;
@@ -23,11 +24,12 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
     private PostgresInstance? _postgres;
     private ServiceProvider _services = null!;
     private NpgsqlDataSource _dataSource = null!;
+    private string _connectionString = string.Empty;
 
     public async Task InitializeAsync()
     {
         _postgres = await PostgresInstance.SharedOrOwnAsync();
-        var connectionString = await _postgres.CreateDatabaseAsync("upgrade");
+        var connectionString = _connectionString = await _postgres.CreateDatabaseAsync("upgrade");
         _dataSource = NpgsqlDataSource.Create(connectionString);
         var services = new ServiceCollection();
         services.AddLogging();
@@ -40,6 +42,8 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
             o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
             o.UseOpenIddict<Guid>();
         });
+        // A single-role install: the one connection string migrates (no QAPI_POSTGRES_MIGRATIONS).
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new DataStoreOptions { Postgres = connectionString }));
         services.AddSingleton<DatabaseMigrator>();
         _services = services.BuildServiceProvider();
     }
@@ -69,8 +73,8 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         }
 
         var (first, second) = (Guid.NewGuid(), Guid.NewGuid());
-        await InsertUnkeyedChainAsync(first, 3);
-        await InsertUnkeyedChainAsync(second, 2);
+        await UnkeyedChains.InsertAsync(_connectionString, first, 3);
+        await UnkeyedChains.InsertAsync(_connectionString, second, 2);
 
         await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
         Assert.Equal(new AuditVerification(true, 3, null) { VerifiedThrough = 3 }, await Reader().VerifyAllAsync(first, CancellationToken.None));
@@ -94,45 +98,5 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         var cleared = await Reader().VerifyAsync(second, 100, CancellationToken.None);
         Assert.False(cleared.Valid);
         Assert.Equal(AuditVerification.HeadReason, cleared.Reason);
-    }
-
-    private async Task InsertUnkeyedChainAsync(Guid chain, int count)
-    {
-        var previous = AuditChain.Genesis;
-        var time = AuditChain.Truncate(DateTimeOffset.UtcNow);
-        for (var i = 1; i <= count; i++)
-        {
-            var record = new AuditEventRecord
-            {
-                Id = Guid.CreateVersion7(),
-                Chain = chain,
-                Sequence = i,
-                OccurredAt = time,
-                TenantId = chain,
-                ActorType = "user",
-                ActorId = "u-" + i,
-                Action = "key.create",
-                Outcome = "success",
-                PrevHash = previous,
-            };
-            record.Hash = AuditChain.ComputeLegacy(previous, record);
-            await using var insert = _dataSource.CreateCommand("""
-                INSERT INTO mislata.audit_events (id, chain, sequence, occurred_at, tenant_id, actor_type, actor_id, action, outcome, prev_hash, hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                """);
-            foreach (var value in new object[] { record.Id, chain, record.Sequence, record.OccurredAt, chain, record.ActorType, record.ActorId, record.Action, record.Outcome, previous, record.Hash })
-            {
-                insert.Parameters.Add(new NpgsqlParameter { Value = value });
-            }
-
-            await insert.ExecuteNonQueryAsync();
-            previous = record.Hash;
-        }
-
-        await using var head = _dataSource.CreateCommand("INSERT INTO mislata.audit_chain_heads (chain, last_sequence, last_hash) VALUES ($1, $2, $3)");
-        head.Parameters.Add(new NpgsqlParameter { Value = chain });
-        head.Parameters.Add(new NpgsqlParameter { Value = (long)count });
-        head.Parameters.Add(new NpgsqlParameter { Value = previous });
-        await head.ExecuteNonQueryAsync();
     }
 }

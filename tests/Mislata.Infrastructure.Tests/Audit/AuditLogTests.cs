@@ -43,6 +43,47 @@ public sealed class AuditLogTests : IAsyncLifetime
     };
 
     [Fact]
+    public async Task An_event_reported_unavailable_is_never_stored_and_one_already_being_committed_gets_its_commits_outcome()
+    {
+        var (busy, behind) = (Guid.NewGuid(), Guid.NewGuid());
+        await using var log = NewLog();
+        await log.RecordAsync(Event(busy, "key.create"), CancellationToken.None);
+
+        // Someone holds the busy chain's head: the writer's next batch waits for it, longer than a caller's wait limit.
+        await using var holder = new Npgsql.NpgsqlConnection(_db.AdminConnectionString);
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var lockHead = new Npgsql.NpgsqlCommand("SELECT 1 FROM mislata.audit_chain_heads WHERE chain = @chain FOR UPDATE", holder, hold))
+        {
+            lockHead.Parameters.AddWithValue("chain", AuditChain.ChainOf(busy));
+            await lockHead.ExecuteScalarAsync();
+        }
+
+        var inBatch = log.RecordAsync(Event(busy, "key.rotate"), CancellationToken.None);
+        await WaitUntilTheWriterWaitsForTheLockAsync();
+
+        // Queued behind the stuck batch: after the wait limit its caller hears "unavailable" — and it must then never be stored.
+        await Assert.ThrowsAsync<AuditUnavailableException>(() => log.RecordAsync(Event(behind, "key.delete"), CancellationToken.None));
+        await hold.RollbackAsync();
+
+        // The event already in the batch is not reported as failed while its commit is still going to succeed.
+        await inBatch;
+        await log.RecordAsync(Event(busy, "key.get"), CancellationToken.None);
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.audit_events WHERE tenant_id = '{behind}'"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.audit_events WHERE tenant_id = '{busy}' AND action = 'key.rotate'"));
+    }
+
+    private async Task WaitUntilTheWriterWaitsForTheLockAsync()
+    {
+        var deadline = DateTimeOffset.UtcNow.AddMinutes(1);
+        while (await _db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 0)
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, "the audit writer never waited for the held chain head");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_events_from_two_replicas_form_valid_contiguous_chains_per_tenant()
     {
         var (a, b) = (Guid.NewGuid(), Guid.NewGuid());

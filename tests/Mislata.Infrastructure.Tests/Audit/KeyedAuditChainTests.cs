@@ -77,7 +77,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         var edited = await IdAtAsync(chain, 3);
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET action = 'key.nothing-happened' WHERE id = '{edited}'");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 3, markUnkeyed);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 3, markUnkeyed);
 
         var full = await Reader(keys).VerifyAllAsync(chain, CancellationToken.None);
         Assert.False(full.Valid);
@@ -95,7 +95,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
         var keys = Keys(TestEnvironment.NewMasterKey());
         var chain = await ChainWithEventsAsync(keys, 4);
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET actor_id = 'someone-else' WHERE chain = '{chain}' AND sequence = 2");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 1, markUnkeyed: true);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 1, markUnkeyed: true);
 
         // Every row now holds under the v1 rule; the head's MAC, which the attacker cannot recompute, does not.
         var result = await Reader(keys).VerifyAllAsync(chain, CancellationToken.None);
@@ -127,7 +127,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
     {
         var keys = Keys(TestEnvironment.NewMasterKey());
         var chain = Guid.NewGuid();
-        await InsertUnkeyedRowsAsync(chain, 3);
+        await UnkeyedChains.InsertAsync(_db.AdminConnectionString, chain, 3);
         var reader = Reader(keys);
 
         // Before the seal a v1 head is not trusted; the seal (once, at the upgrade) MACs the head as it stands.
@@ -145,7 +145,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         // Rewriting the v1 prefix consistently under its own (public) rule breaks at the first keyed link, which MACs its end.
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET action = 'key.nothing-happened' WHERE chain = '{chain}' AND sequence = 2");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 2, markUnkeyed: true, throughSequence: 3);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 2, markUnkeyed: true, throughSequence: 3);
         var firstKeyed = await IdAtAsync(chain, 4);
         Assert.Equal(firstKeyed, (await reader.VerifyAllAsync(chain, CancellationToken.None)).FirstInvalidEventId);
     }
@@ -155,7 +155,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
     {
         var keys = Keys(TestEnvironment.NewMasterKey());
         var chain = Guid.NewGuid();
-        await InsertUnkeyedRowsAsync(chain, 1);
+        await UnkeyedChains.InsertAsync(_db.AdminConnectionString, chain, 1);
         await using (var connection = await _db.DataSource.OpenConnectionAsync())
         {
             await AuditChainUpgrade.SealLegacyHeadsAsync(connection, keys, CancellationToken.None);
@@ -165,7 +165,7 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         // The last keyed row turned into a v1 row, correctly linked and hashed under v1, with a head that matches it.
         var last = await IdAtAsync(chain, 3);
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, chain, 3, markUnkeyed: true);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, chain, 3, markUnkeyed: true);
         var result = await Reader(keys).VerifyAllAsync(chain, CancellationToken.None);
         Assert.False(result.Valid);
         Assert.Equal(last, result.FirstInvalidEventId);
@@ -254,43 +254,5 @@ public sealed class KeyedAuditChainTests : IAsyncLifetime
 
         // A key that never made them verifies nothing.
         Assert.Equal(AuditVerification.CheckpointReason, (await Reader(Keys(TestEnvironment.NewMasterKey())).VerifyAsync(chain, 100, CancellationToken.None)).Reason);
-    }
-
-    /// <summary>Rows as the unkeyed version of the log wrote them, with an unsealed head (no MAC).</summary>
-    private async Task InsertUnkeyedRowsAsync(Guid chain, int count)
-    {
-        var previous = AuditChain.Genesis;
-        var time = AuditChain.Truncate(DateTimeOffset.UtcNow);
-        for (var i = 1; i <= count; i++)
-        {
-            var record = new AuditEventRecord
-            {
-                Id = Guid.CreateVersion7(),
-                Chain = chain,
-                Sequence = i,
-                OccurredAt = time,
-                TenantId = chain,
-                ActorType = "user",
-                ActorId = "u-" + i,
-                Action = "key.create",
-                Outcome = "success",
-                Details = AuditChain.SerializeDetails(new Dictionary<string, string> { ["n"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) }),
-                PrevHash = previous,
-            };
-            record.Hash = AuditChain.ComputeLegacy(previous, record);
-            await using var insert = _db.DataSource.CreateCommand("""
-                INSERT INTO mislata.audit_events (id, chain, sequence, occurred_at, tenant_id, actor_type, actor_id, action, outcome, details, prev_hash, hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)
-                """);
-            foreach (var value in new object[] { record.Id, chain, record.Sequence, record.OccurredAt, chain, record.ActorType, record.ActorId, record.Action, record.Outcome, record.Details!, previous, record.Hash })
-            {
-                insert.Parameters.Add(new Npgsql.NpgsqlParameter { Value = value });
-            }
-
-            await insert.ExecuteNonQueryAsync();
-            previous = record.Hash;
-        }
-
-        await _db.ExecuteAsync($"INSERT INTO mislata.audit_chain_heads (chain, last_sequence, last_hash) VALUES ('{chain}', {count}, '\\x{Convert.ToHexStringLower(previous)}')");
     }
 }

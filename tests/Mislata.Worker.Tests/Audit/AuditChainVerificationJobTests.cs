@@ -81,7 +81,7 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
         // The attacker hides the deletion of a secret read: rewrites the row and recomputes the chain and the head's hash.
         var edited = await _db.ScalarAsync<Guid>($"SELECT id FROM mislata.audit_events WHERE chain = '{tampered}' AND sequence = 2");
         await _db.ExecuteAsync($"UPDATE mislata.audit_events SET action = 'key.create' WHERE id = '{edited}'");
-        await UnkeyedAuditRewrite.RechainAsync(_db.ConnectionString, tampered, 2);
+        await UnkeyedAuditRewrite.RechainAsync(_db.AdminConnectionString, tampered, 2);
 
         var report = await job.RunAsync(CancellationToken.None);
         Assert.Equal([tampered], report.BrokenChains);

@@ -38,15 +38,31 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         try
         {
             await _queue.Writer.WriteAsync(pending, timeout.Token);
-            await pending.Completion.Task.WaitAsync(timeout.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new AuditUnavailableException("The audit log did not confirm the event in time.");
+            throw new AuditUnavailableException("The audit log did not accept the event in time.");
         }
         catch (ChannelClosedException ex)
         {
             throw new AuditUnavailableException("The audit log is shutting down.", ex);
+        }
+
+        try
+        {
+            await pending.Completion.Task.WaitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (pending.TryWithdraw())
+        {
+            // Still queued: withdrawn, and the writer skips it — "unavailable" always means "not stored", so a caller
+            // that carries the event over (or answers 503 and changes nothing) never records it twice.
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new AuditUnavailableException("The audit log did not confirm the event in time.");
+        }
+        catch (OperationCanceledException)
+        {
+            // Already in a batch being committed: that commit's outcome is the answer (bounded by the command timeouts).
+            await pending.Completion.Task;
         }
     }
 
@@ -98,7 +114,15 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
             {
                 while (batch.Count < MaxBatch && reader.TryRead(out var item))
                 {
-                    batch.Add(item);
+                    if (item.TryTake())
+                    {
+                        batch.Add(item);
+                    }
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
                 }
 
                 try
@@ -277,5 +301,20 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
     [LoggerMessage(EventId = 300, Level = LogLevel.Error, Message = "Audit batch of {Count} event(s) could not be stored: {ErrorType} {SqlState}")]
     private static partial void LogBatchFailed(ILogger logger, int count, string errorType, string? sqlState);
 
-    private sealed record Pending(AuditEvent Event, TaskCompletionSource Completion);
+    /// <summary>A queued event: taken by the writer into a batch, or withdrawn by its caller after the wait limit — never both.</summary>
+    private sealed class Pending(AuditEvent auditEvent, TaskCompletionSource completion)
+    {
+        private const int Queued = 0;
+        private const int Taken = 1;
+        private const int Withdrawn = 2;
+        private int _state;
+
+        public AuditEvent Event { get; } = auditEvent;
+
+        public TaskCompletionSource Completion { get; } = completion;
+
+        public bool TryTake() => Interlocked.CompareExchange(ref _state, Taken, Queued) == Queued;
+
+        public bool TryWithdraw() => Interlocked.CompareExchange(ref _state, Withdrawn, Queued) == Queued;
+    }
 }
