@@ -148,7 +148,7 @@ config = json.load(open(path, encoding="utf-8"))["stryker-config"]
 dll = os.path.splitext(config["project"])[0] + ".dll"
 for test in config["test-projects"]:
     folder = os.path.dirname(os.path.normpath(os.path.join(os.path.dirname(path), test)))
-    for f in glob.glob(os.path.join(folder, "bin", "*", "*", dll)):
+    for f in glob.glob(os.path.join(folder, "bin", "*", "*", dll)) + glob.glob(os.path.join(folder, "bin", "*", "*", dll + ".stryker-unchanged")):
         print(f)
 PY
 }
