@@ -103,15 +103,7 @@ public sealed partial class CallerAuthenticationMiddleware(
             return;
         }
 
-        var audienceProblem = requirement.Audience switch
-        {
-            CallerAudience.Tenant when caller.TenantId is null => "This endpoint needs a tenant credential.",
-            CallerAudience.TenantOrPlatform when caller.TenantId is null && !caller.Has(Scopes.PlatformAdmin) => "This endpoint needs a tenant credential.",
-            CallerAudience.Partner when caller.PartnerId is null => "This endpoint needs a partner administrator credential.",
-            CallerAudience.Platform when caller.TenantId is not null || caller.PartnerId is not null => "This endpoint is for platform operators.",
-            _ => null,
-        };
-        if (audienceProblem is not null)
+        if (AudienceProblem(requirement.Audience, caller) is { } audienceProblem)
         {
             await ProblemWriter.WriteAsync(context, 403, ErrorCodes.Forbidden, "Forbidden", audienceProblem);
             return;
@@ -126,6 +118,16 @@ public sealed partial class CallerAuthenticationMiddleware(
         context.Features.Set(caller);
         await next(context);
     }
+
+    /// <summary>Why <paramref name="caller"/> is not of the endpoint's <paramref name="audience"/> (403 forbidden), or null when it is.</summary>
+    internal static string? AudienceProblem(CallerAudience audience, Caller caller) => audience switch
+    {
+        CallerAudience.Tenant when caller.TenantId is null => "This endpoint needs a tenant credential.",
+        CallerAudience.TenantOrPlatform when caller.TenantId is null && !caller.Has(Scopes.PlatformAdmin) => "This endpoint needs a tenant credential.",
+        CallerAudience.Partner when caller.PartnerId is null => "This endpoint needs a partner administrator credential.",
+        CallerAudience.Platform when caller.TenantId is not null || caller.PartnerId is not null => "This endpoint is for platform operators.",
+        _ => null,
+    };
 
     /// <summary>(null, reason) = invalid credential (401); (caller, reason) = valid but refused (403); (caller, null) = go on.</summary>
     private async Task<(Caller? Caller, string? Refusal)> AuthenticateAsync(HttpContext context, string presented)
