@@ -2,6 +2,8 @@ using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Tenants;
 using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure.Identity;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
 
 namespace Mislata.Identity.Tests.Server;
 
@@ -146,6 +148,49 @@ public sealed class ApplicationBoundaryTests : IAsyncLifetime
             Assert.Equal(description, check.Description);
             Assert.Equal(refusal == BoundaryRefusal.None, check.Allowed);
         }
+    }
+
+    /// <summary>The introspection check for a client id: its application (by the OpenIddict manager), then its owner row.</summary>
+    private async Task<OpenIddictServerEvents.ValidateIntrospectionRequestContext> IntrospectAsync(string? clientId)
+    {
+        var (applications, fake) = Fake<IOpenIddictApplicationManager>.Create();
+        var known = new Dictionary<string, Guid>(StringComparer.Ordinal)
+        {
+            ["tenant-app"] = TenantApp,
+            ["suspended-app"] = SuspendedApp,
+            ["platform-app"] = PlatformApp,
+            ["ownerless-app"] = OwnerlessApp,
+        };
+        fake.On(nameof(IOpenIddictApplicationManager.FindByClientIdAsync), a => new ValueTask<object?>(known.TryGetValue((string)a[0]!, out var id) ? id : null))
+            .On(nameof(IOpenIddictApplicationManager.GetIdAsync), a => new ValueTask<string?>(a[0]!.ToString()));
+        var context = new OpenIddictServerEvents.ValidateIntrospectionRequestContext(new OpenIddictServerTransaction
+        {
+            EndpointType = OpenIddictServerEndpointType.Introspection,
+            Options = new OpenIddictServerOptions(),
+            Request = new OpenIddictRequest { ClientId = clientId },
+            Logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+        });
+        Assert.Equal(string.IsNullOrEmpty(clientId) ? null : clientId, context.ClientId);
+        await using var db = new IdentityStoreDbContext(_options!);
+        await new RequirePlatformOwnerForIntrospection(applications, new ApplicationBoundary(db, _tenants)).HandleAsync(context);
+        return context;
+    }
+
+    [Fact]
+    public async Task Only_a_platform_application_may_introspect_tokens()
+    {
+        Assert.False((await IntrospectAsync("platform-app")).IsRejected);
+
+        foreach (var clientId in new[] { "tenant-app", "suspended-app", "ownerless-app", "unknown-app", string.Empty, null })
+        {
+            var context = await IntrospectAsync(clientId);
+            Assert.True(context.IsRejected, clientId);
+            Assert.Equal(OpenIddictConstants.Errors.InvalidClient, context.Error);
+            Assert.Equal("This client may not introspect tokens.", context.ErrorDescription);
+        }
+
+        await Assert.ThrowsAsync<ArgumentNullException>(async () =>
+            await new RequirePlatformOwnerForIntrospection(Fake<IOpenIddictApplicationManager>.Create().Instance, new ApplicationBoundary(null!, _tenants)).HandleAsync(null!));
     }
 
     private sealed class Tenants(Dictionary<Guid, TenantSummary> tenants) : ITenantDirectory
