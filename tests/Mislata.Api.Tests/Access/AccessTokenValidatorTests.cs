@@ -219,16 +219,35 @@ public sealed class AccessTokenValidatorTests : IDisposable
 #pragma warning restore CA2000
     }
 
-    /// <summary>A valid token of exactly <paramref name="length"/> characters (a padding claim; both accepted typ spellings shift the header).</summary>
+    /// <summary>
+    /// A valid token of exactly <paramref name="length"/> characters: a padding claim, and a padding header parameter of
+    /// one to three characters (base64url lengths of 4k + 1 do not exist, so the header has to shift the remainder).
+    /// </summary>
     private string MintOfLength(int length)
     {
-        foreach (var type in new[] { "at+jwt", "application/at+jwt" })
+        string WithPadding(int pad, int headerPad)
         {
-            for (var pad = length - 1_000; pad > length - 1_200; pad--)
+            var claims = OperatorClaims();
+            claims["pad"] = new string('p', pad);
+            return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
             {
-                var claims = OperatorClaims();
-                claims["pad"] = new string('p', pad);
-                var token = Mint(_key, "k1", claims, type: type);
+                Issuer = Issuer,
+                Audience = AccessTokenOptions.Audience,
+                Claims = claims,
+                Expires = DateTime.UtcNow.AddMinutes(15),
+                TokenType = "at+jwt",
+                AdditionalHeaderClaims = new Dictionary<string, object> { ["pad"] = new string('h', headerPad) },
+                SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(_key) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256),
+            });
+        }
+
+        for (var headerPad = 1; headerPad <= 3; headerPad++)
+        {
+            // Base64url: three characters of padding make four of token.
+            var estimate = (length - WithPadding(0, headerPad).Length) * 3 / 4;
+            for (var pad = estimate - 8; pad <= estimate + 8; pad++)
+            {
+                var token = WithPadding(pad, headerPad);
                 if (token.Length == length)
                 {
                     return token;

@@ -89,7 +89,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
             {
                 if (await context.Set<Tenant>().FindAsync(tenant) is null)
                 {
-                    context.Set<Tenant>().Add(new Tenant(tenant, "T" + tenant.ToString("N")[..8], Plan.CommunityId, null, null, _time.GetUtcNow()));
+                    context.Set<Tenant>().Add(new Tenant(tenant, "T" + tenant.ToString("N"), Plan.CommunityId, null, null, _time.GetUtcNow()));
                 }
             }
 
@@ -270,9 +270,10 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
     public async Task Failed_credentials_from_one_address_are_counted_until_it_is_refused_429_before_any_credential_work()
     {
         var good = await StoreKeyAsync(OpenTenant, perMinute: 100);
+        var unknown = ApiKeySecret.Generate();
         for (var i = 0; i < FailuresPerMinute; i++)
         {
-            var failed = await SendAsync(apiKey: ApiKeySecret.Generate());
+            var failed = await SendAsync(apiKey: unknown);
             Assert.Equal((401, "unauthorized", "Unauthorized"), (failed.Status, failed.Error, failed.Title));
         }
 
@@ -285,12 +286,16 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
         // Another address is not affected.
         Assert.Equal(204, (await SendAsync(apiKey: good, from: IPAddress.Parse("203.0.113.77"))).Status);
 
-        await _aggregator!.FlushAsync(CancellationToken.None);
-        var e = Assert.Single(_audit.Events, e => e.SourceIp == _address.ToString());
-        Assert.Equal(FailuresPerMinute.ToString(CultureInfo.InvariantCulture), e.Details!["count"]);
-        Assert.Equal("1", e.Details["throttled"]);
-        Assert.Equal("unknown_api_key", e.Details["reasons"]);
-        Assert.Equal("/api/v1/keys", e.Details["path"]);
+        // Pending aggregated events are written at shutdown.
+        await _aggregator!.StopAsync(CancellationToken.None);
+        var failures = Assert.Single(_audit.Events, e => e.Details!["credential"] == ApiKeySecret.PrefixOf(unknown));
+        Assert.Equal(_address.ToString(), failures.SourceIp);
+        Assert.Equal(FailuresPerMinute.ToString(CultureInfo.InvariantCulture), failures.Details!["count"]);
+        Assert.Equal("unknown_api_key", failures.Details["reasons"]);
+        Assert.Equal("/api/v1/keys", failures.Details["path"]);
+        var throttled = Assert.Single(_audit.Events, e => e.Details!["credential"] == ApiKeySecret.PrefixOf(good));
+        Assert.Equal("0", throttled.Details!["count"]);
+        Assert.Equal("1", throttled.Details["throttled"]);
     }
 
     [Fact]
@@ -304,7 +309,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
         var revoked = await SendAsync(bearer: token);
         Assert.Equal((401, "unauthorized"), (revoked.Status, revoked.Error));
 
-        await _aggregator!.FlushAsync(CancellationToken.None);
+        await _aggregator!.StopAsync(CancellationToken.None);
         var e = Assert.Single(_audit.Events);
         Assert.Equal("bearer", e.Details!["credential"]);
         Assert.Equal("2", e.Details["count"]);
@@ -324,7 +329,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
         }
 
         Assert.Equal(204, (await SendAsync(apiKey: key, from: IPAddress.Parse("192.0.2.10"))).Status);
-        await _aggregator!.FlushAsync(CancellationToken.None);
+        await _aggregator!.StopAsync(CancellationToken.None);
         Assert.Empty(_audit.Events);
     }
 
