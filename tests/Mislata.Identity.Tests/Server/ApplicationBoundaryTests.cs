@@ -12,7 +12,7 @@ namespace Mislata.Identity.Tests.Server;
 /// only its tenant's users, a platform application anyone, an application without owner nobody; suspended or deleted
 /// tenants are refused on either side.
 /// </summary>
-public sealed class ApplicationBoundaryTests : IAsyncLifetime
+public sealed class ApplicationBoundaryTests : IClassFixture<ApplicationBoundaryTests.OwnerRows>
 {
     private static readonly Guid ActiveTenant = Guid.Parse("aaaaaaaa-0000-0000-0000-000000000001");
     private static readonly Guid SuspendedTenant = Guid.Parse("aaaaaaaa-0000-0000-0000-000000000002");
@@ -31,45 +31,24 @@ public sealed class ApplicationBoundaryTests : IAsyncLifetime
         [OtherTenant] = new(OtherTenant, "Other", TenantStatus.Active, null),
     });
 
-    private PostgresInstance? _postgres;
-    private DbContextOptions<IdentityStoreDbContext>? _options;
+    private readonly DbContextOptions<IdentityStoreDbContext> _options;
 
-    public async Task InitializeAsync()
+    /// <summary>One database of owner rows for the whole class (the tests only read it).</summary>
+    public ApplicationBoundaryTests(OwnerRows rows)
     {
-        _postgres = await PostgresInstance.SharedOrOwnAsync();
-        var connectionString = await _postgres.CreateDatabaseAsync("idboundary");
-        var builder = new DbContextOptionsBuilder<IdentityStoreDbContext>()
-            .UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
-        builder.UseOpenIddict<Guid>();
-        _options = builder.Options;
-        await using var db = new IdentityStoreDbContext(_options);
-        await db.Database.MigrateAsync();
-        var now = DateTimeOffset.UtcNow;
-        db.ApplicationOwners.AddRange(
-            new ApplicationOwner { ApplicationId = TenantApp, TenantId = ActiveTenant, CreatedAt = now },
-            new ApplicationOwner { ApplicationId = SuspendedApp, TenantId = SuspendedTenant, CreatedAt = now },
-            new ApplicationOwner { ApplicationId = PlatformApp, TenantId = null, CreatedAt = now },
-            new ApplicationOwner { ApplicationId = GoneTenantApp, TenantId = GoneTenant, CreatedAt = now });
-        await db.SaveChangesAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_postgres is not null)
-        {
-            await _postgres.DisposeAsync();
-        }
+        ArgumentNullException.ThrowIfNull(rows);
+        _options = rows.Options;
     }
 
     private async Task<BoundaryCheck> ApplicationAsync(string id)
     {
-        await using var db = new IdentityStoreDbContext(_options!);
+        await using var db = new IdentityStoreDbContext(_options);
         return await new ApplicationBoundary(db, _tenants).CheckApplicationAsync(id, CancellationToken.None);
     }
 
     private async Task<BoundaryCheck> UserAsync(Guid application, Guid? userTenant)
     {
-        await using var db = new IdentityStoreDbContext(_options!);
+        await using var db = new IdentityStoreDbContext(_options);
         return await new ApplicationBoundary(db, _tenants).CheckUserAsync(application.ToString(), userTenant, CancellationToken.None);
     }
 
@@ -171,7 +150,7 @@ public sealed class ApplicationBoundaryTests : IAsyncLifetime
             Logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
         });
         Assert.Equal(string.IsNullOrEmpty(clientId) ? null : clientId, context.ClientId);
-        await using var db = new IdentityStoreDbContext(_options!);
+        await using var db = new IdentityStoreDbContext(_options);
         await new RequirePlatformOwnerForIntrospection(applications, new ApplicationBoundary(db, _tenants)).HandleAsync(context);
         return context;
     }
@@ -197,5 +176,39 @@ public sealed class ApplicationBoundaryTests : IAsyncLifetime
     {
         public Task<TenantSummary?> FindAsync(Guid tenantId, CancellationToken cancellationToken) =>
             Task.FromResult(tenants.GetValueOrDefault(tenantId));
+    }
+
+    public sealed class OwnerRows : IAsyncLifetime
+    {
+        private PostgresInstance? _postgres;
+
+        public DbContextOptions<IdentityStoreDbContext> Options { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            _postgres = await PostgresInstance.SharedOrOwnAsync();
+            var connectionString = await _postgres.CreateDatabaseAsync("idboundary");
+            var builder = new DbContextOptionsBuilder<IdentityStoreDbContext>()
+                .UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
+            builder.UseOpenIddict<Guid>();
+            Options = builder.Options;
+            await using var db = new IdentityStoreDbContext(Options);
+            await db.Database.MigrateAsync();
+            var now = DateTimeOffset.UtcNow;
+            db.ApplicationOwners.AddRange(
+                new ApplicationOwner { ApplicationId = TenantApp, TenantId = ActiveTenant, CreatedAt = now },
+                new ApplicationOwner { ApplicationId = SuspendedApp, TenantId = SuspendedTenant, CreatedAt = now },
+                new ApplicationOwner { ApplicationId = PlatformApp, TenantId = null, CreatedAt = now },
+                new ApplicationOwner { ApplicationId = GoneTenantApp, TenantId = GoneTenant, CreatedAt = now });
+            await db.SaveChangesAsync();
+        }
+
+        public async Task DisposeAsync()
+        {
+            if (_postgres is not null)
+            {
+                await _postgres.DisposeAsync();
+            }
+        }
     }
 }
