@@ -83,6 +83,8 @@ public sealed class LocalReturnUrlTests
         "/%41",
         "/%252541",
         "/account?x=%252F%2520",
+        // A '%' that decodes no further ("100%") is data, not an encoding.
+        "/account?q=100%25",
         // An authorize request as the challenge builds it: its query carries encoded "//" and spaces as data.
         "/connect/authorize?response_type=code&client_id=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&scope=openid%20offline_access%20keys%3Aread&state=s1&code_challenge=xyz&code_challenge_method=S256",
         "/" + new string('a', LocalReturnUrl.MaxLength - 1),

@@ -168,6 +168,11 @@ public sealed class ApplicationBoundaryTests : IClassFixture<ApplicationBoundary
             Assert.Equal("This client may not introspect tokens.", context.ErrorDescription);
         }
 
+        await using (var db = new IdentityStoreDbContext(_options))
+        {
+            await Assert.ThrowsAsync<ArgumentNullException>(() => new ApplicationBoundary(db, _tenants).CheckUserAsync((ApplicationOwnerView)null!, ActiveTenant, CancellationToken.None));
+        }
+
         await Assert.ThrowsAsync<ArgumentNullException>(async () =>
             await new RequirePlatformOwnerForIntrospection(Fake<IOpenIddictApplicationManager>.Create().Instance, new ApplicationBoundary(null!, _tenants)).HandleAsync(null!));
     }

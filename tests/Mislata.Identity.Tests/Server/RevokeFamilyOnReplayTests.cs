@@ -202,6 +202,21 @@ public sealed class RevokeFamilyOnReplayTests
     }
 
     [Fact]
+    public void The_handler_runs_before_OpenIddicts_token_entry_check_which_ends_the_pipeline_for_a_redeemed_token() =>
+        Assert.True(RevokeFamilyOnReplay.Descriptor.Order < OpenIddictServerHandlers.Protection.ValidateTokenEntry.Descriptor.Order);
+
+    [Fact]
+    public async Task A_replay_without_a_request_is_audited_with_an_empty_client_id()
+    {
+        var context = Context();
+        context.Transaction.Request = null;
+
+        await Handler().HandleAsync(context);
+
+        Assert.Equal(string.Empty, Assert.Single(_log.Events).Details!["client_id"]);
+    }
+
+    [Fact]
     public async Task A_null_context_is_refused()
     {
         await Assert.ThrowsAsync<ArgumentNullException>(async () => await Handler().HandleAsync(null!));
