@@ -239,4 +239,44 @@ public sealed class AlgorithmGuardTests
         var e = Assert.Throws<CryptoException>(() => dsa.FromExpanded(sk));
         Assert.Equal("The ML-DSA private key has an s1 or s2 coefficient out of range.", e.Message);
     }
+    [Fact]
+    public void An_OAEP_ciphertext_one_byte_shorter_than_the_modulus_is_refused_even_when_its_value_decrypts()
+    {
+        // BouncyCastle's RSA engine (the labelled OAEP path) accepts any input below the modulus: a ciphertext whose
+        // leading byte is 0, sent without it, must still be refused by the exact-length rule.
+        var rsa = (RsaAlgorithm)Registry.Get("RSA-2048");
+        using var key = Rsa2048(KeyType.Encryption);
+        using var net = RSA.Create();
+        net.ImportRSAPublicKey(key.PublicKey!.Raw, out _);
+        var label = "label"u8.ToArray();
+        var oaep = new Org.BouncyCastle.Crypto.Encodings.OaepEncoding(
+            new Org.BouncyCastle.Crypto.Engines.RsaEngine(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), label);
+        oaep.Init(true, new Org.BouncyCastle.Crypto.Parameters.ParametersWithRandom(
+            Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(net.ExportSubjectPublicKeyInfo()), new Org.BouncyCastle.Security.SecureRandom()));
+        var content = new byte[32];
+        content[0] = 7;
+        byte[] ciphertext;
+        do
+        {
+            ciphertext = oaep.ProcessBlock(content, 0, content.Length);
+        }
+        while (ciphertext.Length != 256 || ciphertext[0] != 0);
+
+        Assert.Equal(content, rsa.UnwrapKey(key, ciphertext, label));
+        Assert.Equal(CryptoError.DecryptionFailed, Assert.Throws<CryptoException>(() => rsa.UnwrapKey(key, ciphertext[1..], label)).Error);
+        Assert.Equal(CryptoError.DecryptionFailed, Assert.Throws<CryptoException>(() => rsa.UnwrapKey(key, ciphertext[1..])).Error);
+    }
+
+    [Fact]
+    public void A_JWK_whose_required_member_is_missing_or_not_a_string_is_invalid_key_material_never_a_library_exception()
+    {
+        using var key = Gen("ML-DSA-44");
+        var priv = Convert.ToBase64String(key.ExportForStorage()[^32..]).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        InvalidKey(() => KeyImporter.Import("ML-DSA-44", KeyType.Signing, ImportFormat.Jwk, "{\"kty\":\"AKP\",\"alg\":\"ML-DSA-44\"}"));
+        InvalidKey(() => KeyImporter.Import("ML-DSA-44", KeyType.Signing, ImportFormat.Jwk, $"{{\"kty\":\"AKP\",\"alg\":44,\"priv\":\"{priv}\"}}"));
+        InvalidKey(() => KeyImporter.Import("ML-DSA-44", KeyType.Signing, ImportFormat.Jwk, $"{{\"alg\":\"ML-DSA-44\",\"priv\":\"{priv}\"}}"));
+        InvalidKey(() => KeyImporter.Import("ECDSA-P256", KeyType.Signing, ImportFormat.Jwk, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"d\":null}"));
+        using var ok = KeyImporter.Import("ML-DSA-44", KeyType.Signing, ImportFormat.Jwk, $"{{\"kty\":\"AKP\",\"alg\":\"ML-DSA-44\",\"priv\":\"{priv}\"}}");
+        Assert.Equal(key.PublicKey!.Raw.ToArray(), ok.PublicKey!.Raw.ToArray());
+    }
 }
