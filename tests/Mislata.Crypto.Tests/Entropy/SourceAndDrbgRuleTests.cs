@@ -61,6 +61,15 @@ public sealed class SourceAndDrbgRuleTests
         Assert.Equal(body[..16], buffer);
     }
 
+    [Fact]
+    public async Task A_later_request_answered_with_more_bytes_than_asked_fills_only_the_rest_of_the_buffer()
+    {
+        var body = RandomNumberGenerator.GetBytes(1024);
+        var buffer = new byte[1500];
+        await Http(new Handler(_ => Octets(body)), new HttpQrngOptions("r", MaxBytesPerRequest: 1024)).ReadAsync(buffer, CancellationToken.None);
+        Assert.Equal([.. body, .. body[..476]], buffer);
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.InternalServerError)]
     [InlineData(HttpStatusCode.NotFound)]
