@@ -49,6 +49,9 @@ public enum KeyError
 
     /// <summary>A concurrent change of the same key won (e.g. two rotations at once): <c>409 conflict</c>, retry.</summary>
     Concurrent = 7,
+
+    /// <summary>The tenant's plan does not include the feature (BYOK import needs <c>byok</c>): <c>403 forbidden</c>.</summary>
+    FeatureNotInPlan = 8,
 }
 
 /// <summary>The bounds of a key's fields (API.md leaves them to the platform; docs/api.md states them).</summary>
@@ -63,6 +66,9 @@ public static class KeyLimits
     public const int MinPendingDays = 7;
     public const int MaxPendingDays = 30;
     public const int DefaultPendingDays = 30;
+
+    /// <summary>The plan feature that allows importing keys (seeded on the business and enterprise plans).</summary>
+    public const string ByokFeature = "byok";
 
     /// <summary>BYOK material (base64, PEM or JWK text) longer than this is refused before parsing.</summary>
     public const int MaxImportMaterialLength = 64 * 1024;

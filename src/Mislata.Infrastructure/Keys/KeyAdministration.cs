@@ -130,7 +130,14 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
             return (null, KeyError.NotFound);
         }
 
-        var maxKeys = await db.Set<Plan>().Where(p => p.Id == tenant.PlanId).Select(p => p.MaxKeys).SingleOrDefaultAsync(cancellationToken);
+        var plan = await db.Set<Plan>().AsNoTracking().Where(p => p.Id == tenant.PlanId)
+            .Select(p => new { p.MaxKeys, p.Features }).SingleAsync(cancellationToken);
+        if (origin == KeyOrigin.Imported && !plan.Features.Contains(KeyLimits.ByokFeature))
+        {
+            return (null, KeyError.FeatureNotInPlan);
+        }
+
+        var maxKeys = plan.MaxKeys;
         var existing = await db.Set<Key>().LongCountAsync(k => k.TenantId == tenantId && k.State != KeyState.Destroyed, cancellationToken);
         if (!Quotas.AllowsOneMore(maxKeys, existing))
         {

@@ -325,6 +325,7 @@ public static class KeysApi
         KeyError.VersionOutOfRange => Problem.Validation(new Dictionary<string, string[]> { ["minDecryptionVersion"] = ["must be between 1 and the key's current version."] }),
         KeyError.DefaultTaken => Problem.Of(409, ErrorCodes.Conflict, "Conflict", "Another key became the default of this type at the same time; retry."),
         KeyError.Concurrent => Problem.Of(409, ErrorCodes.Conflict, "Conflict", "The key was changed at the same time; retry."),
+        KeyError.FeatureNotInPlan => Problem.Of(403, ErrorCodes.Forbidden, "Forbidden", "The tenant's plan does not include importing keys (BYOK)."),
         _ => throw new ArgumentOutOfRangeException(nameof(error), error, "not a failure"),
     };
 
