@@ -52,7 +52,7 @@ internal static class IndependentPublicKeys
             using var ec = ECDsa.Create();
             ec.ImportFromPem(pem);
             var p = ec.ExportParameters(false);
-            Assert.Equal(algorithm == "ECDSA-P256" ? "nistP256" : "nistP384", p.Curve.Oid.FriendlyName);
+            Assert.Equal(algorithm == "ECDSA-P256" ? "1.2.840.10045.3.1.7" : "1.3.132.0.34", p.Curve.Oid.Value);
             return [0x04, .. p.Q.X!, .. p.Q.Y!];
         }
 

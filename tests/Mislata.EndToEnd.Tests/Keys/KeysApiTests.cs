@@ -200,6 +200,7 @@ public sealed class KeysApiTests(TenancyFixture fixture)
         Assert.Equal(90, patched.GetProperty("rotationPeriodDays").GetInt32());
         Assert.NotEqual(JsonValueKind.Null, patched.GetProperty("nextRotationAt").ValueKind);
         await AssertProblemAsync(await client.PatchAsJsonAsync(U(Path()), new { rotationPeriodDays = 4000 }), HttpStatusCode.BadRequest, "validation_failed");
+        await AssertProblemAsync(await client.PatchAsJsonAsync(U(Path()), new { name = "renamed" }), HttpStatusCode.BadRequest, "invalid_request");
 
         await AssertProblemAsync(await client.DeleteAsync(U(Path("?pendingDays=6"))), HttpStatusCode.BadRequest, "validation_failed");
         await AssertProblemAsync(await client.DeleteAsync(U(Path("?pendingDays=31"))), HttpStatusCode.BadRequest, "validation_failed");

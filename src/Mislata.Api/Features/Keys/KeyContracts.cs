@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Mislata.Core.Keys;
 
 namespace Mislata.Api.Features.Keys;
@@ -12,7 +13,11 @@ public sealed record ImportKeyRequest(
     string? Name, string? Algorithm, string? Type, JsonElement? Material, string? Format, string? Description, IReadOnlyList<string?>? Tags,
     int? RotationPeriodDays, bool? IsDefault);
 
-/// <summary><c>PATCH /keys/{id}</c>: absent fields stay; <c>rotationPeriodDays: 0</c> turns automatic rotation off; <c>description: ""</c> clears it.</summary>
+/// <summary>
+/// <c>PATCH /keys/{id}</c>: absent fields stay; <c>rotationPeriodDays: 0</c> turns automatic rotation off; <c>description: ""</c>
+/// clears it. Any other member (a name, an algorithm) is refused rather than silently ignored: they cannot change.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record UpdateKeyRequest(string? Description, IReadOnlyList<string?>? Tags, int? RotationPeriodDays, bool? IsDefault, int? MinDecryptionVersion);
 
 public sealed record KeyVersionResponse(int Version, string State, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt);
