@@ -26,6 +26,9 @@ public sealed record KeyChanges(
 /// </summary>
 public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sealer, IRandomSource random, IAuditLog audit, TimeProvider time)
 {
+    /// <summary>How many keys one <see cref="DestroyDueAsync"/> call destroys at most (one transaction).</summary>
+    public const int DestroyBatch = 500;
+
     /// <summary>A new key whose first version is generated here.</summary>
     public async Task<(Key? Key, KeyError Error)> CreateAsync(Guid tenantId, KeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
     {
@@ -96,7 +99,7 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
         var now = time.GetUtcNow();
         var due = await db.Set<Key>().Include(k => k.Versions)
             .Where(k => k.State == KeyState.PendingDeletion && k.DeletionDate <= now)
-            .OrderBy(k => k.DeletionDate).Take(500).ToListAsync(cancellationToken);
+            .OrderBy(k => k.DeletionDate).Take(DestroyBatch).ToListAsync(cancellationToken);
         foreach (var key in due)
         {
             if (key.Destroy(now) == KeyError.None)
