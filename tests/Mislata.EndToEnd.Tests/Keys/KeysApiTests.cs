@@ -58,6 +58,10 @@ public sealed class KeysApiTests(TenancyFixture fixture)
     public async Task Every_algorithm_is_created_read_exported_in_each_format_and_rotated(string algorithm, string? type)
     {
         using var client = await TenantClientAsync();
+
+        // RSA-4096 key generation takes seconds, and far longer on a loaded test machine: the test waits for the answer
+        // (the gateway's own 60 s limit still applies) rather than depending on the machine's speed.
+        client.Timeout = TimeSpan.FromMinutes(3);
         using var createResponse = await client.PostAsJsonAsync(U("/api/v1/keys"), new { name = Name(), algorithm, type, tags = new[] { "e2e" } });
         var created = await OkJsonAsync(createResponse, HttpStatusCode.Created);
         var id = created.GetProperty("id").GetGuid();
