@@ -33,6 +33,15 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
     public async Task<(Key? Key, KeyError Error)> CreateAsync(Guid tenantId, KeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(draft);
+
+        // Generation can take seconds (RSA-4096): a request that will be refused anyway does not get to spend them. The
+        // same checks are made again under the tenant's lock before the key is saved.
+        var refusal = await PrecheckAsync(tenantId, draft.Name, cancellationToken);
+        if (refusal != KeyError.None)
+        {
+            return (null, refusal);
+        }
+
         using var material = AlgorithmRegistry.Default.Generate(draft.Algorithm.Name, draft.Type, random);
         return await AddAsync(tenantId, draft, material, KeyOrigin.Generated, actor, cancellationToken);
     }
@@ -110,6 +119,20 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
 
         await db.SaveChangesAsync(cancellationToken);
         return due.Count;
+    }
+
+    private async Task<KeyError> PrecheckAsync(Guid tenantId, string name, CancellationToken cancellationToken)
+    {
+        var maxKeys = await (from t in db.Set<Tenant>().AsNoTracking()
+                             join p in db.Set<Plan>().AsNoTracking() on t.PlanId equals p.Id
+                             where t.Id == tenantId
+                             select p.MaxKeys).SingleOrDefaultAsync(cancellationToken);
+        if (maxKeys is { } max && await db.Set<Key>().LongCountAsync(k => k.TenantId == tenantId && k.State != KeyState.Destroyed, cancellationToken) >= max)
+        {
+            return KeyError.QuotaExceeded;
+        }
+
+        return await db.Set<Key>().AnyAsync(k => k.TenantId == tenantId && k.Name == name, cancellationToken) ? KeyError.NameTaken : KeyError.None;
     }
 
     private async Task<(Key? Key, KeyError Error)> AddAsync(Guid tenantId, KeyDraft draft, KeyMaterial material, KeyOrigin origin, RequestActor actor, CancellationToken cancellationToken)

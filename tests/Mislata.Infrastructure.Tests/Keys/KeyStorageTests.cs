@@ -50,11 +50,11 @@ public sealed class KeyStorageTests : IAsyncLifetime
         _masterKeys.Dispose();
     }
 
-    private (KeyAdministration Keys, KeyMaterialSealer Sealer, MislataDbContext Db) New()
+    private (KeyAdministration Keys, KeyMaterialSealer Sealer, MislataDbContext Db) New(IRandomSource? keyGeneration = null)
     {
         var db = _db.Contexts.CreateDbContext();
         var sealer = new KeyMaterialSealer(db, new AesGcmTenantKeyWrapper(_masterKeys), OsRandomSource.Instance);
-        return (new KeyAdministration(db, sealer, OsRandomSource.Instance, _audit, _time), sealer, db);
+        return (new KeyAdministration(db, sealer, keyGeneration ?? OsRandomSource.Instance, _audit, _time), sealer, db);
     }
 
     private static KeyDraft Draft(string name, string algorithm, bool isDefault = false, KeyType? type = null)
@@ -216,6 +216,23 @@ public sealed class KeyStorageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_create_that_will_be_refused_spends_no_time_generating_a_key()
+    {
+        await _db.ExecuteAsync($"UPDATE mislata.plans SET max_keys = 1 WHERE id = '{Plan.CommunityId}'");
+        await CreateAsync(_otherTenant, "only");
+        await CreateAsync(_tenant, "taken");
+        var generation = new CountingRandom();
+        var (keys, _, db) = New(generation);
+        await using (db)
+        {
+            Assert.Equal(KeyError.QuotaExceeded, (await keys.CreateAsync(_otherTenant, Draft("more", AlgorithmNames.Rsa4096), Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.NameTaken, (await keys.CreateAsync(_tenant, Draft("taken", AlgorithmNames.Rsa4096), Actor, CancellationToken.None)).Error);
+        }
+
+        Assert.Equal(0, generation.Calls);
+    }
+
+    [Fact]
     public async Task Importing_needs_a_plan_with_byok()
     {
         using var imported = KeyImporter.Import(AlgorithmNames.HmacSha256, KeyType.Hmac, ImportFormat.Raw, Convert.ToBase64String(new byte[32]));
@@ -265,6 +282,19 @@ public sealed class KeyStorageTests : IAsyncLifetime
 
         Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.key_versions WHERE key_id = '{key.Id}'"));
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM mislata.keys WHERE name = 'unaudited'"));
+    }
+
+    private sealed class CountingRandom : IRandomSource
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public void Fill(Span<byte> destination)
+        {
+            Interlocked.Increment(ref _calls);
+            OsRandomSource.Instance.Fill(destination);
+        }
     }
 
     private sealed class RecordingAudit : IAuditLog
