@@ -9,6 +9,7 @@ using Mislata.Infrastructure.Persistence.Audit;
 using Mislata.Infrastructure.DataProtection;
 using Mislata.Infrastructure.Health;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Keys;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Redis;
 using Mislata.Infrastructure.Tenancy;
@@ -118,6 +119,7 @@ public static class InfrastructureExtensions
             new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKeyRing>())));
 
         builder.Services.AddMislataTenancy();
+        builder.Services.AddMislataKeys();
 
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4))

@@ -2,6 +2,7 @@ using Mislata.Api.Access;
 using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Audit;
 using Mislata.Api.Features.Billing;
+using Mislata.Api.Features.Keys;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
 using Mislata.Api.Features.Tenants;
@@ -58,6 +59,7 @@ public static class ApiSetup
         app.MapAdminPlansApi();
         app.MapPartnersApi();
         app.MapApiKeysApi();
+        app.MapKeysApi();
         app.MapBillingApi();
         app.MapAuditApi();
         return app;

@@ -47,6 +47,7 @@ public sealed class AlgorithmRegistry
 
     /// <summary>The algorithm by its exact API name; unknown → <see cref="CryptoError.AlgorithmMismatch"/>.</summary>
     public IKeyAlgorithm Get(string name) =>
+        // Stryker disable once String : no algorithm is named "" or "Stryker was here!": both miss the dictionary and give the same AlgorithmMismatch
         _algorithms.TryGetValue(name ?? string.Empty, out var a)
             ? a
             : throw new CryptoException(CryptoError.AlgorithmMismatch, "Unknown algorithm.");

@@ -45,6 +45,7 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         }
         finally
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer)
             CryptographicOperations.ZeroMemory(buffer);
         }
     }
@@ -73,6 +74,7 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         {
             using var ec = ECDsa.Create();
             ec.ImportParameters(parameters);
+            // Stryker disable once Boolean : only Q is read from the export; exporting D as well changes nothing
             var exported = ec.ExportParameters(false);
             return new KeyMaterial(Info.Name, KeyType.Signing, PrivateForm.Pkcs8, ec.ExportPkcs8PrivateKey(), new PublicKey(Info.Name, KeyType.Signing, Sec1(exported.Q)));
         }
@@ -82,6 +84,7 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         }
         finally
         {
+            // Stryker disable once Statement,Equality,Block : unobservable hygiene (zeroing of a private buffer: D is a copy made by FromScalar)
             if (parameters.D is not null)
             {
                 CryptographicOperations.ZeroMemory(parameters.D);
@@ -140,12 +143,14 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
 
         if (!p.Curve.IsNamed || p.Curve.Oid.Value != _curve.Oid.Value)
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer)
             CryptographicOperations.ZeroMemory(p.D);
             throw CryptoException.InvalidKey("The EC key is on the wrong curve.");
         }
 
         // Recompute Q from d so a PKCS#8 with a forged public key cannot slip through.
         var key = FromScalar(p.D);
+        // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer)
         CryptographicOperations.ZeroMemory(p.D);
         return key;
     }
@@ -156,11 +161,13 @@ internal sealed class EcdsaAlgorithm : KeyAlgorithm, ISignatureAlgorithm
         RequireJwk(jwk, "crv", _crv);
         var d = JwkBytes(jwk, "d");
         var key = FromScalar(d);
+        // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer)
         CryptographicOperations.ZeroMemory(d);
         var expected = key.PublicKey!.Raw;
         if (!JwkBytes(jwk, "x").AsSpan().SequenceEqual(expected.Slice(1, FieldLength)) ||
             !JwkBytes(jwk, "y").AsSpan().SequenceEqual(expected.Slice(1 + FieldLength)))
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a key that is never returned: the caller gets the exception)
             key.Dispose();
             throw CryptoException.InvalidKey("The JWK public point does not match its private key.");
         }

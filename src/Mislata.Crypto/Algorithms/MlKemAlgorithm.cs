@@ -54,6 +54,7 @@ internal sealed class MlKemAlgorithm : KeyAlgorithm, IKemAlgorithm
 
         var priv = MLKemPrivateKeyParameters.FromSeed(_parameters, seed);
         var key = new KeyMaterial(Info.Name, KeyType.Encryption, PrivateForm.Seed, seed, new PublicKey(Info.Name, KeyType.Encryption, priv.GetPublicKeyEncoded()));
+        // Stryker disable once Statement : cache priming; without it the parameters are rebuilt from the stored secret on first use (same key, slower)
         key.GetOrCreate(_ => priv);
         return key;
     }
@@ -87,6 +88,7 @@ internal sealed class MlKemAlgorithm : KeyAlgorithm, IKemAlgorithm
         }
 
         var key = new KeyMaterial(Info.Name, KeyType.Encryption, PrivateForm.Expanded, secret, new PublicKey(Info.Name, KeyType.Encryption, ek.ToArray()));
+        // Stryker disable once Statement : cache priming; without it the parameters are rebuilt from the stored secret on first use (same key, slower)
         key.GetOrCreate(_ => priv);
         return key;
     }
@@ -128,6 +130,7 @@ internal sealed class MlKemAlgorithm : KeyAlgorithm, IKemAlgorithm
             var key = FromSeed(seed);
             if (expanded is not null && !CryptographicOperations.FixedTimeEquals(expanded, ExpandedPrivateKey(key)))
             {
+                // Stryker disable once Statement : unobservable hygiene (zeroing of a key that is never returned: the caller gets the exception)
                 key.Dispose();
                 throw CryptoException.InvalidKey("The PKCS#8 seed and expanded key disagree.");
             }
@@ -177,6 +180,7 @@ internal sealed class MlKemAlgorithm : KeyAlgorithm, IKemAlgorithm
         var key = ImportRaw(type, JwkBytes(jwk, "priv"));
         if (JwkString(jwk, "pub") is not null && !JwkBytes(jwk, "pub").AsSpan().SequenceEqual(key.PublicKey!.Raw))
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a key that is never returned: the caller gets the exception)
             key.Dispose();
             throw CryptoException.InvalidKey("The JWK public key does not match its private key.");
         }
@@ -220,6 +224,7 @@ internal sealed class MlKemAlgorithm : KeyAlgorithm, IKemAlgorithm
         return secret;
     }
 
+    // Stryker disable once Conditional,Equality : unreachable; every ML-KEM KeyMaterial is created by FromSeed/FromExpanded, which prime this cache
     private MLKemPrivateKeyParameters Private(KeyMaterial key) =>
         key.GetOrCreate(k => k.Form == PrivateForm.Seed
             ? MLKemPrivateKeyParameters.FromSeed(_parameters, k.Secret.ToArray())

@@ -33,6 +33,7 @@ internal sealed class RsaAlgorithm(string name, int bits)
         }
         finally
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer)
             CryptographicOperations.ZeroMemory(der);
         }
     }
@@ -122,6 +123,7 @@ internal sealed class RsaAlgorithm(string name, int bits)
         {
             foreach (var secret in new[] { p.D, p.P, p.Q, p.DP, p.DQ, p.InverseQ })
             {
+                // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer: the JWK members decoded by this method)
                 CryptographicOperations.ZeroMemory(secret);
             }
         }
@@ -131,6 +133,7 @@ internal sealed class RsaAlgorithm(string name, int bits)
     {
         if (rsa.KeySize != Bits)
         {
+            // Stryker disable once Statement : ImportPublicRaw just below repeats the size check with the same InvalidKeyMaterial error
             throw CryptoException.InvalidKey($"The RSA key is not {Bits} bits.");
         }
 
@@ -236,6 +239,7 @@ internal sealed class RsaAlgorithm(string name, int bits)
 
         try
         {
+            // Stryker disable once Block : with an empty label the BouncyCastle OAEP-SHA256 path computes the same decryption and maps its failures to the same DecryptionFailed
             if (label.Length == 0)
             {
                 using var rsa = Private(key);

@@ -37,6 +37,7 @@ internal abstract class SymmetricAlgorithm(AlgorithmInfo info, int generatedLeng
         }
         finally
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the decoded JWK "k" bytes, copied into the key
             CryptographicOperations.ZeroMemory(k);
         }
     }

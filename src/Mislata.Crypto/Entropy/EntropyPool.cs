@@ -230,6 +230,7 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
             _seeded = true;
         }
 
+        // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the stack seed of the DRBG
         CryptographicOperations.ZeroMemory(seed);
         _bytesSinceReseed = 0;
         _seededAt = _time.GetUtcNow();

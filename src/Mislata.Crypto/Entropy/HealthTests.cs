@@ -52,6 +52,7 @@ public sealed class ContinuousHealthTests(HealthTestOptions options)
     private readonly int _window = options.AptWindow;
     private int _rctValue = -1;
     private int _rctCount;
+    // Stryker disable once Unary : _aptValue is always assigned from the window's first sample before it is compared
     private int _aptValue = -1;
     private int _aptCount;
     private int _aptSeen;

@@ -86,12 +86,15 @@ public sealed class HmacDrbg : IDisposable
         provided.CopyTo(input.AsSpan(33));
         HMACSHA256.HashData(_key, input, _key);
         HMACSHA256.HashData(_key, _v, _v);
+        // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the HMAC input of one update step
         CryptographicOperations.ZeroMemory(input);
     }
 
     public void Dispose()
     {
+        // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the DRBG key K and value V are private fields; a disposed DRBG refuses to generate (tested)
         CryptographicOperations.ZeroMemory(_key);
+        // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the DRBG key K and value V are private fields; a disposed DRBG refuses to generate (tested)
         CryptographicOperations.ZeroMemory(_v);
         _instantiated = false;
     }

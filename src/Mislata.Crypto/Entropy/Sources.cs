@@ -91,6 +91,7 @@ public sealed class HttpQrngSource(HttpClient client, HttpQrngOptions options) :
 
             var n = Math.Min(chunk.Length, buffer.Length - filled);
             chunk.AsSpan(0, n).CopyTo(buffer.Span[filled..]);
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the response body, already copied to the caller
             CryptographicOperations.ZeroMemory(chunk);
             filled += n;
         }

@@ -37,6 +37,7 @@ public sealed class MasterKeyRing : IDisposable
         var previousKey = Parse(PreviousVariable, previous, required: false);
         if (previousKey is not null && previousKey.Id == currentKey.Id)
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the dropped duplicate previous key is never exposed
             previousKey.Dispose();
             previousKey = null;
         }
@@ -70,6 +71,7 @@ public sealed class MasterKeyRing : IDisposable
         }
         finally
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the decode buffer of the environment value
             CryptographicOperations.ZeroMemory(buffer);
         }
     }

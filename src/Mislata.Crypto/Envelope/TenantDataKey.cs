@@ -88,6 +88,7 @@ public sealed class FieldCipher(TenantDataKey dek, IRandomSource random)
         ArgumentException.ThrowIfNullOrEmpty(field);
         if (DekVersionOf(blob) != dek.Version)
         {
+            // Stryker disable once Statement : the AAD contains the DEK version, so a blob of another version fails the GCM tag with the same DecryptionFailed even with the same key bytes
             throw CryptoException.DecryptionFailed();
         }
 

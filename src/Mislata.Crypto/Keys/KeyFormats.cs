@@ -111,6 +111,7 @@ public static class KeyImporter
             }
             finally
             {
+                // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the decoded import material
                 CryptographicOperations.ZeroMemory(bytes);
             }
         }
@@ -127,6 +128,7 @@ public static class KeyImporter
         }
         catch
         {
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer): the refused key is never returned
             key.Dispose();
             throw;
         }

@@ -103,6 +103,11 @@ public static partial class DatabaseGrants
                 ["audit_events"] = new(Identity: Append, Api: Append, Worker: Append),
                 ["audit_chain_heads"] = new(Identity: Advance, Api: Advance, Worker: Advance),
 
+                // Keys and their sealed versions: the api manages them; the worker destroys keys past their deletion
+                // window, rotates keys on their period and flushes last-use times and invocation counts.
+                ["keys"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
+                ["key_versions"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
+
                 // The verified-chain checkpoints of /audit/verify (api) and the nightly verification (worker).
                 ["audit_checkpoints"] = new(Identity: None, Api: Advance, Worker: Advance),
             }.ToFrozenDictionary(StringComparer.Ordinal)),

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
@@ -37,7 +38,8 @@ public static class ProblemDetailsSetup
 /// <summary>
 /// The one place where exceptions become problems: malformed requests that the framework rejects (bad JSON, body too
 /// large, wrong content type) are 4xx; a fail-closed audit log that could not store an event is 503 <c>unavailable</c>
-/// (the operation did not happen); anything else is a bug and becomes a bare 500 with no exception text.
+/// (the operation did not happen), and so is a dependency that did not answer (PostgreSQL, Redis: <see cref="IsDependencyUnavailable"/>);
+/// anything else is a bug and becomes a bare 500 with no exception text.
 /// </summary>
 [SuppressMessage("Performance", "CA1812", Justification = "Instantiated by DI.")]
 internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService problems, ILogger<ClientErrorExceptionHandler> logger) : IExceptionHandler
@@ -53,12 +55,14 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
             System.Text.Json.JsonException => (400, ErrorCodes.InvalidRequest, "Malformed request", "The request body is not valid JSON for this endpoint."),
             Mislata.Core.Audit.AuditUnavailableException => (503, ErrorCodes.Unavailable, "Service unavailable", "The audit log is unavailable; nothing was changed. Retry later."),
             OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => (499, "client_closed", "Client closed request", string.Empty),
+            _ when IsDependencyUnavailable(exception) =>
+                (503, ErrorCodes.Unavailable, "Service unavailable", "A service this request needs is unavailable; nothing was changed. Retry later."),
             _ => (500, ErrorCodes.InternalError, "Internal error", "An unexpected error occurred. Quote the traceId when reporting it."),
         };
 
         if (status == 503)
         {
-            LogUnavailable(logger, httpContext.TraceIdentifier);
+            LogUnavailable(logger, httpContext.TraceIdentifier, exception.GetType().FullName ?? "exception");
             httpContext.Response.Headers.RetryAfter = "5";
         }
         else if (status >= 500)
@@ -82,10 +86,39 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
         });
     }
 
+    /// <summary>
+    /// A dependency that did not answer — PostgreSQL (a transient <see cref="DbException"/>: connection refused or lost,
+    /// server shutting down or starting), Redis (connection or timeout), a socket or a timeout — anywhere in the
+    /// exception chain. The request failed before or instead of its write (a transaction not committed is rolled back),
+    /// so the client may retry. A non-transient database error (a constraint the code did not expect) stays a 500: a bug.
+    /// </summary>
+    internal static bool IsDependencyUnavailable(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is DbException { IsTransient: true } or TimeoutException or System.Net.Sockets.SocketException)
+            {
+                return true;
+            }
+
+            if (e.GetType().FullName is "StackExchange.Redis.RedisConnectionException" or "StackExchange.Redis.RedisTimeoutException")
+            {
+                return true;
+            }
+
+            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsDependencyUnavailable))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     // The exception object is logged for its type and stack; Mislata code never puts secrets in exception messages.
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]
     private static partial void LogUnhandled(ILogger logger, string exceptionType, string requestId, Exception exception);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Request {RequestId} failed closed: the audit log could not store its event")]
-    private static partial void LogUnavailable(ILogger logger, string requestId);
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Request {RequestId} failed closed: a dependency is unavailable ({ExceptionType})")]
+    private static partial void LogUnavailable(ILogger logger, string requestId, string exceptionType);
 }

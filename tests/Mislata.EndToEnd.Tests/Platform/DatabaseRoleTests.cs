@@ -71,6 +71,8 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "identity", "SELECT count(*) FROM mislata.tenant_data_keys" },
         { "identity", "UPDATE mislata.tenants SET name = name" },
         { "identity", "DELETE FROM mislata.api_keys" },
+        { "identity", "SELECT count(*) FROM mislata.keys" },
+        { "identity", "SELECT count(*) FROM mislata.key_versions" },
         { "identity", "INSERT INTO mislata.plans (id) VALUES (gen_random_uuid())" },
         { "identity", "DELETE FROM identity.\"__EFMigrationsHistory\"" },
     };

@@ -34,12 +34,51 @@ public sealed class ResilienceTests : IAsyncLifetime
         await Stack.Postgres.StopAsync();
         (_, downBody) = await Stack.WaitHealthAsync(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(10));
         AssertDependencyNamed(downBody, "postgres");
+        await AssertUnavailableAsync(HttpMethod.Get, "api/v1/keys", apiKey: true);
+        await AssertUnavailableAsync(HttpMethod.Get, "api/v1/api-keys", apiKey: true);
+        await AssertUnavailableAsync(HttpMethod.Post, "connect/token", apiKey: false);
         await Stack.Postgres.StartAsync();
         await Stack.WaitHealthAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30));
 
         Assert.All(Stack.Services, s => Assert.False(s.HasExited, $"{s.Name} exited"));
         // No service restarted: the same processes, not merely the same ports.
         Assert.Equal(pids, Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList());
+    }
+
+    /// <summary>
+    /// A request that needs PostgreSQL while it is down is a 503 <c>unavailable</c> problem with <c>Retry-After</c>, never a
+    /// 500: the credential lookup of the api (an API key never seen before) and the identity token endpoint (a client it
+    /// must look up).
+    /// </summary>
+    private async Task AssertUnavailableAsync(HttpMethod method, string path, bool apiKey)
+    {
+        using var client = Stack.Gateway.CreateClient();
+        using var request = new HttpRequestMessage(method, path);
+        if (apiKey)
+        {
+            request.Headers.Add("X-Api-Key", "qapi_" + TestEnvironment.RandomToken(32));
+        }
+        else
+        {
+            request.Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "client_credentials",
+                ["client_id"] = "client-" + TestEnvironment.RandomToken(8),
+                ["client_secret"] = TestEnvironment.RandomToken(32),
+            });
+        }
+
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{method} {path} with PostgreSQL down: {(int)response.StatusCode} {body}");
+        Assert.NotNull(response.Headers.RetryAfter);
+        if (apiKey)
+        {
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("unavailable", JsonDocument.Parse(body).RootElement.GetProperty("error").GetString());
+        }
+
+        Assert.DoesNotContain("Npgsql", body, StringComparison.Ordinal);
     }
 
     private static void AssertDependencyNamed(string body, string dependency)

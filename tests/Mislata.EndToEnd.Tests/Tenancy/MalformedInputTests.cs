@@ -49,7 +49,16 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     public async Task Every_write_endpoint_answers_bad_bodies_with_a_4xx_problem_and_never_a_500()
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write"]);
+        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write"]);
+        string keyId;
+        using (var keys = fixture.WithKey(tenantKey))
+        {
+            using var created = await keys.PostAsJsonAsync(new Uri("/api/v1/keys", UriKind.Relative), new { name = "sweep", algorithm = "Ed25519" });
+            var text = await created.Content.ReadAsStringAsync();
+            Assert.True(created.StatusCode == HttpStatusCode.Created, $"create key: {(int)created.StatusCode} {text}");
+            keyId = JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
+        }
+
         var partnerId = await CreatedIdAsync(fixture.Operator(), "/api/v1/admin/partners", new { name = "p-" + Guid.NewGuid().ToString("N")[..8] });
         var partnerKey = await CreatedKeyAsync(fixture.Operator(), $"/api/v1/admin/partners/{partnerId}/api-keys", new { name = "portal" });
         var planId = await CreatedIdAsync(fixture.Operator(), "/api/v1/admin/plans", new { code = "p" + Guid.NewGuid().ToString("N")[..8], name = "Plan" }, allowFailure: true);
@@ -64,6 +73,11 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
             ("PATCH", $"/api/v1/admin/partners/{partnerId}", fixture.Operator),
             ("POST", $"/api/v1/admin/partners/{partnerId}/api-keys", fixture.Operator),
             ("POST", "/api/v1/api-keys", () => fixture.WithKey(tenantKey)),
+
+            // Keys: the endpoints that read a body (rotate, disable, enable and restore read none).
+            ("POST", "/api/v1/keys", () => fixture.WithKey(tenantKey)),
+            ("PATCH", $"/api/v1/keys/{keyId}", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/keys/import", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/partner/tenants", () => fixture.WithKey(partnerKey)),
             ("POST", "/api/v1/users", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/users", fixture.Operator),
@@ -105,12 +119,17 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     [InlineData("/api/v1/applications/not-a-guid")]
     [InlineData("/api/v1/roles/no-such-role")]
     [InlineData("/api/v1/api-keys/not-a-guid")]
+    [InlineData("/api/v1/keys/not-a-guid")]
+    [InlineData("/api/v1/keys/00000000-0000-0000-0000-000000000000")]
+    [InlineData("/api/v1/keys/00000000-0000-0000-0000-000000000000/public?format=der&version=-1")]
+    [InlineData("/api/v1/keys?limit=1000&state=%FF&algorithm=%00")]
+    [InlineData("/api/v1/keys?cursor=%FF%FE")]
     [InlineData("/api/v1/audit?from=2026-13-45")]
     [InlineData("/api/v1/users?limit=-1&cursor=%FF%FE")]
     public async Task Bad_ids_and_queries_are_4xx_problems(string path)
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "users:read", "applications:read", "roles:read", "audit:read"]);
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "users:read", "applications:read", "roles:read", "audit:read", "keys:read"]);
         using var client = fixture.WithKey(key);
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
         var status = (int)response.StatusCode;

@@ -102,6 +102,179 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         });
                 });
 
+            modelBuilder.Entity("Mislata.Core.Keys.Key", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Algorithm")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("algorithm");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("CurrentVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("current_version");
+
+                    b.Property<DateTimeOffset?>("DeletionDate")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deletion_date");
+
+                    b.Property<string>("Description")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("description");
+
+                    b.Property<bool>("IsDefault")
+                        .HasColumnType("boolean")
+                        .HasColumnName("is_default");
+
+                    b.Property<int>("MinDecryptionVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("min_decryption_version");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("name");
+
+                    b.Property<DateTimeOffset?>("NextRotationAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_rotation_at");
+
+                    b.Property<string>("Origin")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("origin");
+
+                    b.Property<int?>("RotationPeriodDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("rotation_period_days");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.PrimitiveCollection<List<string>>("Tags")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("tags");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("type");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DeletionDate")
+                        .HasFilter("deletion_date IS NOT NULL");
+
+                    b.HasIndex("NextRotationAt")
+                        .HasFilter("next_rotation_at IS NOT NULL");
+
+                    b.HasIndex("TenantId", "Id");
+
+                    b.HasIndex("TenantId", "Name")
+                        .IsUnique();
+
+                    b.HasIndex("TenantId", "Type")
+                        .IsUnique()
+                        .HasDatabaseName("ix_keys_tenant_default")
+                        .HasFilter("is_default");
+
+                    b.ToTable("keys", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_keys_deletion", "(state = 'PendingDeletion') = (deletion_date IS NOT NULL) OR state = 'Destroyed'");
+
+                            t.HasCheckConstraint("ck_keys_versions", "current_version >= 1 AND min_decryption_version BETWEEN 1 AND current_version");
+                        });
+                });
+
+            modelBuilder.Entity("Mislata.Core.Keys.KeyVersion", b =>
+                {
+                    b.Property<Guid>("KeyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("key_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<int>("DataKeyVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("dek_version");
+
+                    b.Property<DateTimeOffset?>("DestroyedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("destroyed_at");
+
+                    b.Property<long>("InvocationCount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("invocation_count");
+
+                    b.Property<DateTimeOffset?>("LastUsedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_used_at");
+
+                    b.Property<byte[]>("PublicKey")
+                        .HasColumnType("bytea")
+                        .HasColumnName("public_key");
+
+                    b.Property<byte[]>("SealedMaterial")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("sealed_material");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("KeyId", "Version");
+
+                    b.HasIndex("TenantId");
+
+                    b.ToTable("key_versions", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_key_versions_destroyed", "(state = 'Destroyed') = (length(sealed_material) = 0)");
+                        });
+                });
+
             modelBuilder.Entity("Mislata.Core.Partners.Partner", b =>
                 {
                     b.Property<Guid>("Id")
@@ -482,6 +655,30 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         .OnDelete(DeleteBehavior.Cascade);
                 });
 
+            modelBuilder.Entity("Mislata.Core.Keys.Key", b =>
+                {
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Core.Keys.KeyVersion", b =>
+                {
+                    b.HasOne("Mislata.Core.Keys.Key", null)
+                        .WithMany("Versions")
+                        .HasForeignKey("KeyId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Mislata.Core.Tenants.Tenant", b =>
                 {
                     b.HasOne("Mislata.Core.Partners.Partner", null)
@@ -503,6 +700,11 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Core.Keys.Key", b =>
+                {
+                    b.Navigation("Versions");
                 });
 #pragma warning restore 612, 618
         }

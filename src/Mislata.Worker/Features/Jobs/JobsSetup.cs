@@ -7,6 +7,7 @@ using Microsoft.Extensions.Caching.Distributed;
 using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
 using Mislata.Worker.Features.Audit;
+using Mislata.Worker.Features.Keys;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Jobs;
@@ -25,6 +26,7 @@ internal static class JobsSetup
             .UseRecommendedSerializerSettings()
             .UseRedisStorage(services.GetRequiredService<IConnectionMultiplexer>(), new RedisStorageOptions { Prefix = RedisPrefix }));
         builder.Services.AddTransient<AuditChainVerificationJob>();
+        builder.Services.AddTransient<KeyDestructionJob>();
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -46,6 +48,8 @@ internal static class JobsSetup
         {
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<AuditChainVerificationJob>(
                 AuditChainVerificationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(3));
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<KeyDestructionJob>(
+                KeyDestructionJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly());
         }
         catch (RedisException ex)
         {
