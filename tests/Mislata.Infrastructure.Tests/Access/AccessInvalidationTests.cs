@@ -108,7 +108,8 @@ public sealed class AccessInvalidationTests : IAsyncLifetime
     public async Task A_lost_and_a_restored_connection_each_make_a_replica_forget_everything_until_it_stops()
     {
         await using var replica = await Replica.StartAsync(_redis!.Configuration);
-        Assert.Empty(replica.Received);
+        // The multiplexer may report its own connections coming up just after the start: only what follows counts.
+        replica.Received.Clear();
 
         await _redis.StopAsync();
         Assert.True(await replica.EventuallyReceivesAsync(AccessInvalidation.All), "no 'all' after the connection was lost");
