@@ -7,6 +7,9 @@
 #   scripts/mutation.sh crypto access-api     only these
 #   scripts/mutation.sh --scores [--survivors] [NAME...]   only print the scores of the reports in bench/mutation/
 #                                             (and every surviving or uncovered mutant)
+#   MISLATA_MUTATION_ARGS="-m **/A.cs{10..90}" MISLATA_MUTATION_REPORT=access-api-rerun scripts/mutation.sh access-api
+#                                             one config with extra Stryker arguments (e.g. only some spans of its
+#                                             files), its reports under bench/mutation/<MISLATA_MUTATION_REPORT>/
 #
 # Restores the local tool (.config/dotnet-tools.json), starts one throw-away PostgreSQL cluster for the unit tests
 # that need one (as test.sh does; Redis-backed tests start their own), runs each config with one test session at a
@@ -159,7 +162,10 @@ for name in "${CONFIGS[@]}"; do
   echo "== stryker: $name"
   started=$SECONDS
   config="$ROOT/stryker/$name/stryker-config.json"
-  if ! (cd "$ROOT/stryker/$name" && nice -n "${MISLATA_MUTATION_NICE:-10}" dotnet dotnet-stryker --skip-version-check --output "$out" > "$out.log" 2>&1); then
+  extra=()
+  # Read as words, never glob-expanded (the patterns are Stryker's own globs).
+  [ -z "${MISLATA_MUTATION_ARGS:-}" ] || read -r -a extra <<< "$MISLATA_MUTATION_ARGS"
+  if ! (cd "$ROOT/stryker/$name" && nice -n "${MISLATA_MUTATION_NICE:-10}" dotnet dotnet-stryker --skip-version-check "${extra[@]}" --output "$out" > "$out.log" 2>&1); then
     forget_mutated "$config"
     tail -n 30 "$out.log"
     echo "   stryker failed for $name (log above)"
@@ -167,12 +173,12 @@ for name in "${CONFIGS[@]}"; do
     continue
   fi
   forget_mutated "$config"
-  dest="$ROOT/bench/mutation/$name"
+  dest="$ROOT/bench/mutation/${MISLATA_MUTATION_REPORT:-$name}"
   mkdir -p "$dest"
   cp "$out/reports/mutation-report.html" "$out/reports/mutation-report.json" "$dest/"
   echo "   $((SECONDS - started)) s"
 done
 
 echo "== scores"
-scores "${CONFIGS[@]}" || status=1
+if [ -n "${MISLATA_MUTATION_REPORT:-}" ]; then scores "$MISLATA_MUTATION_REPORT" || status=1; else scores "${CONFIGS[@]}" || status=1; fi
 exit $status

@@ -212,6 +212,223 @@ public sealed class AccessTokenValidatorTests : IDisposable
         Assert.Equal(2, _jwks.Requests);
     }
 
+    private AccessTokenValidator NewValidator(AccessTokenOptions options)
+    {
+#pragma warning disable CA2000 // the validator owns the client for the test's lifetime
+        return new AccessTokenValidator(new JwksCache(new HttpClient(_jwks), options, _time, NullLogger<JwksCache>.Instance), options);
+#pragma warning restore CA2000
+    }
+
+    /// <summary>
+    /// A valid token of exactly <paramref name="length"/> characters: a padding claim, and a padding header parameter of
+    /// one to three characters (base64url lengths of 4k + 1 do not exist, so the header has to shift the remainder).
+    /// </summary>
+    private string MintOfLength(int length)
+    {
+        string WithPadding(int pad, int headerPad)
+        {
+            var claims = OperatorClaims();
+            claims["pad"] = new string('p', pad);
+            return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+            {
+                Issuer = Issuer,
+                Audience = AccessTokenOptions.Audience,
+                Claims = claims,
+                Expires = DateTime.UtcNow.AddMinutes(15),
+                TokenType = "at+jwt",
+                AdditionalHeaderClaims = new Dictionary<string, object> { ["pad"] = new string('h', headerPad) },
+                SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(_key) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256),
+            });
+        }
+
+        for (var headerPad = 1; headerPad <= 3; headerPad++)
+        {
+            // Base64url: three characters of padding make four of token.
+            var estimate = (length - WithPadding(0, headerPad).Length) * 3 / 4;
+            for (var pad = estimate - 8; pad <= estimate + 8; pad++)
+            {
+                var token = WithPadding(pad, headerPad);
+                if (token.Length == length)
+                {
+                    return token;
+                }
+            }
+        }
+
+        throw new InvalidOperationException("no padding gives a token of " + length + " characters");
+    }
+
+    [Fact]
+    public async Task A_token_of_exactly_16_KiB_is_read_and_one_character_more_is_refused_unread()
+    {
+        var validator = NewValidator();
+        var atLimit = MintOfLength(16 * 1024);
+        var overLimit = MintOfLength(16 * 1024 + 1);
+
+        Assert.Equal(16_384, atLimit.Length);
+        Assert.NotNull(await validator.ValidateAsync(atLimit, CancellationToken.None));
+        Assert.Equal(16_385, overLimit.Length);
+        Assert.Null(await validator.ValidateAsync(overLimit, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Without_a_JWKS_source_no_token_is_read_and_identity_is_never_called()
+    {
+        var options = new AccessTokenOptions { Issuer = Issuer };
+        var validator = NewValidator(options);
+
+        Assert.False(validator.Enabled);
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims()), CancellationToken.None));
+        using var http = new HttpClient(_jwks, disposeHandler: false);
+        var cache = new JwksCache(http, options, _time, NullLogger<JwksCache>.Instance);
+        Assert.Empty(await cache.GetKeysAsync(unknownKey: true, CancellationToken.None));
+        Assert.Empty(await cache.GetKeysAsync(unknownKey: false, CancellationToken.None));
+        Assert.Equal(0, _jwks.Requests);
+    }
+
+    [Fact]
+    public async Task The_issuer_is_accepted_with_or_without_a_trailing_slash_and_nothing_else()
+    {
+        var validator = NewValidator();
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), issuer: Issuer + "/"), CancellationToken.None));
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), issuer: Issuer + "//"), CancellationToken.None));
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), issuer: Issuer + "/x"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_token_without_an_expiry_is_refused()
+    {
+        var validator = NewValidator();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var claims = OperatorClaims();
+        claims["iat"] = now;
+        claims["nbf"] = now;
+        var handler = new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false };
+        var withoutExp = handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = AccessTokenOptions.Audience,
+            Claims = claims,
+            TokenType = "at+jwt",
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(_key) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256),
+        });
+
+        Assert.False(new JsonWebToken(withoutExp).TryGetPayloadValue<long>("exp", out _));
+        Assert.Null(await validator.ValidateAsync(withoutExp, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_valid_token_never_refreshes_the_jwks_before_the_refresh_interval_and_does_after_it()
+    {
+        var validator = NewValidator();
+        var token = Mint(_key, "k1", OperatorClaims());
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(1, _jwks.Requests);
+
+        // Past the unknown-key interval: a token that validates is no reason to call identity.
+        _time.Advance(TimeSpan.FromSeconds(11));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(1, _jwks.Requests);
+
+        // Exactly the refresh interval after the fetch: still fresh. One tick later: stale, fetched again.
+        _time.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromSeconds(11));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(1, _jwks.Requests);
+        _time.Advance(TimeSpan.FromTicks(1));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(2, _jwks.Requests);
+    }
+
+    [Fact]
+    public async Task An_unknown_kid_refreshes_only_once_the_minimum_interval_is_over_not_at_exactly_it()
+    {
+        var validator = NewValidator();
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims()), CancellationToken.None));
+        using var rotated = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        _jwks.Json = JwksOf(rotated, "k2");
+        var token = Mint(rotated, "k2", OperatorClaims());
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Null(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(1, _jwks.Requests);
+
+        _time.Advance(TimeSpan.FromTicks(1));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(2, _jwks.Requests);
+    }
+
+    [Fact]
+    public async Task A_bad_signature_under_a_known_kid_refreshes_the_jwks_once_in_case_identity_replaced_the_key()
+    {
+        var validator = NewValidator();
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims()), CancellationToken.None));
+
+        // Identity restarted with a new key under the same kid.
+        using var replaced = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        _jwks.Json = JwksOf(replaced, "k1");
+        _time.Advance(TimeSpan.FromSeconds(11));
+        Assert.NotNull(await validator.ValidateAsync(Mint(replaced, "k1", OperatorClaims()), CancellationToken.None));
+        Assert.Equal(2, _jwks.Requests);
+    }
+
+    [Fact]
+    public async Task Only_a_key_or_signature_failure_refreshes_the_jwks_an_expired_or_foreign_audience_token_does_not()
+    {
+        var validator = NewValidator();
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims()), CancellationToken.None));
+        _time.Advance(TimeSpan.FromSeconds(11));
+
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), expires: DateTime.UtcNow.AddMinutes(-5)), CancellationToken.None));
+        Assert.Null(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims(), audience: "other-api"), CancellationToken.None));
+        Assert.Equal(1, _jwks.Requests);
+    }
+
+    [Fact]
+    public async Task A_failed_jwks_refresh_keeps_the_keys_already_known()
+    {
+        var validator = NewValidator();
+        var token = Mint(_key, "k1", OperatorClaims());
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+
+        // Identity answers 500, then garbage: neither throws nor loses the known key.
+        _jwks.Status = HttpStatusCode.InternalServerError;
+        _time.Advance(TimeSpan.FromMinutes(11));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(2, _jwks.Requests);
+
+        _jwks.Status = HttpStatusCode.OK;
+        _jwks.Json = "{\"keys\": not json";
+        _time.Advance(TimeSpan.FromMinutes(11));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(3, _jwks.Requests);
+    }
+
+    [Fact]
+    public async Task A_refresh_already_under_way_is_not_started_twice_and_the_second_caller_does_not_wait_for_it()
+    {
+        var options = new AccessTokenOptions { Issuer = Issuer, JwksUri = new Uri("http://identity.test/.well-known/jwks") };
+        using var http = new HttpClient(_jwks, disposeHandler: false);
+        var cache = new JwksCache(http, options, _time, NullLogger<JwksCache>.Instance);
+        Assert.Single(await cache.GetKeysAsync(unknownKey: false, CancellationToken.None));
+
+        using var rotated = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        _jwks.Json = JwksOf(rotated, "k2");
+        _jwks.Hold = new TaskCompletionSource();
+        _time.Advance(TimeSpan.FromMinutes(11));
+        var first = cache.GetKeysAsync(unknownKey: false, CancellationToken.None);
+        Assert.True(await _jwks.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // Another request while identity has not answered yet: the keys known so far, at once.
+        _time.Advance(TimeSpan.FromSeconds(11));
+        var second = await cache.GetKeysAsync(unknownKey: true, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("k1", Assert.Single(second).KeyId);
+        Assert.Equal(2, _jwks.Requests);
+
+        _jwks.Hold.SetResult();
+        Assert.Equal("k2", Assert.Single(await first).KeyId);
+        Assert.Equal(2, _jwks.Requests);
+    }
+
     [Fact]
     public void Token_scopes_count_only_as_far_as_roles_and_binding_allow()
     {
@@ -247,14 +464,30 @@ public sealed class AccessTokenValidatorTests : IDisposable
 
     private sealed class JwksHandler : HttpMessageHandler
     {
+        private int _requests;
+
         public string Json { get; set; } = "{\"keys\":[]}";
 
-        public int Requests { get; private set; }
+        public HttpStatusCode Status { get; set; } = HttpStatusCode.OK;
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        /// <summary>When set, a request waits for it (after <see cref="Entered"/>).</summary>
+        public TaskCompletionSource? Hold { get; set; }
+
+        public TaskCompletionSource<bool> Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Requests => _requests;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            Requests++;
-            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(Json) });
+            Interlocked.Increment(ref _requests);
+            var json = Json;
+            if (Hold is { } hold)
+            {
+                Entered.TrySetResult(true);
+                await hold.Task.WaitAsync(cancellationToken);
+            }
+
+            return new HttpResponseMessage(Status) { Content = new StringContent(json) };
         }
     }
 }

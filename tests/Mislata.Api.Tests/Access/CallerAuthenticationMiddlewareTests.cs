@@ -121,7 +121,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
 
     private string TenantAdmin(Guid tenant) => Token("user-1", tenant, Roles.TenantAdmin, "keys:read keys:write");
 
-    private sealed record Answer(int Status, string? Error, string? Detail, string WwwAuthenticate, string RetryAfter, Caller? Caller);
+    private sealed record Answer(int Status, string? Error, string? Detail, string WwwAuthenticate, string RetryAfter, Caller? Caller, string? Title = null, bool RateLimitHeaders = false);
 
     private async Task<Answer> SendAsync(AccessRequirement? requirement, string? bearer = null, string? apiKey = null, string method = "POST")
     {
@@ -144,16 +144,19 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
         context.SetEndpoint(new Endpoint(_ => Task.CompletedTask, metadata, "test"));
         await _middleware!.InvokeAsync(context);
 
-        string? error = null, detail = null;
+        string? error = null, detail = null, title = null;
         if (context.Response.Body.Length > 0)
         {
             context.Response.Body.Position = 0;
             using var problem = await JsonDocument.ParseAsync(context.Response.Body);
             error = problem.RootElement.GetProperty("error").GetString();
             detail = problem.RootElement.GetProperty("detail").GetString();
+            title = problem.RootElement.GetProperty("title").GetString();
         }
 
-        return new Answer(context.Response.StatusCode, error, detail, context.Response.Headers.WWWAuthenticate.ToString(), context.Response.Headers.RetryAfter.ToString(), _reached);
+        var headers = context.Response.Headers;
+        var rateLimitHeaders = headers.ContainsKey("RateLimit-Limit") || headers.ContainsKey("RateLimit-Remaining") || headers.ContainsKey("RateLimit-Reset");
+        return new Answer(context.Response.StatusCode, error, detail, headers.WWWAuthenticate.ToString(), headers.RetryAfter.ToString(), _reached, title, rateLimitHeaders);
     }
 
     [Fact]
@@ -171,7 +174,8 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
     {
         var requirement = new AccessRequirement(Scopes.KeysRead, CallerAudience.Tenant);
         var none = await SendAsync(requirement);
-        Assert.Equal((401, "unauthorized"), (none.Status, none.Error));
+        Assert.Equal((401, "unauthorized", "Unauthorized"), (none.Status, none.Error, none.Title));
+        Assert.Equal("An API key (X-Api-Key) or a Bearer access token is required.", none.Detail);
         Assert.Equal("Bearer realm=\"mislata\"", none.WwwAuthenticate);
         Assert.Null(none.Caller);
 
@@ -182,7 +186,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
             await SendAsync(requirement, bearer: Token("user-1", ActiveTenant, Roles.TenantAdmin, "keys:read") + "x"),
         })
         {
-            Assert.Equal((401, "unauthorized"), (answer.Status, answer.Error));
+            Assert.Equal((401, "unauthorized", "Unauthorized"), (answer.Status, answer.Error, answer.Title));
             Assert.Equal("The credential is not valid.", answer.Detail);
             Assert.Equal("Bearer realm=\"mislata\", error=\"invalid_token\"", answer.WwwAuthenticate);
             Assert.Null(answer.Caller);
@@ -206,11 +210,11 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
     {
         var requirement = new AccessRequirement(Scopes.AuditRead, CallerAudience.Tenant);
         var gone = await SendAsync(requirement, TenantAdmin(GoneTenant));
-        Assert.Equal((401, "unauthorized", "The credential's tenant no longer exists."), (gone.Status, gone.Error, gone.Detail));
+        Assert.Equal((401, "unauthorized", "The credential's tenant no longer exists.", "Unauthorized"), (gone.Status, gone.Error, gone.Detail, gone.Title));
         Assert.Equal("Bearer realm=\"mislata\", error=\"invalid_token\"", gone.WwwAuthenticate);
 
         var suspended = await SendAsync(requirement, TenantAdmin(SuspendedTenant));
-        Assert.Equal((403, "forbidden", "The tenant is suspended."), (suspended.Status, suspended.Error, suspended.Detail));
+        Assert.Equal((403, "forbidden", "The tenant is suspended.", "Forbidden"), (suspended.Status, suspended.Error, suspended.Detail, suspended.Title));
         Assert.Null(suspended.Caller);
     }
 
@@ -218,12 +222,12 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
     public async Task A_missing_scope_is_403_insufficient_scope_naming_it_and_a_wrong_audience_403_forbidden()
     {
         var scope = await SendAsync(new AccessRequirement(Scopes.AuditRead, CallerAudience.Tenant), TenantAdmin(ActiveTenant));
-        Assert.Equal((403, "insufficient_scope", "This operation needs the scope audit:read."), (scope.Status, scope.Error, scope.Detail));
+        Assert.Equal((403, "insufficient_scope", "This operation needs the scope audit:read.", "Insufficient scope"), (scope.Status, scope.Error, scope.Detail, scope.Title));
         Assert.Equal("Bearer realm=\"mislata\", error=\"insufficient_scope\", scope=\"audit:read\"", scope.WwwAuthenticate);
         Assert.Null(scope.Caller);
 
         var audience = await SendAsync(new AccessRequirement(Scopes.KeysRead, CallerAudience.Platform), TenantAdmin(ActiveTenant));
-        Assert.Equal((403, "forbidden", "This endpoint is for platform operators."), (audience.Status, audience.Error, audience.Detail));
+        Assert.Equal((403, "forbidden", "This endpoint is for platform operators.", "Forbidden"), (audience.Status, audience.Error, audience.Detail, audience.Title));
         Assert.Null(audience.Caller);
     }
 
@@ -246,7 +250,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
     {
         var requirement = new AccessRequirement(Scopes.KeysRead, CallerAudience.Tenant);
         var over = await SendAsync(requirement, TenantAdmin(QuotaTenant));
-        Assert.Equal((429, "quota_exceeded"), (over.Status, over.Error));
+        Assert.Equal((429, "quota_exceeded", "Quota exceeded"), (over.Status, over.Error, over.Title));
         Assert.StartsWith("The plan's 1000 operations for this month are used up; the period ends 2026-12-01T00:00:00.0000000+00:00", over.Detail, StringComparison.Ordinal);
         Assert.Null(over.Caller);
 
@@ -257,6 +261,48 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
         Assert.Equal([QuotaTenant], _usage.Consumed);
 
         Assert.Equal(204, (await SendAsync(requirement, TenantAdmin(RedisDownTenant))).Status);
+    }
+
+    [Fact]
+    public async Task With_Redis_down_the_rate_limits_fail_open_and_no_RateLimit_headers_are_sent()
+    {
+        var answer = await SendAsync(new AccessRequirement(Scopes.KeysRead, CallerAudience.Tenant), TenantAdmin(ActiveTenant));
+        Assert.Equal(204, answer.Status);
+        Assert.False(answer.RateLimitHeaders);
+        Assert.Equal(string.Empty, answer.RetryAfter);
+    }
+
+    [Fact]
+    public void The_audit_actor_of_a_request_is_its_caller_address_and_request_id_and_a_null_context_is_refused()
+    {
+        var context = new DefaultHttpContext { TraceIdentifier = "trace-7" };
+        context.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.44");
+        context.Features.Set(new Caller { Kind = CredentialKind.ApiKey, ActorType = AuditActorType.ApiKey, ActorId = "key-1", TenantId = ActiveTenant, Scopes = new HashSet<string>() });
+
+        Assert.Equal(new RequestActor(AuditActorType.ApiKey, "key-1", "192.0.2.44", "trace-7"), context.GetActor());
+        Assert.Equal("key-1", context.GetCaller().ActorId);
+        Assert.Throws<ArgumentNullException>(() => ((HttpContext)null!).GetCaller());
+        Assert.Throws<ArgumentNullException>(() => ((HttpContext)null!).GetActor());
+    }
+
+    [Fact]
+    public void A_client_token_with_an_empty_subject_acts_as_its_client_id()
+    {
+        var identity = new System.Security.Claims.ClaimsIdentity(
+        [
+            new System.Security.Claims.Claim(ClaimNames.Subject, string.Empty),
+            new System.Security.Claims.Claim(ClaimNames.ClientId, "ci-client"),
+            new System.Security.Claims.Claim(ClaimNames.TenantId, ActiveTenant.ToString()),
+            new System.Security.Claims.Claim(ClaimNames.Scope, "keys:read"),
+        ]);
+
+        var (caller, refusal) = CallerAuthenticationMiddleware.FromAccessToken(identity);
+
+        Assert.Null(refusal);
+        Assert.Equal(AuditActorType.Client, caller!.ActorType);
+        Assert.Equal("ci-client", caller.ActorId);
+        Assert.Equal("ci-client", caller.ClientId);
+        Assert.Equal("sub:ci-client", caller.CredentialId);
     }
 
     private sealed class Tenants : ITenantPlanProvider

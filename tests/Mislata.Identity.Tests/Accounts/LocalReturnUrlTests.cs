@@ -46,10 +46,13 @@ public sealed class LocalReturnUrlTests
         "/%25252f%25252fevil.example",
         "/%255c",
         "/%2509/evil.example",
+        // Still changing after three decodings: refused whatever it decodes to.
+        "/%25252541",
         // Encoded control characters after the path (response splitting, dropped characters).
         "/account?x=%0d%0aLocation:%20https://evil.example",
         "/account#%09",
         "/account?x=%250a",
+        "/account?x=%25252509",
         // Unicode look-alikes and non-ASCII.
         "/\uff0f/evil.example",
         "/\u2215evil.example",
@@ -74,6 +77,14 @@ public sealed class LocalReturnUrlTests
         "/account/password?x=1#top",
         "/jobs",
         "/a/b/../c",
+        // The printable ASCII range ends at '!' and '~'.
+        "/~user!",
+        // Encoded once, twice, three times: each decoding is checked and the third one is stable ("/A").
+        "/%41",
+        "/%252541",
+        "/account?x=%252F%2520",
+        // A '%' that decodes no further ("100%") is data, not an encoding.
+        "/account?q=100%25",
         // An authorize request as the challenge builds it: its query carries encoded "//" and spaces as data.
         "/connect/authorize?response_type=code&client_id=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&scope=openid%20offline_access%20keys%3Aread&state=s1&code_challenge=xyz&code_challenge_method=S256",
         "/" + new string('a', LocalReturnUrl.MaxLength - 1),

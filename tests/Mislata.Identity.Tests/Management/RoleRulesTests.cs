@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.DependencyInjection;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
 using Mislata.Identity.Features.Management;
 using Caller = Mislata.Identity.Features.Management.Caller;
@@ -113,6 +114,30 @@ public sealed class RoleRulesTests
         errors.Clear();
         await RoleRules.ValidatePartnerAsync(services, [Roles.TenantAdmin], null, errors, CancellationToken.None);
         Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task A_partner_admin_must_name_a_partner_that_exists()
+    {
+        await using var db = new MislataDatabase();
+        await db.InitializeAsync();
+        var partner = Guid.NewGuid();
+        await using (var context = db.Contexts.CreateDbContext())
+        {
+            context.Set<Partner>().Add(new Partner(partner, "Reseller", null, null, DateTimeOffset.UtcNow));
+            await context.SaveChangesAsync();
+        }
+
+        await using var services = new ServiceCollection()
+            .AddSingleton<ITenantDirectory>(new OneTenant())
+            .AddScoped(_ => db.Contexts.CreateDbContext())
+            .BuildServiceProvider();
+        var errors = new Dictionary<string, string[]>();
+        await RoleRules.ValidatePartnerAsync(services, [Roles.PartnerAdmin], partner, errors, CancellationToken.None);
+        Assert.Empty(errors);
+
+        await RoleRules.ValidatePartnerAsync(services, [Roles.PartnerAdmin], Guid.NewGuid(), errors, CancellationToken.None);
+        Assert.Equal(["The partner does not exist."], errors["partnerId"]);
     }
 
     private sealed class OneTenant : ITenantDirectory

@@ -2,6 +2,8 @@ using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Tenants;
 using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure.Identity;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
 
 namespace Mislata.Identity.Tests.Server;
 
@@ -10,7 +12,7 @@ namespace Mislata.Identity.Tests.Server;
 /// only its tenant's users, a platform application anyone, an application without owner nobody; suspended or deleted
 /// tenants are refused on either side.
 /// </summary>
-public sealed class ApplicationBoundaryTests : IAsyncLifetime
+public sealed class ApplicationBoundaryTests : IClassFixture<ApplicationBoundaryTests.OwnerRows>
 {
     private static readonly Guid ActiveTenant = Guid.Parse("aaaaaaaa-0000-0000-0000-000000000001");
     private static readonly Guid SuspendedTenant = Guid.Parse("aaaaaaaa-0000-0000-0000-000000000002");
@@ -29,45 +31,24 @@ public sealed class ApplicationBoundaryTests : IAsyncLifetime
         [OtherTenant] = new(OtherTenant, "Other", TenantStatus.Active, null),
     });
 
-    private PostgresInstance? _postgres;
-    private DbContextOptions<IdentityStoreDbContext>? _options;
+    private readonly DbContextOptions<IdentityStoreDbContext> _options;
 
-    public async Task InitializeAsync()
+    /// <summary>One database of owner rows for the whole class (the tests only read it).</summary>
+    public ApplicationBoundaryTests(OwnerRows rows)
     {
-        _postgres = await PostgresInstance.SharedOrOwnAsync();
-        var connectionString = await _postgres.CreateDatabaseAsync("idboundary");
-        var builder = new DbContextOptionsBuilder<IdentityStoreDbContext>()
-            .UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
-        builder.UseOpenIddict<Guid>();
-        _options = builder.Options;
-        await using var db = new IdentityStoreDbContext(_options);
-        await db.Database.MigrateAsync();
-        var now = DateTimeOffset.UtcNow;
-        db.ApplicationOwners.AddRange(
-            new ApplicationOwner { ApplicationId = TenantApp, TenantId = ActiveTenant, CreatedAt = now },
-            new ApplicationOwner { ApplicationId = SuspendedApp, TenantId = SuspendedTenant, CreatedAt = now },
-            new ApplicationOwner { ApplicationId = PlatformApp, TenantId = null, CreatedAt = now },
-            new ApplicationOwner { ApplicationId = GoneTenantApp, TenantId = GoneTenant, CreatedAt = now });
-        await db.SaveChangesAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_postgres is not null)
-        {
-            await _postgres.DisposeAsync();
-        }
+        ArgumentNullException.ThrowIfNull(rows);
+        _options = rows.Options;
     }
 
     private async Task<BoundaryCheck> ApplicationAsync(string id)
     {
-        await using var db = new IdentityStoreDbContext(_options!);
+        await using var db = new IdentityStoreDbContext(_options);
         return await new ApplicationBoundary(db, _tenants).CheckApplicationAsync(id, CancellationToken.None);
     }
 
     private async Task<BoundaryCheck> UserAsync(Guid application, Guid? userTenant)
     {
-        await using var db = new IdentityStoreDbContext(_options!);
+        await using var db = new IdentityStoreDbContext(_options);
         return await new ApplicationBoundary(db, _tenants).CheckUserAsync(application.ToString(), userTenant, CancellationToken.None);
     }
 
@@ -148,9 +129,91 @@ public sealed class ApplicationBoundaryTests : IAsyncLifetime
         }
     }
 
+    /// <summary>The introspection check for a client id: its application (by the OpenIddict manager), then its owner row.</summary>
+    private async Task<OpenIddictServerEvents.ValidateIntrospectionRequestContext> IntrospectAsync(string? clientId)
+    {
+        var (applications, fake) = Fake<IOpenIddictApplicationManager>.Create();
+        var known = new Dictionary<string, Guid>(StringComparer.Ordinal)
+        {
+            ["tenant-app"] = TenantApp,
+            ["suspended-app"] = SuspendedApp,
+            ["platform-app"] = PlatformApp,
+            ["ownerless-app"] = OwnerlessApp,
+        };
+        fake.On(nameof(IOpenIddictApplicationManager.FindByClientIdAsync), a => new ValueTask<object?>(known.TryGetValue((string)a[0]!, out var id) ? id : null))
+            .On(nameof(IOpenIddictApplicationManager.GetIdAsync), a => new ValueTask<string?>(a[0]!.ToString()));
+        var context = new OpenIddictServerEvents.ValidateIntrospectionRequestContext(new OpenIddictServerTransaction
+        {
+            EndpointType = OpenIddictServerEndpointType.Introspection,
+            Options = new OpenIddictServerOptions(),
+            Request = new OpenIddictRequest { ClientId = clientId },
+            Logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+        });
+        Assert.Equal(string.IsNullOrEmpty(clientId) ? null : clientId, context.ClientId);
+        await using var db = new IdentityStoreDbContext(_options);
+        await new RequirePlatformOwnerForIntrospection(applications, new ApplicationBoundary(db, _tenants)).HandleAsync(context);
+        return context;
+    }
+
+    [Fact]
+    public async Task Only_a_platform_application_may_introspect_tokens()
+    {
+        Assert.False((await IntrospectAsync("platform-app")).IsRejected);
+
+        foreach (var clientId in new[] { "tenant-app", "suspended-app", "ownerless-app", "unknown-app", string.Empty, null })
+        {
+            var context = await IntrospectAsync(clientId);
+            Assert.True(context.IsRejected, clientId);
+            Assert.Equal(OpenIddictConstants.Errors.InvalidClient, context.Error);
+            Assert.Equal("This client may not introspect tokens.", context.ErrorDescription);
+        }
+
+        await using (var db = new IdentityStoreDbContext(_options))
+        {
+            await Assert.ThrowsAsync<ArgumentNullException>(() => new ApplicationBoundary(db, _tenants).CheckUserAsync((ApplicationOwnerView)null!, ActiveTenant, CancellationToken.None));
+        }
+
+        await Assert.ThrowsAsync<ArgumentNullException>(async () =>
+            await new RequirePlatformOwnerForIntrospection(Fake<IOpenIddictApplicationManager>.Create().Instance, new ApplicationBoundary(null!, _tenants)).HandleAsync(null!));
+    }
+
     private sealed class Tenants(Dictionary<Guid, TenantSummary> tenants) : ITenantDirectory
     {
         public Task<TenantSummary?> FindAsync(Guid tenantId, CancellationToken cancellationToken) =>
             Task.FromResult(tenants.GetValueOrDefault(tenantId));
+    }
+
+    public sealed class OwnerRows : IAsyncLifetime
+    {
+        private PostgresInstance? _postgres;
+
+        public DbContextOptions<IdentityStoreDbContext> Options { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            _postgres = await PostgresInstance.SharedOrOwnAsync();
+            var connectionString = await _postgres.CreateDatabaseAsync("idboundary");
+            var builder = new DbContextOptionsBuilder<IdentityStoreDbContext>()
+                .UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
+            builder.UseOpenIddict<Guid>();
+            Options = builder.Options;
+            await using var db = new IdentityStoreDbContext(Options);
+            await db.Database.MigrateAsync();
+            var now = DateTimeOffset.UtcNow;
+            db.ApplicationOwners.AddRange(
+                new ApplicationOwner { ApplicationId = TenantApp, TenantId = ActiveTenant, CreatedAt = now },
+                new ApplicationOwner { ApplicationId = SuspendedApp, TenantId = SuspendedTenant, CreatedAt = now },
+                new ApplicationOwner { ApplicationId = PlatformApp, TenantId = null, CreatedAt = now },
+                new ApplicationOwner { ApplicationId = GoneTenantApp, TenantId = GoneTenant, CreatedAt = now });
+            await db.SaveChangesAsync();
+        }
+
+        public async Task DisposeAsync()
+        {
+            if (_postgres is not null)
+            {
+                await _postgres.DisposeAsync();
+            }
+        }
     }
 }

@@ -144,6 +144,73 @@ public sealed class AccessRevocationsStoreTests : IAsyncLifetime
         writer.Dispose();
     }
 
+    private static async Task<bool> EventuallyAsync(Func<bool> condition)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
+
+    [Fact]
+    public async Task While_Redis_is_disconnected_a_running_replica_reads_the_table_again_every_five_seconds()
+    {
+        var (writer, _) = Replica();
+        var (reader, _) = Replica();
+        await reader.StartAsync(CancellationToken.None);
+        var before = _time.GetUtcNow().AddSeconds(-1);
+
+        // Redis is down: the writer's announcement cannot reach the reader, only the table can.
+        await RevokeAsync(writer, AccessRevocation.Subject, "user-4");
+        Assert.False(reader.Refuses("user-4", null, before));
+        _time.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(reader.Refuses("user-4", null, before));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(await EventuallyAsync(() => reader.Refuses("user-4", null, before)), "not loaded five seconds later");
+
+        await reader.StopAsync(CancellationToken.None);
+        reader.Dispose();
+        writer.Dispose();
+    }
+
+    [Fact]
+    public async Task A_lost_or_restored_connection_reads_the_table_at_once_and_again_two_seconds_later()
+    {
+        var (writer, _) = Replica();
+        var (reader, readerInvalidation) = Replica();
+        var before = _time.GetUtcNow().AddSeconds(-1);
+        await RevokeAsync(writer, AccessRevocation.Subject, "user-5");
+        Assert.False(reader.Refuses("user-5", null, before));
+
+        // What the subscriber raises when the Redis connection fails or comes back (no timer runs: not started).
+        await readerInvalidation.PublishAsync(AccessInvalidation.All);
+        Assert.True(await EventuallyAsync(() => reader.Refuses("user-5", null, before)), "not loaded at once");
+
+        // A revocation announced while the subscription was not back yet is read by the second load.
+        await RevokeAsync(writer, AccessRevocation.Client, "app-5");
+        Assert.False(reader.Refuses(null, "app-5", before));
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(await EventuallyAsync(() => reader.Refuses(null, "app-5", before)), "not loaded two seconds later");
+
+        // Other invalidations (an API key, a tenant) do not concern revocations.
+        await RevokeAsync(writer, AccessRevocation.Subject, "user-6");
+        await readerInvalidation.PublishAsync(AccessInvalidation.Plans);
+        await readerInvalidation.PublishAsync("revoked:role:1:admin");
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(reader.Refuses("user-6", null, before));
+        Assert.Equal(2, reader.Count);
+        reader.Dispose();
+        writer.Dispose();
+    }
+
     [Fact]
     public void Invalidation_messages_name_the_key_or_tenant_in_32_hex_digits()
     {
