@@ -7,6 +7,7 @@ using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Persistence;
+using Mislata.Infrastructure.Persistence.Tenants;
 
 namespace Mislata.Infrastructure.ApiKeys;
 
@@ -30,10 +31,7 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
 
         // Row lock on the tenant: concurrent creations cannot both slip under the quota.
-        var tenant = await db.Set<Tenant>()
-            .FromSqlInterpolated($"SELECT * FROM mislata.tenants WHERE id = {tenantId} FOR UPDATE")
-            .AsNoTracking()
-            .SingleOrDefaultAsync(cancellationToken);
+        var tenant = await db.LockTenantAsync(tenantId, cancellationToken);
         if (tenant is null)
         {
             return (null, null, ApiKeyError.OwnerNotFound);

@@ -7,6 +7,7 @@ using Mislata.Core.Usage;
 using Mislata.Crypto.Algorithms;
 using Mislata.Crypto.Entropy;
 using Mislata.Infrastructure.Persistence;
+using Mislata.Infrastructure.Persistence.Tenants;
 using Npgsql;
 
 namespace Mislata.Infrastructure.Keys;
@@ -147,10 +148,7 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
 
         // Row lock on the tenant: concurrent creations cannot both slip under the quota.
-        var tenant = await db.Set<Tenant>()
-            .FromSqlInterpolated($"SELECT * FROM mislata.tenants WHERE id = {tenantId} FOR UPDATE")
-            .AsNoTracking()
-            .SingleOrDefaultAsync(cancellationToken);
+        var tenant = await db.LockTenantAsync(tenantId, cancellationToken);
         if (tenant is null)
         {
             return (null, KeyError.NotFound);
