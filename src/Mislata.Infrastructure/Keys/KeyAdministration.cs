@@ -74,17 +74,34 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
 
     /// <summary>A new current version, generated here and sealed for its number; older versions become deprecated.</summary>
     public Task<(Key? Key, KeyError Error)> RotateAsync(Guid tenantId, Guid keyId, RequestActor actor, CancellationToken cancellationToken) =>
-        ChangeAsync(tenantId, keyId, "key.rotate", actor, async (key, now) =>
+        RotateAsync(tenantId, keyId, actor, reason: null, cancellationToken);
+
+    /// <summary>
+    /// The worker's automatic rotation: like <see cref="RotateAsync(Guid, Guid, RequestActor, CancellationToken)"/>, but
+    /// only while <paramref name="reason"/> still finds a reason under the key's row lock (two runs, or a rotation by
+    /// the tenant in between, never rotate one key twice); otherwise <see cref="KeyError.Concurrent"/>. The reason is
+    /// recorded in the audit event.
+    /// </summary>
+    public Task<(Key? Key, KeyError Error)> RotateAsync(Guid tenantId, Guid keyId, RequestActor actor, Func<Key, DateTimeOffset, string?>? reason, CancellationToken cancellationToken)
+    {
+        string? why = null;
+        return ChangeAsync(tenantId, keyId, "key.rotate", actor, async (key, now) =>
         {
             if (key.State != KeyState.Enabled)
             {
                 return KeyError.StateInvalid;
             }
 
+            if (reason is not null && (why = reason(key, now)) is null)
+            {
+                return KeyError.Concurrent;
+            }
+
             using var material = AlgorithmRegistry.Default.Generate(key.Algorithm, key.Type, random);
             var sealedMaterial = await sealer.SealAsync(tenantId, key.Id, key.NextVersion, material, cancellationToken);
             return key.Rotate(sealedMaterial, now);
-        }, key => Details(key), cancellationToken);
+        }, key => why is null ? Details(key) : Details(key, ("reason", why)), cancellationToken);
+    }
 
     public Task<(Key? Key, KeyError Error)> DisableAsync(Guid tenantId, Guid keyId, RequestActor actor, CancellationToken cancellationToken) =>
         ChangeAsync(tenantId, keyId, "key.disable", actor, (key, now) => Task.FromResult(key.Disable(now)), key => Details(key), cancellationToken);

@@ -13,6 +13,7 @@ public static class KeysExtensions
         services.TryAddSingleton<IRandomSource>(OsRandomSource.Instance);
         services.AddScoped<KeyMaterialSealer>();
         services.AddScoped<KeyAdministration>();
+        services.AddScoped<KeyRotation>();
         services.AddScoped<ITenantResourceCounter, KeyCounter>();
         return services;
     }

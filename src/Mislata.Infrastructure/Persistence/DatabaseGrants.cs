@@ -104,7 +104,9 @@ public static partial class DatabaseGrants
                 ["audit_chain_heads"] = new(Identity: Advance, Api: Advance, Worker: Advance),
 
                 // Keys and their sealed versions: the api manages them; the worker destroys keys past their deletion
-                // window, rotates keys on their period and flushes last-use times and invocation counts.
+                // window and rotates keys on their period or usage (sealing the new version's material needs the
+                // tenant's data key: the worker reads tenant_data_keys, never writes them).
+                ["tenant_data_keys"] = new(Identity: None, Api: ReadWrite, Worker: Read),
                 ["keys"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
                 ["key_versions"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
 

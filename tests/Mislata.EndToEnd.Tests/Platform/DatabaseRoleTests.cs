@@ -58,8 +58,11 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "api", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
         { "api", "DELETE FROM mislata.\"__EFMigrationsHistory\"" },
 
-        // The worker: the audit trail, not tenants' keys or API keys, and identity only to revalidate sessions.
-        { "worker", "SELECT count(*) FROM mislata.tenant_data_keys" },
+        // The worker: the audit trail, keys (destruction, rotation: it reads data keys but never changes them), not
+        // API keys or tenants, and identity only to revalidate sessions.
+        { "worker", "DELETE FROM mislata.tenant_data_keys" },
+        { "worker", "UPDATE mislata.tenant_data_keys SET master_key_id = master_key_id" },
+        { "worker", "INSERT INTO mislata.tenant_data_keys (tenant_id, dek_version, wrapped_key, master_key_id, created_at) SELECT tenant_id, dek_version + 100, wrapped_key, master_key_id, now() FROM mislata.tenant_data_keys LIMIT 1" },
         { "worker", "SELECT count(*) FROM mislata.api_keys" },
         { "worker", "SELECT count(*) FROM mislata.tenants" },
         { "worker", "SELECT count(*) FROM identity.\"OpenIddictApplications\"" },

@@ -27,6 +27,7 @@ internal static class JobsSetup
             .UseRedisStorage(services.GetRequiredService<IConnectionMultiplexer>(), new RedisStorageOptions { Prefix = RedisPrefix }));
         builder.Services.AddTransient<AuditChainVerificationJob>();
         builder.Services.AddTransient<KeyDestructionJob>();
+        builder.Services.AddTransient<KeyRotationJob>();
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -50,6 +51,8 @@ internal static class JobsSetup
                 AuditChainVerificationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(3));
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<KeyDestructionJob>(
                 KeyDestructionJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly());
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<KeyRotationJob>(
+                KeyRotationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), KeyRotationJob.Schedule);
         }
         catch (RedisException ex)
         {
