@@ -29,6 +29,9 @@ public enum SecretError
 
     /// <summary>The secret has expired and the caller did not ask for expired secrets: <c>404 not_found</c>.</summary>
     Expired = 6,
+
+    /// <summary>The stored value does not open under its row's binding (altered in storage): <c>409 decryption_failed</c>, logged.</summary>
+    Unreadable = 7,
 }
 
 /// <summary>The bounds of a secret's fields (API.md leaves them to the platform; docs/api.md states them).</summary>

@@ -113,7 +113,18 @@ public sealed class SecretAdministration(MislataDbContext db, SecretValueSealer 
             return (null, SecretError.Expired);
         }
 
-        var value = sealer.Open(row.k, row.v);
+        byte[] value;
+        try
+        {
+            value = sealer.Open(row.k, row.v);
+        }
+        catch (Mislata.Crypto.CryptoException)
+        {
+            await audit.RecordAsync(actor.Event(tenantId, "secret.read", "secret", secretId.ToString(), AuditOutcome.Failure, "decryption_failed",
+                Details(row.s, row.v.Version)), cancellationToken);
+            return (null, SecretError.Unreadable);
+        }
+
         try
         {
             await audit.RecordAsync(actor.Event(tenantId, "secret.read", "secret", secretId.ToString(), details: Details(row.s, row.v.Version)), cancellationToken);
