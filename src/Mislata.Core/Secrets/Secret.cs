@@ -179,10 +179,6 @@ public sealed class Secret
     /// <summary>Whether the worker may purge this deleted secret for good.</summary>
     public bool IsDueForPurge(DateTimeOffset now) => State == SecretState.Deleted && PurgeAt <= now;
 
-    /// <summary>The oldest version number kept when a tenant keeps at most <paramref name="kept"/> versions (null: keep all → 1).</summary>
-    public static int OldestKeptVersion(int currentVersion, int? kept) =>
-        kept is { } k && k >= 1 ? Math.Max(1, currentVersion - k + 1) : 1;
-
     private SecretVersion AddVersion(SealedSecretValue value, string createdBy, DateTimeOffset now)
     {
         CurrentVersion++;
