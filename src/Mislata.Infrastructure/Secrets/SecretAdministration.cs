@@ -316,6 +316,8 @@ public sealed class SecretAdministration(MislataDbContext db, SecretValueSealer 
         }
         catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } unique)
         {
+            // The refused changes stay out of this context's later work (the caller's transaction is rolled back).
+            db.ChangeTracker.Clear();
             return unique.ConstraintName == "ix_secrets_tenant_live_name" ? SecretError.NameTaken : SecretError.VersionMismatch;
         }
     }
