@@ -1,4 +1,5 @@
 using Mislata.Core.Secrets;
+using Mislata.Core.Tenants;
 
 namespace Mislata.Api.Tests.Secrets;
 
@@ -6,11 +7,11 @@ namespace Mislata.Api.Tests.Secrets;
 public sealed class SecretRulesTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 7, 12, 0, 0, TimeSpan.Zero);
-    private static readonly Guid Tenant = Guid.Parse("11111111-1111-1111-1111-111111111111");
+    private static readonly Guid TenantId = Guid.Parse("11111111-1111-1111-1111-111111111111");
 
     private static SealedSecretValue Value(byte marker = 1) => new([1, marker, 3], 1);
 
-    private static Secret NewSecret(string name = "db/password") => Secret.Create(Guid.NewGuid(), Tenant, name, Value(), "actor", T0).Secret;
+    private static Secret NewSecret(string name = "db/password") => Secret.Create(Guid.NewGuid(), TenantId, name, Value(), "actor", T0).Secret;
 
     [Theory]
     [InlineData("a")]
@@ -52,7 +53,7 @@ public sealed class SecretRulesTests
         Assert.False(SecretLimits.IsValidName(new string('n', 201), out _));
         Assert.False(SecretLimits.IsValidName(null, out var reason));
         Assert.NotNull(reason);
-        Assert.Throws<ArgumentException>(() => Secret.Create(Guid.NewGuid(), Tenant, "bad name", Value(), "actor", T0));
+        Assert.Throws<ArgumentException>(() => Secret.Create(Guid.NewGuid(), TenantId, "bad name", Value(), "actor", T0));
     }
 
     [Fact]
@@ -74,10 +75,10 @@ public sealed class SecretRulesTests
     public void A_new_secret_is_live_at_version_one_and_each_write_adds_the_next_version()
     {
         var id = Guid.NewGuid();
-        var (secret, first) = Secret.Create(id, Tenant, "api-token", Value(1), "creator", T0);
+        var (secret, first) = Secret.Create(id, TenantId, "api-token", Value(1), "creator", T0);
         Assert.Equal(SecretState.Live, secret.State);
         Assert.Equal(1, secret.CurrentVersion);
-        Assert.Equal((id, Tenant, 1, "creator"), (first.SecretId, first.TenantId, first.Version, first.CreatedBy));
+        Assert.Equal((id, TenantId, 1, "creator"), (first.SecretId, first.TenantId, first.Version, first.CreatedBy));
         Assert.Equal(2, secret.NextVersion);
 
         Assert.Equal(SecretError.None, secret.Write(Value(2), expectedVersion: null, "writer", T0.AddMinutes(1), out var second));
@@ -160,5 +161,18 @@ public sealed class SecretRulesTests
         secret.Describe(null, null, null, T0.AddHours(1), false, T0);
         Assert.False(secret.IsExpired(T0.AddHours(1).AddTicks(-1)));
         Assert.True(secret.IsExpired(T0.AddHours(1)));
+    }
+
+    [Fact]
+    public void A_tenant_keeps_every_secret_version_until_told_otherwise_and_never_fewer_than_one()
+    {
+        var tenant = new Tenant(TenantId, "acme", Plan.CommunityId, null, null, T0);
+        Assert.Null(tenant.SecretVersionsKept);
+        tenant.KeepSecretVersions(3, T0.AddMinutes(1));
+        Assert.Equal((3, T0.AddMinutes(1)), (tenant.SecretVersionsKept, tenant.UpdatedAt));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tenant.KeepSecretVersions(0, T0));
+        Assert.Equal(3, tenant.SecretVersionsKept);
+        tenant.KeepSecretVersions(null, T0);
+        Assert.Null(tenant.SecretVersionsKept);
     }
 }

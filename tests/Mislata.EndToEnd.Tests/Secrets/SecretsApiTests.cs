@@ -456,6 +456,19 @@ public sealed class SecretsApiTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task An_operator_bounds_the_versions_kept_per_secret_and_can_keep_all_again()
+    {
+        var tenant = await fixture.CreateTenantAsync();
+        using var op = fixture.Operator();
+        Assert.Equal(JsonValueKind.Null, (await OkJsonAsync(await op.GetAsync(U($"/api/v1/admin/tenants/{tenant}")))).GetProperty("secretVersionsKept").ValueKind);
+        Assert.Equal(5, (await OkJsonAsync(await op.PatchAsJsonAsync(U($"/api/v1/admin/tenants/{tenant}"), new { secretVersionsKept = 5 }))).GetProperty("secretVersionsKept").GetInt32());
+        Assert.Equal(5L, await fixture.ScalarAsync($"SELECT secret_versions_kept FROM mislata.tenants WHERE id = '{tenant}'"));
+        await AssertFieldErrorAsync(await op.PatchAsJsonAsync(U($"/api/v1/admin/tenants/{tenant}"), new { secretVersionsKept = -1 }), "secretVersionsKept");
+        await AssertFieldErrorAsync(await op.PatchAsJsonAsync(U($"/api/v1/admin/tenants/{tenant}"), new { secretVersionsKept = 10_001 }), "secretVersionsKept");
+        Assert.Equal(JsonValueKind.Null, (await OkJsonAsync(await op.PatchAsJsonAsync(U($"/api/v1/admin/tenants/{tenant}"), new { secretVersionsKept = 0 }))).GetProperty("secretVersionsKept").ValueKind);
+    }
+
+    [Fact]
     public async Task A_marker_value_appears_in_no_database_dump_redis_entry_log_or_audit_row()
     {
         var marker = "MARKER" + Guid.NewGuid().ToString("N");
