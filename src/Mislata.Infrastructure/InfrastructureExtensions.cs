@@ -12,6 +12,7 @@ using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Keys;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Redis;
+using Mislata.Infrastructure.Secrets;
 using Mislata.Infrastructure.Tenancy;
 using Mislata.ServiceDefaults;
 using Mislata.ServiceDefaults.Health;
@@ -120,6 +121,7 @@ public static class InfrastructureExtensions
 
         builder.Services.AddMislataTenancy();
         builder.Services.AddMislataKeys();
+        builder.Services.AddMislataSecrets();
 
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4))

@@ -5,6 +5,7 @@ using Mislata.Api.Features.Billing;
 using Mislata.Api.Features.Keys;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
+using Mislata.Api.Features.Secrets;
 using Mislata.Api.Features.Tenants;
 using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Idempotency;
@@ -60,6 +61,7 @@ public static class ApiSetup
         app.MapPartnersApi();
         app.MapApiKeysApi();
         app.MapKeysApi();
+        app.MapSecretsApi();
         app.MapBillingApi();
         app.MapAuditApi();
         return app;

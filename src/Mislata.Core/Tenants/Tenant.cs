@@ -34,6 +34,9 @@ public sealed class Tenant
 
     public DateTimeOffset? SuspendedAt { get; private set; }
 
+    /// <summary>How many versions of each secret the worker keeps (the newest ones); null keeps every version.</summary>
+    public int? SecretVersionsKept { get; private set; }
+
     public DateTimeOffset CreatedAt { get; private set; }
 
     public DateTimeOffset UpdatedAt { get; private set; }
@@ -59,6 +62,18 @@ public sealed class Tenant
     public void ChangeAdminEmail(string? adminEmail, DateTimeOffset now)
     {
         AdminEmail = adminEmail;
+        UpdatedAt = now;
+    }
+
+    /// <summary>At most <paramref name="kept"/> versions per secret from the next purge on (null: keep all).</summary>
+    public void KeepSecretVersions(int? kept, DateTimeOffset now)
+    {
+        if (kept is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(kept), kept, "At least one version is kept.");
+        }
+
+        SecretVersionsKept = kept;
         UpdatedAt = now;
     }
 

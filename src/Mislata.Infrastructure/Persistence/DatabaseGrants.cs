@@ -94,7 +94,8 @@ public static partial class DatabaseGrants
                 ["__EFMigrationsHistory"] = MigrationHistory,
 
                 // identity authenticates API keys on its management API and checks tenants, plans and partners.
-                ["tenants"] = new(Identity: Read, Api: ReadWrite, Worker: None),
+                // The worker reads only how many secret versions a tenant keeps (its version pruning).
+                ["tenants"] = new(Identity: Read, Api: ReadWrite, Worker: ServiceAccess.ReadColumns("id", "secret_versions_kept")),
                 ["plans"] = new(Identity: Read, Api: ReadWrite, Worker: None),
                 ["partners"] = new(Identity: Read, Api: ReadWrite, Worker: None),
                 ["api_keys"] = new(Identity: Read, Api: ReadWrite, Worker: None),
@@ -109,6 +110,11 @@ public static partial class DatabaseGrants
                 ["tenant_data_keys"] = new(Identity: None, Api: ReadWrite, Worker: Read),
                 ["keys"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
                 ["key_versions"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
+
+                // Secrets and their sealed versions: the api manages them; the worker purges deleted secrets past their
+                // restore window and versions beyond a tenant's secret_versions_kept. Neither needs the other's data key.
+                ["secrets"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
+                ["secret_versions"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
 
                 // The verified-chain checkpoints of /audit/verify (api) and the nightly verification (worker).
                 ["audit_checkpoints"] = new(Identity: None, Api: Advance, Worker: Advance),

@@ -24,7 +24,8 @@ public enum TenancyError
 
 public sealed record TenantDraft(string Name, string? Plan, Guid? PartnerId, string? AdminEmail);
 
-public sealed record TenantChanges(string? Name, string? Plan, Guid? PartnerId, bool ClearPartner, string? AdminEmail);
+/// <summary>A PATCH of a tenant; <see cref="SecretVersionsKept"/> 0 means keep every secret version.</summary>
+public sealed record TenantChanges(string? Name, string? Plan, Guid? PartnerId, bool ClearPartner, string? AdminEmail, int? SecretVersionsKept = null);
 
 /// <summary>
 /// The tenant lifecycle. Every change is audited before it is committed: when the audit log is unavailable
@@ -159,6 +160,11 @@ public sealed class TenantAdministration(
         if (changes.AdminEmail is not null)
         {
             tenant.ChangeAdminEmail(changes.AdminEmail, now);
+        }
+
+        if (changes.SecretVersionsKept is { } kept)
+        {
+            tenant.KeepSecretVersions(kept == 0 ? null : kept, now);
         }
 
         await audit.RecordAsync(actor.Event(null, "tenant.update", "tenant", tenantId.ToString()), cancellationToken);

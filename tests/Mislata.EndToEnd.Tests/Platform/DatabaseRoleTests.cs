@@ -58,13 +58,17 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "api", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
         { "api", "DELETE FROM mislata.\"__EFMigrationsHistory\"" },
 
-        // The worker: the audit trail, keys (destruction, rotation: it reads data keys but never changes them), not
-        // API keys or tenants, and identity only to revalidate sessions.
+        // The worker: the audit trail, keys (destruction, rotation: it reads data keys but never changes them), secrets
+        // (purge), not API keys, of tenants only how many secret versions they keep, and identity only to revalidate
+        // sessions.
         { "worker", "DELETE FROM mislata.tenant_data_keys" },
         { "worker", "UPDATE mislata.tenant_data_keys SET master_key_id = master_key_id" },
         { "worker", "INSERT INTO mislata.tenant_data_keys (tenant_id, dek_version, wrapped_key, master_key_id, created_at) SELECT tenant_id, dek_version + 100, wrapped_key, master_key_id, now() FROM mislata.tenant_data_keys LIMIT 1" },
         { "worker", "SELECT count(*) FROM mislata.api_keys" },
-        { "worker", "SELECT count(*) FROM mislata.tenants" },
+        { "worker", "SELECT name FROM mislata.tenants" },
+        { "worker", "SELECT admin_email, plan_id FROM mislata.tenants" },
+        { "worker", "UPDATE mislata.tenants SET secret_versions_kept = 1" },
+        { "worker", "DELETE FROM mislata.tenants WHERE false" },
         { "worker", "SELECT count(*) FROM identity.\"OpenIddictApplications\"" },
         { "worker", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
         { "worker", "SELECT \"PasswordHash\" FROM identity.\"AspNetUsers\"" },
@@ -76,6 +80,9 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "identity", "DELETE FROM mislata.api_keys" },
         { "identity", "SELECT count(*) FROM mislata.keys" },
         { "identity", "SELECT count(*) FROM mislata.key_versions" },
+        { "identity", "SELECT count(*) FROM mislata.secrets" },
+        { "identity", "SELECT count(*) FROM mislata.secret_versions" },
+        { "identity", "UPDATE mislata.tenants SET secret_versions_kept = 1" },
         { "identity", "INSERT INTO mislata.plans (id) VALUES (gen_random_uuid())" },
         { "identity", "DELETE FROM identity.\"__EFMigrationsHistory\"" },
     };
@@ -86,6 +93,17 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
     {
         await using var connection = await OpenAsAsync(service);
         await AssertDeniedAsync(connection, sql);
+    }
+
+    [Fact]
+    public async Task The_worker_purges_secrets_and_reads_of_tenants_only_how_many_secret_versions_they_keep()
+    {
+        await using var connection = await OpenAsAsync("worker");
+        await ScalarAsync(connection, "SELECT count(*) FROM mislata.tenants WHERE secret_versions_kept IS NOT NULL");
+        await ScalarAsync(connection, "SELECT count(*) FROM (SELECT id, secret_versions_kept FROM mislata.tenants) t");
+        await ScalarAsync(connection, "WITH gone AS (DELETE FROM mislata.secret_versions WHERE false RETURNING 1) SELECT count(*) FROM gone");
+        await ScalarAsync(connection, "WITH gone AS (DELETE FROM mislata.secrets WHERE false RETURNING 1) SELECT count(*) FROM gone");
+        await AssertDeniedAsync(connection, "SELECT * FROM mislata.tenants");
     }
 
     [Fact]

@@ -24,6 +24,7 @@ public sealed class ResilienceTests : IAsyncLifetime
     public async Task Health_follows_redis_and_postgres_going_down_and_coming_back()
     {
         var pids = Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList();
+        var (secretsKey, secretId) = await TenantWithSecretAsync();
 
         await Stack.Redis.StopAsync();
         var (_, downBody) = await Stack.WaitHealthAsync(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(10));
@@ -37,12 +38,74 @@ public sealed class ResilienceTests : IAsyncLifetime
         await AssertUnavailableAsync(HttpMethod.Get, "api/v1/keys", apiKey: true);
         await AssertUnavailableAsync(HttpMethod.Get, "api/v1/api-keys", apiKey: true);
         await AssertUnavailableAsync(HttpMethod.Post, "connect/token", apiKey: false);
+        await AssertSecretsUnavailableAsync(secretsKey, secretId);
         await Stack.Postgres.StartAsync();
         await Stack.WaitHealthAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30));
 
         Assert.All(Stack.Services, s => Assert.False(s.HasExited, $"{s.Name} exited"));
         // No service restarted: the same processes, not merely the same ports.
         Assert.Equal(pids, Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList());
+    }
+
+    /// <summary>A tenant (through the bootstrap operator client), an API key with the secrets scopes and one secret.</summary>
+    private async Task<(string Key, Guid SecretId)> TenantWithSecretAsync()
+    {
+        using var client = Stack.Gateway.CreateClient();
+        using var token = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = Stack.BootstrapClientId,
+            ["client_secret"] = Stack.BootstrapClientSecret,
+            ["scope"] = "platform:admin",
+        }));
+        var tokenBody = await token.Content.ReadAsStringAsync();
+        Assert.True(token.IsSuccessStatusCode, $"token: {(int)token.StatusCode} {tokenBody}");
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", JsonDocument.Parse(tokenBody).RootElement.GetProperty("access_token").GetString());
+        var tenant = await CreatedAsync(client, "/api/v1/admin/tenants", new { name = "t-" + Guid.NewGuid().ToString("N")[..12] });
+        var key = (await CreatedAsync(client, $"/api/v1/admin/tenants/{tenant.GetProperty("id").GetGuid()}/api-keys", new { name = "secrets", scopes = new[] { "secrets:read", "secrets:write" } }))
+            .GetProperty("key").GetString()!;
+        using var owner = Stack.Gateway.CreateClient();
+        owner.DefaultRequestHeaders.Add("X-Api-Key", key);
+        var secret = await CreatedAsync(owner, "/api/v1/secrets", new { name = "db/password", value = "resilient" });
+        using var read = await owner.GetAsync(new Uri($"/api/v1/secrets/{secret.GetProperty("id").GetGuid()}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        return (key, secret.GetProperty("id").GetGuid());
+    }
+
+    private static async Task<JsonElement> CreatedAsync(HttpClient client, string path, object body)
+    {
+        using var response = await client.PostAsync(new Uri(path, UriKind.Relative), System.Net.Http.Json.JsonContent.Create(body));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"{path}: {(int)response.StatusCode} {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>Every secrets route of a known caller, while PostgreSQL is down: 503 <c>unavailable</c>, never a 500, and no value.</summary>
+    private async Task AssertSecretsUnavailableAsync(string key, Guid id)
+    {
+        var routes = new (HttpMethod Method, string Path, object? Body)[]
+        {
+            (HttpMethod.Post, "/api/v1/secrets", new { name = "new", value = "v" }),
+            (HttpMethod.Get, "/api/v1/secrets", null),
+            (HttpMethod.Get, $"/api/v1/secrets/{id}", null),
+            (HttpMethod.Put, $"/api/v1/secrets/{id}", new { value = "v2", expectedVersion = 1 }),
+            (HttpMethod.Patch, $"/api/v1/secrets/{id}", new { description = "d" }),
+            (HttpMethod.Get, $"/api/v1/secrets/{id}/versions", null),
+            (HttpMethod.Delete, $"/api/v1/secrets/{id}", null),
+            (HttpMethod.Post, $"/api/v1/secrets/{id}/restore", null),
+        };
+        using var client = Stack.Gateway.CreateClient();
+        client.DefaultRequestHeaders.Add("X-Api-Key", key);
+        foreach (var (method, path, body) in routes)
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : System.Net.Http.Json.JsonContent.Create(body) };
+            using var response = await client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{method} {path} with PostgreSQL down: {(int)response.StatusCode} {text}");
+            Assert.Equal("unavailable", JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.DoesNotContain("resilient", text, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>

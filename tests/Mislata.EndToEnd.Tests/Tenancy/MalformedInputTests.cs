@@ -49,14 +49,19 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     public async Task Every_write_endpoint_answers_bad_bodies_with_a_4xx_problem_and_never_a_500()
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write"]);
+        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write"]);
         string keyId;
+        string secretId;
         using (var keys = fixture.WithKey(tenantKey))
         {
             using var created = await keys.PostAsJsonAsync(new Uri("/api/v1/keys", UriKind.Relative), new { name = "sweep", algorithm = "Ed25519" });
             var text = await created.Content.ReadAsStringAsync();
             Assert.True(created.StatusCode == HttpStatusCode.Created, $"create key: {(int)created.StatusCode} {text}");
             keyId = JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
+            using var secret = await keys.PostAsJsonAsync(new Uri("/api/v1/secrets", UriKind.Relative), new { name = "sweep", value = "v" });
+            text = await secret.Content.ReadAsStringAsync();
+            Assert.True(secret.StatusCode == HttpStatusCode.Created, $"create secret: {(int)secret.StatusCode} {text}");
+            secretId = JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
         }
 
         var partnerId = await CreatedIdAsync(fixture.Operator(), "/api/v1/admin/partners", new { name = "p-" + Guid.NewGuid().ToString("N")[..8] });
@@ -78,6 +83,11 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
             ("POST", "/api/v1/keys", () => fixture.WithKey(tenantKey)),
             ("PATCH", $"/api/v1/keys/{keyId}", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/keys/import", () => fixture.WithKey(tenantKey)),
+
+            // Secrets: the endpoints that read a body (delete and restore read none).
+            ("POST", "/api/v1/secrets", () => fixture.WithKey(tenantKey)),
+            ("PUT", $"/api/v1/secrets/{secretId}", () => fixture.WithKey(tenantKey)),
+            ("PATCH", $"/api/v1/secrets/{secretId}", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/partner/tenants", () => fixture.WithKey(partnerKey)),
             ("POST", "/api/v1/users", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/users", fixture.Operator),
@@ -124,12 +134,18 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     [InlineData("/api/v1/keys/00000000-0000-0000-0000-000000000000/public?format=der&version=-1")]
     [InlineData("/api/v1/keys?limit=1000&state=%FF&algorithm=%00")]
     [InlineData("/api/v1/keys?cursor=%FF%FE")]
+    [InlineData("/api/v1/secrets/not-a-guid")]
+    [InlineData("/api/v1/secrets/00000000-0000-0000-0000-000000000000")]
+    [InlineData("/api/v1/secrets/00000000-0000-0000-0000-000000000000?version=-1&encoding=%00&includeExpired=%FF")]
+    [InlineData("/api/v1/secrets/00000000-0000-0000-0000-000000000000/versions?limit=99999999999&cursor=%FF%FE")]
+    [InlineData("/api/v1/secrets?limit=1000&state=%FF&label=%00&name=")]
+    [InlineData("/api/v1/secrets?cursor=%FF%FE&includeExpired=1")]
     [InlineData("/api/v1/audit?from=2026-13-45")]
     [InlineData("/api/v1/users?limit=-1&cursor=%FF%FE")]
     public async Task Bad_ids_and_queries_are_4xx_problems(string path)
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "users:read", "applications:read", "roles:read", "audit:read", "keys:read"]);
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "users:read", "applications:read", "roles:read", "audit:read", "keys:read", "secrets:read"]);
         using var client = fixture.WithKey(key);
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
         var status = (int)response.StatusCode;

@@ -96,6 +96,7 @@ public static class AdminTenantsApi
         var name = errors.Name("name", request.Name, required: false);
         var email = errors.Email("adminEmail", request.AdminEmail);
         errors.Name("planId", request.PlanId, required: false, max: 64);
+        errors.Range("secretVersionsKept", request.SecretVersionsKept, 0, Mislata.Core.Secrets.SecretLimits.MaxVersionsKept);
         if (request.RemovePartner == true && request.PartnerId is not null)
         {
             errors.Add("removePartner", "cannot be combined with partnerId.");
@@ -106,7 +107,7 @@ public static class AdminTenantsApi
             return errors.Problem();
         }
 
-        var (tenant, error) = await admin.UpdateAsync(id, new TenantChanges(name, request.PlanId?.Trim(), request.PartnerId, request.RemovePartner == true, email), http.GetActor(), ct);
+        var (tenant, error) = await admin.UpdateAsync(id, new TenantChanges(name, request.PlanId?.Trim(), request.PartnerId, request.RemovePartner == true, email, request.SecretVersionsKept), http.GetActor(), ct);
         return tenant is null ? ToProblem(error) : TypedResults.Ok(TenantResponse.From(tenant));
     }
 

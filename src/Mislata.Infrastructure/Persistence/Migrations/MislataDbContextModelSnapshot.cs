@@ -312,6 +312,136 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                     b.ToTable("partners", "mislata");
                 });
 
+            modelBuilder.Entity("Mislata.Core.Secrets.Secret", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ContentType")
+                        .HasMaxLength(127)
+                        .HasColumnType("character varying(127)")
+                        .HasColumnName("content_type");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("CurrentVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("current_version");
+
+                    b.Property<DateTimeOffset?>("DeletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deleted_at");
+
+                    b.Property<string>("Description")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("description");
+
+                    b.Property<DateTimeOffset?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.PrimitiveCollection<List<string>>("Labels")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("labels");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("name");
+
+                    b.Property<DateTimeOffset?>("PurgeAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("purge_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("PurgeAt")
+                        .HasFilter("purge_at IS NOT NULL");
+
+                    b.HasIndex("TenantId", "Id");
+
+                    b.HasIndex("TenantId", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_secrets_tenant_live_name")
+                        .HasFilter("state = 'Live'");
+
+                    b.ToTable("secrets", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_secrets_deleted", "(state = 'Deleted') = (deleted_at IS NOT NULL AND purge_at IS NOT NULL)");
+
+                            t.HasCheckConstraint("ck_secrets_version", "current_version >= 1");
+                        });
+                });
+
+            modelBuilder.Entity("Mislata.Core.Secrets.SecretVersion", b =>
+                {
+                    b.Property<Guid>("SecretId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("secret_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("DataKeyVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("dek_version");
+
+                    b.Property<byte[]>("SealedValue")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("sealed_value");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("SecretId", "Version");
+
+                    b.HasIndex("TenantId");
+
+                    b.ToTable("secret_versions", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_secret_versions_version", "version >= 1");
+                        });
+                });
+
             modelBuilder.Entity("Mislata.Core.Tenants.Plan", b =>
                 {
                     b.Property<Guid>("Id")
@@ -409,6 +539,10 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                     b.Property<Guid>("PlanId")
                         .HasColumnType("uuid")
                         .HasColumnName("plan_id");
+
+                    b.Property<int?>("SecretVersionsKept")
+                        .HasColumnType("integer")
+                        .HasColumnName("secret_versions_kept");
 
                     b.Property<string>("Status")
                         .IsRequired()
@@ -669,6 +803,30 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                     b.HasOne("Mislata.Core.Keys.Key", null)
                         .WithMany("Versions")
                         .HasForeignKey("KeyId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Core.Secrets.Secret", b =>
+                {
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Core.Secrets.SecretVersion", b =>
+                {
+                    b.HasOne("Mislata.Core.Secrets.Secret", null)
+                        .WithMany()
+                        .HasForeignKey("SecretId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
 

@@ -18,6 +18,7 @@ internal sealed class TenantConfiguration : IEntityTypeConfiguration<Tenant>
         builder.Property(t => t.AdminEmail).HasColumnName("admin_email").HasMaxLength(254);
         builder.Property(t => t.Status).HasColumnName("status").HasConversion<string>().HasMaxLength(16);
         builder.Property(t => t.SuspendedAt).HasColumnName("suspended_at");
+        builder.Property(t => t.SecretVersionsKept).HasColumnName("secret_versions_kept");
         builder.Property(t => t.CreatedAt).HasColumnName("created_at");
         builder.Property(t => t.UpdatedAt).HasColumnName("updated_at");
         builder.HasIndex(t => t.Name).IsUnique();

@@ -8,6 +8,7 @@ using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
 using Mislata.Worker.Features.Audit;
 using Mislata.Worker.Features.Keys;
+using Mislata.Worker.Features.Secrets;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Jobs;
@@ -28,6 +29,7 @@ internal static class JobsSetup
         builder.Services.AddTransient<AuditChainVerificationJob>();
         builder.Services.AddTransient<KeyDestructionJob>();
         builder.Services.AddTransient<KeyRotationJob>();
+        builder.Services.AddTransient<SecretPurgeJob>();
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -53,6 +55,8 @@ internal static class JobsSetup
                 KeyDestructionJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly());
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<KeyRotationJob>(
                 KeyRotationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), KeyRotationJob.Schedule);
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<SecretPurgeJob>(
+                SecretPurgeJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(4));
         }
         catch (RedisException ex)
         {
