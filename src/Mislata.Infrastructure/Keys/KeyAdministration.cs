@@ -82,10 +82,28 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
     /// the tenant in between, never rotate one key twice); otherwise <see cref="KeyError.Concurrent"/>. The reason is
     /// recorded in the audit event.
     /// </summary>
-    public Task<(Key? Key, KeyError Error)> RotateAsync(Guid tenantId, Guid keyId, RequestActor actor, Func<Key, DateTimeOffset, string?>? reason, CancellationToken cancellationToken)
+    public async Task<(Key? Key, KeyError Error)> RotateAsync(Guid tenantId, Guid keyId, RequestActor actor, Func<Key, DateTimeOffset, string?>? reason, CancellationToken cancellationToken)
     {
+        // The new material is generated before the key's row is locked: RSA-4096 takes seconds, and neither the lock
+        // nor the transaction should be held that long. A key's algorithm and type never change, so the material fits
+        // whatever version number the locked row then gives it.
+        var shape = await db.Set<Key>().AsNoTracking()
+            .Where(k => k.TenantId == tenantId && k.Id == keyId)
+            .Select(k => new { k.Algorithm, k.Type, k.State })
+            .SingleOrDefaultAsync(cancellationToken);
+        if (shape is null)
+        {
+            return (null, KeyError.NotFound);
+        }
+
+        if (shape.State != KeyState.Enabled)
+        {
+            return (null, KeyError.StateInvalid);
+        }
+
+        using var material = AlgorithmRegistry.Default.Generate(shape.Algorithm, shape.Type, random);
         string? why = null;
-        return ChangeAsync(tenantId, keyId, "key.rotate", actor, async (key, now) =>
+        return await ChangeAsync(tenantId, keyId, "key.rotate", actor, async (key, now) =>
         {
             if (key.State != KeyState.Enabled)
             {
@@ -97,7 +115,6 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
                 return KeyError.Concurrent;
             }
 
-            using var material = AlgorithmRegistry.Default.Generate(key.Algorithm, key.Type, random);
             var sealedMaterial = await sealer.SealAsync(tenantId, key.Id, key.NextVersion, material, cancellationToken);
             return key.Rotate(sealedMaterial, now);
         }, key => why is null ? Details(key) : Details(key, ("reason", why)), cancellationToken);
