@@ -21,8 +21,10 @@ public sealed class OperationKeyOptions
     public TimeSpan UsageFlushInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>AES-GCM encryptions per symmetric key version (2^32 with random 96-bit nonces; lower only in tests).</summary>
-    [Range(1L, InvocationLimits.AesGcmRandomNonce)]
-    public long EncryptionLimit { get; set; } = InvocationLimits.AesGcmRandomNonce;
+    [Range(1L, DefaultEncryptionLimit)]
+    public long EncryptionLimit { get; set; } = DefaultEncryptionLimit;
+
+    public const long DefaultEncryptionLimit = InvocationLimits.AesGcmRandomNonce;
 
     /// <summary>Slow signatures (SLH-DSA) at once; 0 = half the cores, at least one.</summary>
     [Range(0, 1024)]
