@@ -10,7 +10,7 @@ public sealed class OperationKeyOptions
 
     /// <summary>Most keys whose unwrapped material one process holds (least recently used beyond that are evicted and zeroed).</summary>
     [Range(1, 10_000_000)]
-    public int MaxKeys { get; set; } = 50_000;
+    public int MaxKeys { get; set; } = 100_000;
 
     /// <summary>Longest time a key's material stays in memory after it was loaded (the safety net behind the Redis invalidations).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]

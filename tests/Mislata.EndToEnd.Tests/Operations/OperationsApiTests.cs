@@ -337,6 +337,20 @@ public sealed class OperationsApiTests(TenancyFixture fixture)
         {
             await ProblemAsync(await Post(anonymous, "encrypt", new { plaintext = "x" }), HttpStatusCode.Unauthorized, "unauthorized");
         }
+
+        // A suspended tenant's credentials run no operation (403 forbidden), on every replica.
+        using (var op = fixture.Operator())
+        {
+            using var suspended = await op.PostAsync(U($"/api/v1/admin/tenants/{ownerTenant}/suspend"), null);
+            Assert.Equal(HttpStatusCode.OK, suspended.StatusCode);
+        }
+
+        var (status403, _, body403) = await TenancyFixture.EventuallyAsync(() => Post(owner, "encrypt", new { plaintext = "x", keyId = keys["encrypt"] }), HttpStatusCode.Forbidden, TimeSpan.FromSeconds(10));
+        Assert.True(status403 == HttpStatusCode.Forbidden, body403);
+        foreach (var (operation, body) in bodies.Append(("random", new { bytes = 8 })))
+        {
+            await ProblemAsync(await Post(owner, operation, body), HttpStatusCode.Forbidden, "forbidden");
+        }
     }
 
     private async Task<HttpClient> ApiKeysAdminAsync(Guid tenant)
