@@ -422,7 +422,7 @@ public sealed class CryptoOperations(
 
         var version = key.CurrentVersion;
         var symmetric = key.Algorithm.Family == AlgorithmFamily.Aes;
-        if (symmetric ? !usage.TryReserveEncryptions(key.Id, version, 1) : false)
+        if (symmetric && !usage.TryReserveEncryptions(key.Id, version, 1))
         {
             return Outcome<EncryptResult>.Fail(OperationError.UsageLimitReached, DetailOf(OperationError.UsageLimitReached));
         }

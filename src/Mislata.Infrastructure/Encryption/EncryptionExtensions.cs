@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Mislata.Core.Encryption;
 using Mislata.Crypto.Entropy;
+using Mislata.Crypto.Limits;
 
 namespace Mislata.Infrastructure.Encryption;
 
@@ -24,6 +25,7 @@ public static class EncryptionExtensions
         services.TryAddSingleton(RandomSourceLabel.Os);
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton<IKeyUsage>(sp => sp.GetRequiredService<KeyUsageTracker>());
+        services.AddSingleton<IEncryptionCounter>(sp => sp.GetRequiredService<KeyUsageTracker>());
         services.AddSingleton<KeyUsageFlusher>();
         services.AddHostedService(sp => sp.GetRequiredService<KeyUsageFlusher>());
         services.AddSingleton<KeyMaterialCache>();

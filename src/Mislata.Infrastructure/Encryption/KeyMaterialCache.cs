@@ -65,7 +65,17 @@ public sealed class KeyMaterialCache : IOperationKeys, IDisposable
                 return hit;
             }
 
-            var loaded = await LoadOnceAsync(id, cancellationToken);
+            CachedKey? loaded;
+            try
+            {
+                loaded = await LoadOnceAsync(id, cancellationToken);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The shared load belonged to a request that went away: this one loads for itself.
+                continue;
+            }
+
             if (loaded is null)
             {
                 return null;
@@ -118,21 +128,23 @@ public sealed class KeyMaterialCache : IOperationKeys, IDisposable
             return await loading.WaitAsync(cancellationToken);
         }
 
+        // The entry is removed before the waiters are released, so that none of them finds this load again.
+        var entry = new KeyValuePair<(Guid, Guid), Task<CachedKey?>>((id.TenantId, id.Id), mine.Task);
+        CachedKey? loaded;
         try
         {
-            var loaded = await LoadAsync(id, cancellationToken);
-            mine.SetResult(loaded);
-            return loaded;
+            loaded = await LoadAsync(id, cancellationToken);
         }
         catch (Exception ex)
         {
+            _loading.TryRemove(entry);
             mine.SetException(ex);
             throw;
         }
-        finally
-        {
-            _loading.TryRemove(new KeyValuePair<(Guid, Guid), Task<CachedKey?>>((id.TenantId, id.Id), mine.Task));
-        }
+
+        _loading.TryRemove(entry);
+        mine.SetResult(loaded);
+        return loaded;
     }
 
     private async Task<CachedKey?> LoadAsync(KeyId id, CancellationToken cancellationToken)

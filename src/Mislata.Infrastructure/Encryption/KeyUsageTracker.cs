@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Mislata.Core.Encryption;
+using Mislata.Crypto;
+using Mislata.Crypto.Limits;
 
 namespace Mislata.Infrastructure.Encryption;
 
@@ -10,7 +12,7 @@ namespace Mislata.Infrastructure.Encryption;
 /// (read when the key is loaded and after every flush) plus what this process reserved since: other replicas' unflushed
 /// encryptions (a few seconds' worth) are the only ones it cannot see, far below the 2^32 limit's margin of use.
 /// </summary>
-public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOptions> options) : IKeyUsage
+public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOptions> options) : IKeyUsage, IEncryptionCounter
 {
     private readonly ConcurrentDictionary<(Guid KeyId, int Version), Counter> _counters = new();
     private readonly long _limit = options.Value.EncryptionLimit;
@@ -35,6 +37,15 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
                 return true;
             }
         }
+    }
+
+    /// <summary>The crypto layer's counter contract over the same counts: how many remain, or <see cref="CryptoError.UsageLimitExceeded"/>.</summary>
+    public ValueTask<long> ReserveAsync(Guid keyId, int keyVersion, int count, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return TryReserveEncryptions(keyId, keyVersion, count)
+            ? ValueTask.FromResult(Math.Max(0, _limit - Used(keyId, keyVersion)))
+            : throw new CryptoException(CryptoError.UsageLimitExceeded, "The key version reached its encryption limit; rotate the key.");
     }
 
     /// <summary>The count the database holds for a version (when its key is loaded): the tracker never goes below it.</summary>

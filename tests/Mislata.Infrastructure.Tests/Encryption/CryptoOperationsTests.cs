@@ -316,6 +316,11 @@ public sealed class CryptoOperationsTests : IAsyncLifetime
         Assert.Equal(OperationError.UsageLimitReached, (await first.Operations.EncryptAsync(_tenant, Text("w", keyId), Actor, CancellationToken.None)).Error);
         Assert.Equal(OperationError.UsageLimitReached, (await first.Operations.DataKeyAsync(_tenant, new DataKeyRequest(keyId, 32, true, null), Actor, CancellationToken.None)).Error);
 
+        // The crypto layer's counter contract sees the same counts.
+        var counter = (Mislata.Crypto.Limits.IEncryptionCounter)first.Usage;
+        var refused = await Assert.ThrowsAsync<Mislata.Crypto.CryptoException>(async () => await counter.ReserveAsync(keyId, 1, 1, CancellationToken.None));
+        Assert.Equal(Mislata.Crypto.CryptoError.UsageLimitExceeded, refused.Error);
+
         // A replica that loads the key now starts from the stored total.
         var third = NewReplica(encryptionLimit: 5);
         Assert.Equal(OperationError.UsageLimitReached, (await third.Operations.EncryptAsync(_tenant, Text("v", keyId), Actor, CancellationToken.None)).Error);
