@@ -12,6 +12,8 @@ internal sealed class FieldErrors
 
     public bool Any => _errors.Count > 0;
 
+    public IEnumerable<(string Field, IReadOnlyList<string> Messages)> Messages => _errors.Select(e => (e.Key, (IReadOnlyList<string>)e.Value));
+
     public void Add(string field, string message)
     {
         if (!_errors.TryGetValue(field, out var list))

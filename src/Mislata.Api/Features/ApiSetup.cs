@@ -3,11 +3,13 @@ using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Audit;
 using Mislata.Api.Features.Billing;
 using Mislata.Api.Features.Keys;
+using Mislata.Api.Features.Operations;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
 using Mislata.Api.Features.Secrets;
 using Mislata.Api.Features.Tenants;
 using Mislata.Infrastructure.Abuse;
+using Mislata.Infrastructure.Encryption;
 using Mislata.Infrastructure.Idempotency;
 using Scalar.AspNetCore;
 
@@ -23,6 +25,7 @@ public static class ApiSetup
         builder.Services.AddSingleton(tokenOptions);
         builder.Services.AddSingleton(new RateLimitOptions());
         builder.Services.AddFailedCredentialLimits();
+        builder.Services.AddMislataCryptoOperations();
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IIdempotencyOwner, CallerIdempotencyOwner>();
         builder.Services.AddSingleton<AccessTokenValidator>(sp => new AccessTokenValidator(sp.GetRequiredService<JwksCache>(), tokenOptions));
@@ -62,6 +65,7 @@ public static class ApiSetup
         app.MapApiKeysApi();
         app.MapKeysApi();
         app.MapSecretsApi();
+        app.MapOperationsApi();
         app.MapBillingApi();
         app.MapAuditApi();
         return app;

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Core.Encryption;
 using Mislata.Core.Keys;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
@@ -24,8 +25,10 @@ public sealed record KeyChanges(
 /// The key lifecycle: loads, applies the rules of <see cref="Key"/>, audits before commit (fail-closed: when the audit
 /// log is unavailable nothing changes) and saves. Every query names the tenant: another tenant's key is not found.
 /// New material comes from the platform's entropy (<see cref="IRandomSource"/>) and is sealed before it is stored.
+/// After each committed change every replica is told (<see cref="IKeyChangeNotifier"/>) to drop the key's cached material.
 /// </summary>
-public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sealer, IRandomSource random, IAuditLog audit, TimeProvider time)
+public sealed class KeyAdministration(
+    MislataDbContext db, KeyMaterialSealer sealer, IRandomSource random, IAuditLog audit, IKeyChangeNotifier changes, TimeProvider time)
 {
     /// <summary>How many keys one <see cref="DestroyDueAsync"/> call destroys at most (one transaction).</summary>
     public const int DestroyBatch = 500;
@@ -153,6 +156,11 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
         }
 
         await db.SaveChangesAsync(cancellationToken);
+        foreach (var key in due)
+        {
+            await changes.KeyChangedAsync(key.TenantId, key.Id);
+        }
+
         return due.Count;
     }
 
@@ -224,6 +232,12 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
         }
 
         await transaction.CommitAsync(cancellationToken);
+        if (key.IsDefault)
+        {
+            // The tenant's previous default (cached by the operations) is no longer the default.
+            await changes.KeyChangedAsync(tenantId, key.Id);
+        }
+
         return (key, KeyError.None);
     }
 
@@ -258,6 +272,7 @@ public sealed class KeyAdministration(MislataDbContext db, KeyMaterialSealer sea
         }
 
         await transaction.CommitAsync(cancellationToken);
+        await changes.KeyChangedAsync(tenantId, keyId);
         return (key, KeyError.None);
     }
 

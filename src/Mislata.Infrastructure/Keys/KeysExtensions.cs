@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Mislata.Core.Encryption;
 using Mislata.Core.Usage;
+using Mislata.Infrastructure.Encryption;
 using Mislata.Crypto.Entropy;
 
 namespace Mislata.Infrastructure.Keys;
@@ -11,6 +13,7 @@ public static class KeysExtensions
     {
         // The operating system's CSPRNG until the entropy service (QRNG pool, worker issue) registers its own source.
         services.TryAddSingleton<IRandomSource>(OsRandomSource.Instance);
+        services.AddSingleton<IKeyChangeNotifier, CryptoKeyInvalidation>();
         services.AddScoped<KeyMaterialSealer>();
         services.AddScoped<KeyAdministration>();
         services.AddScoped<KeyRotation>();

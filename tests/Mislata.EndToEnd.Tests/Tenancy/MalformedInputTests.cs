@@ -49,7 +49,7 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     public async Task Every_write_endpoint_answers_bad_bodies_with_a_4xx_problem_and_never_a_500()
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write"]);
+        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write", "encryption:write"]);
         string keyId;
         string secretId;
         using (var keys = fixture.WithKey(tenantKey))
@@ -88,6 +88,18 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
             ("POST", "/api/v1/secrets", () => fixture.WithKey(tenantKey)),
             ("PUT", $"/api/v1/secrets/{secretId}", () => fixture.WithKey(tenantKey)),
             ("PATCH", $"/api/v1/secrets/{secretId}", () => fixture.WithKey(tenantKey)),
+            // Cryptographic operations: every one reads a body.
+            ("POST", "/api/v1/encrypt", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/decrypt", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/encrypt/batch", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/decrypt/batch", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/rewrap", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/datakey", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/sign", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/verify", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/hmac", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/hmac/verify", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/random", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/partner/tenants", () => fixture.WithKey(partnerKey)),
             ("POST", "/api/v1/users", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/users", fixture.Operator),

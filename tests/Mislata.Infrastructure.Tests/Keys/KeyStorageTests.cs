@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Time.Testing;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Core.Encryption;
 using Mislata.Core.Keys;
 using Mislata.Core.Tenants;
 using Mislata.Crypto;
@@ -26,6 +27,7 @@ public sealed class KeyStorageTests : IAsyncLifetime
     private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 29, 12, 0, 0, TimeSpan.Zero));
     private readonly RecordingAudit _audit = new();
+    private readonly RecordingKeyChanges _changes = new();
     private readonly Guid _tenant = Guid.NewGuid();
     private readonly Guid _otherTenant = Guid.NewGuid();
     private static readonly RequestActor Actor = new(AuditActorType.ApiKey, "actor-1", "127.0.0.1", "req-1");
@@ -54,7 +56,7 @@ public sealed class KeyStorageTests : IAsyncLifetime
     {
         var db = _db.Contexts.CreateDbContext();
         var sealer = new KeyMaterialSealer(db, new AesGcmTenantKeyWrapper(_masterKeys), OsRandomSource.Instance);
-        return (new KeyAdministration(db, sealer, keyGeneration ?? OsRandomSource.Instance, _audit, _time), sealer, db);
+        return (new KeyAdministration(db, sealer, keyGeneration ?? OsRandomSource.Instance, _audit, _changes, _time), sealer, db);
     }
 
     private static KeyDraft Draft(string name, string algorithm, bool isDefault = false, KeyType? type = null)
@@ -266,6 +268,35 @@ public sealed class KeyStorageTests : IAsyncLifetime
         Assert.Equal("Destroyed", await _db.ScalarAsync<string>($"SELECT state FROM mislata.keys WHERE id = '{key.Id}'"));
         Assert.Equal(2L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.key_versions WHERE key_id = '{key.Id}' AND length(sealed_material) = 0 AND state = 'Destroyed'"));
         Assert.Contains(_audit.Events, e => e.Action == "key.destroy" && e.ResourceId == key.Id.ToString() && e.ActorType == AuditActorType.System);
+
+        // rotate, delete, destroy: each told every replica to drop the key's cached material.
+        Assert.Equal(3, _changes.Changed.Count(c => c == (_tenant, key.Id)));
+    }
+
+    [Fact]
+    public async Task Every_committed_change_is_announced_to_the_replicas_and_a_refused_one_is_not()
+    {
+        var key = await CreateAsync(_tenant, "announced");
+        Assert.DoesNotContain(_changes.Changed, c => c.KeyId == key.Id);
+        var (keys, _, db) = New();
+        await using (db)
+        {
+            Assert.Equal(KeyError.None, (await keys.UpdateAsync(_tenant, key.Id, new KeyChanges("d", null, null, false, null, null), Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.None, (await keys.RotateAsync(_tenant, key.Id, Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.None, (await keys.DisableAsync(_tenant, key.Id, Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.StateInvalid, (await keys.RotateAsync(_tenant, key.Id, Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.None, (await keys.EnableAsync(_tenant, key.Id, Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.None, (await keys.ScheduleDeletionAsync(_tenant, key.Id, 7, Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.None, (await keys.RestoreAsync(_tenant, key.Id, Actor, CancellationToken.None)).Error);
+            Assert.Equal(KeyError.NotFound, (await keys.DisableAsync(_otherTenant, key.Id, Actor, CancellationToken.None)).Error);
+        }
+
+        Assert.Equal(6, _changes.Changed.Count(c => c == (_tenant, key.Id)));
+        Assert.DoesNotContain(_changes.Changed, c => c.TenantId == _otherTenant);
+
+        // A new default key changes which key the tenant's default is: announced too.
+        var newDefault = await CreateAsync(_tenant, "new-default", isDefault: true);
+        Assert.Contains((_tenant, newDefault.Id), _changes.Changed);
     }
 
     [Fact]
@@ -294,6 +325,19 @@ public sealed class KeyStorageTests : IAsyncLifetime
         {
             Interlocked.Increment(ref _calls);
             OsRandomSource.Instance.Fill(destination);
+        }
+    }
+
+    private sealed class RecordingKeyChanges : IKeyChangeNotifier
+    {
+        private readonly ConcurrentQueue<(Guid TenantId, Guid KeyId)> _changed = new();
+
+        public IReadOnlyList<(Guid TenantId, Guid KeyId)> Changed => [.. _changed];
+
+        public Task KeyChangedAsync(Guid tenantId, Guid keyId)
+        {
+            _changed.Enqueue((tenantId, keyId));
+            return Task.CompletedTask;
         }
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Mislata.Core.Audit;
+using Mislata.Core.Encryption;
 using Mislata.Core.Tenants;
 using Mislata.Crypto.Entropy;
 using Mislata.Crypto.Envelope;
@@ -39,11 +40,13 @@ public sealed class KeyDestructionJobTests : IAsyncLifetime
         using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
         using var chainKeys = new AuditChainKeys(masterKeys);
         await using var log = new PostgresAuditLog(_db.DataSource, chainKeys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        var changes = new RecordingKeyChanges();
         await using var services = new ServiceCollection()
             .AddScoped(_ => _db.Contexts.CreateDbContext())
             .AddSingleton<ITenantKeyWrapper>(new AesGcmTenantKeyWrapper(masterKeys))
             .AddSingleton<IRandomSource>(OsRandomSource.Instance)
             .AddSingleton<IAuditLog>(log)
+            .AddSingleton<IKeyChangeNotifier>(changes)
             .AddSingleton(TimeProvider.System)
             .AddScoped<KeyMaterialSealer>()
             .AddScoped<KeyAdministration>()
@@ -58,5 +61,8 @@ public sealed class KeyDestructionJobTests : IAsyncLifetime
         Assert.Equal("PendingDeletion", await _db.ScalarAsync<string>($"SELECT state FROM mislata.keys WHERE id = '{notYet}'"));
         Assert.Equal(4L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.key_versions WHERE key_id IN ('{notYet}', '{enabled}') AND length(sealed_material) = 4"));
         Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.audit_events WHERE action = 'key.destroy' AND resource_id = '{due}'"));
+
+        // Every api replica is told to drop the destroyed key's cached material, and only that key.
+        Assert.Equal([(tenant, due)], changes.Changed);
     }
 }

@@ -24,6 +24,7 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
     private readonly MislataDatabase _db = new(DatabaseGrants.WorkerService);
     private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
     private readonly Guid _tenant = Guid.NewGuid();
+    private readonly RecordingKeyChanges _changes = new();
 
     public async Task InitializeAsync()
     {
@@ -89,6 +90,9 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
         Assert.Equal("usage", await _db.ScalarAsync<string>($"SELECT details->>'reason' FROM mislata.audit_events WHERE action = 'key.rotate' AND resource_id = '{worn}'"));
         Assert.Equal("system", await _db.ScalarAsync<string>($"SELECT actor_type FROM mislata.audit_events WHERE action = 'key.rotate' AND resource_id = '{worn}'"));
         Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM mislata.audit_events WHERE action = 'key.rotate'"));
+
+        // Every api replica is told to drop the rotated keys from its cache (new encryptions use the new version), and only those.
+        Assert.Equal([(_tenant, scheduled), (_tenant, worn)], _changes.Changed.OrderBy(c => c.KeyId == worn).ToList());
     }
 
     [Fact]
@@ -147,6 +151,7 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
         .AddScoped(_ => _db.Contexts.CreateDbContext())
         .AddSingleton<ITenantKeyWrapper>(new AesGcmTenantKeyWrapper(_masterKeys))
         .AddSingleton<IRandomSource>(OsRandomSource.Instance)
+        .AddSingleton<Mislata.Core.Encryption.IKeyChangeNotifier>(_changes)
         .AddSingleton(log)
         .AddSingleton(TimeProvider.System)
         .AddSingleton(typeof(ILogger<>), typeof(Microsoft.Extensions.Logging.Abstractions.NullLogger<>))
