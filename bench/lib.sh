@@ -91,10 +91,10 @@ bench_reference_start() {
 bench_reference_nginx_restart() {
   local dir="$BENCH_STATE/reference"
   [ -f "$dir/nginx.pid" ] && { kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true; for _ in $(seq 1 50); do [ -f "$dir/nginx.pid" ] || break; sleep 0.1; done; }
-  ( export NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-auto}" REF_DIR="$dir" REF_PORT="$PORT_REF" BARE_PORT="$PORT_BARE" \
+  ( export NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-auto}" REF_DIR="$dir" REF_PORT="$PORT_REF" BARE_PORT="$PORT_BARE" API_PORT="$PORT_API" \
       TLS_CERT TLS_KEY
     # shellcheck disable=SC2016 # the names are for envsubst
-    envsubst '${NGINX_WORKER_PROCESSES} ${REF_DIR} ${REF_PORT} ${BARE_PORT} ${TLS_CERT} ${TLS_KEY}' \
+    envsubst '${NGINX_WORKER_PROCESSES} ${REF_DIR} ${REF_PORT} ${BARE_PORT} ${API_PORT} ${TLS_CERT} ${TLS_KEY}' \
       < "$BENCH/nginx/reference.conf.template" > "$dir/nginx.conf" )
   chmod -R a+rX "$dir"
   nginx -q -p "$dir" -c "$dir/nginx.conf" || fail "the reference nginx did not start (see $dir/error.log)"

@@ -12,6 +12,7 @@ and RUN_DIR/secret/api-key (mode 600; read by run-ops.sh for wrk, never copied i
 import json
 import os
 import ssl
+import statistics
 import sys
 import time
 import urllib.error
@@ -214,6 +215,21 @@ def figures(run_dir, name):
     }
 
 
+def rounds(run_dir, name):
+    """The figures of a reference measured in rounds (NAME-r1, NAME-r2, …): medians, errors summed; or a single run."""
+    runs = []
+    while (f := figures(run_dir, f"{name}-r{len(runs) + 1}")) is not None:
+        runs.append(f)
+    if not runs:
+        return figures(run_dir, name)
+    median = lambda k: round(statistics.median(r[k] for r in runs), 2)
+    errors = sum(r["errors"] for r in runs)
+    return {"requests": sum(r["requests"] for r in runs), "seconds": round(sum(r["seconds"] for r in runs), 2), "rps": median("rps"),
+            "rpsRounds": [r["rps"] for r in runs], "p50Ms": median("p50Ms"), "p99Ms": median("p99Ms"),
+            "non2xx3xx": sum(r["non2xx3xx"] for r in runs), "socketErrors": sum(r["socketErrors"] for r in runs),
+            "errors": errors, "valid": errors == 0 and all(r["valid"] for r in runs)}
+
+
 def ratio(a, b):
     return round(a / b, 3) if a and b else None
 
@@ -223,15 +239,19 @@ def report(run_dir, results_dir):
     ops = load(os.path.join(run_dir, "ops.json"), {"operations": []})
     raw_rate = load(os.path.join(run_dir, "raw-rate.json"), {})
     rss = load(os.path.join(run_dir, "rss.json"), {})
+    soak = load(os.path.join(run_dir, "soak.json"))
 
     references = {}
     for key, label in (("nginx204", "nginx return 204 (reference nginx)"), ("bare", "bare ASP.NET Core no-op behind minimal nginx"),
                        ("ping", "GET /api/v1/ping through the gateway"), ("ping-end", "GET /api/v1/ping again, after the operations")):
-        f = figures(run_dir, key)
+        f = rounds(run_dir, key)
         if f:
             references[key] = dict(f, label=label)
     ping = references.get("ping", {}).get("rps")
     bare = references.get("bare", {}).get("rps")
+    # ping ÷ bare: the median of each round's ratio (the two were measured back to back), else of the medians
+    paired = [p / b for p, b in zip(references.get("ping", {}).get("rpsRounds", []), references.get("bare", {}).get("rpsRounds", [])) if b]
+    ping_to_bare = round(statistics.median(paired), 3) if paired else ratio(ping, bare)
 
     rows = []
     for op in ops["operations"]:
@@ -266,10 +286,12 @@ def report(run_dir, results_dir):
         "kind": "mislata-ops-bench", "startedAt": meta.get("startedAt"), "finishedAt": meta.get("finishedAt"),
         "commit": meta.get("commit"), "machine": meta.get("machine"), "settings": meta.get("settings"),
         "references": references,
-        "gatewayPingToBare": ratio(ping, bare),
+        "gatewayPingToBare": ping_to_bare,
+        "gatewayPingToBareRounds": [round(x, 3) for x in paired],
         "operations": rows,
         "inProcessRates": raw_rate,
         "apiMemory": rss,
+        "soak": soak,
     }
 
     def fmt(v, digits=0):
@@ -287,12 +309,14 @@ def report(run_dir, results_dir):
     lines.append("")
     lines.append("## References")
     lines.append("")
-    lines.append("| reference | req/s | p50 ms | p99 ms | errors |")
-    lines.append("|---|---:|---:|---:|---:|")
+    lines.append("| reference | req/s (median) | req/s per round | p50 ms | p99 ms | errors |")
+    lines.append("|---|---:|---|---:|---:|---:|")
     for key, r in references.items():
-        lines.append(f"| {r['label']} | {fmt(r['rps'])} | {fmt(r['p50Ms'], 2)} | {fmt(r['p99Ms'], 2)} | {r['errors']} |")
+        per_round = " / ".join(fmt(x) for x in r.get("rpsRounds", [r["rps"]]))
+        lines.append(f"| {r['label']} | {fmt(r['rps'])} | {per_round} | {fmt(r['p50Ms'], 2)} | {fmt(r['p99Ms'], 2)} | {r['errors']} |")
     lines.append("")
-    lines.append(f"Gateway ping ÷ bare no-op: **{fmt(document['gatewayPingToBare'], 2)}** (target ≥ 0.90).")
+    lines.append(f"Gateway ping ÷ bare no-op: **{fmt(document['gatewayPingToBare'], 2)}** (target ≥ 0.90; median of the rounds' ratios "
+                 f"{' / '.join(fmt(x, 2) for x in paired) or '–'}). Operations' ratios use the medians above.")
     lines.append("")
     lines.append("## Operations (1 KiB plaintext / message)")
     lines.append("")
@@ -325,6 +349,13 @@ def report(run_dir, results_dir):
         lines.append(f"RSS at the start of the load {fmt(rss.get('startMiB'), 1)} MiB, peak {fmt(rss.get('peakMiB'), 1)} MiB "
                      f"(kernel high-water mark VmHWM {fmt(rss.get('hwmMiB'), 1)} MiB), at the end {fmt(rss.get('endMiB'), 1)} MiB; "
                      f"{rss.get('samples', 0)} samples every {rss.get('intervalSeconds')} s.")
+    if soak:
+        lines.append("")
+        lines.append(f"## api memory over {soak['minutes']} minutes of {soak['target']}")
+        lines.append("")
+        lines.append(f"{soak['requests']:,} requests ({soak['non2xx3xx']} non-2xx, {soak['socketErrors']} socket errors). RSS after 1 minute "
+                     f"{fmt(soak.get('rssAfter1MinMiB'), 1)} MiB, peak {fmt(soak.get('rssPeakMiB'), 1)} MiB, at the end {fmt(soak.get('rssEndMiB'), 1)} MiB; "
+                     f"growth over the second half {fmt(soak.get('secondHalfSlopeMiBPerMin'), 2)} MiB/min (least squares, samples every 10 s).")
     flagged = [r for r in list(references.values()) + [r for r in rows if r.get("status") in ("ok", "errors")] if r.get("errors")]
     if flagged:
         lines.append("")
