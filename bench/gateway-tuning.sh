@@ -9,6 +9,8 @@
 #   keepalive  idle kept-alive connections to the api: none / 16 / 64 / 256
 #   headers    the gateway's response headers (HSTS, CSP, … and X-Request-ID on every answer) kept / removed, to
 #              size their cost (a measurement only: the headers stay)
+#   telemetry  the api restarted with OTEL_SDK_DISABLED=true and without: what the always-on OpenTelemetry tracing and
+#              metrics (recorded even when nothing exports them) cost per request, directly and through the gateway
 #   pair       the gateway as rendered by default: gateway ping, the api's ping behind the minimal nginx and the bare
 #              no-op back to back for 2 × rounds rounds: the median of the rounds' ping ÷ bare (the issue's target:
 #              ≥ 0.9), split into the gateway configuration's share and the api pipeline's share
@@ -16,7 +18,7 @@
 # Writes bench/results/gateway-tuning-<UTC time>.{json,md} and gateway-tuning-latest.{json,md}; the reasoning and the
 # chosen defaults are in bench/results/gateway-tuning.md.
 #
-#   bench/gateway-tuning.sh [--rounds N] [--duration S] [--warmup S] [--phases workers,log,keepalive,headers,pair]
+#   bench/gateway-tuning.sh [--rounds N] [--duration S] [--warmup S] [--phases workers,log,keepalive,headers,telemetry,pair]
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --duration) BENCH_DURATION="$2"; shift 2 ;;
     --warmup) BENCH_WARMUP="$2"; shift 2 ;;
     --phases) PHASES="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) fail "unknown option $1 (see --help)" ;;
   esac
 done
@@ -124,6 +126,14 @@ for phase in ${PHASES//,/ }; do
         record headers kept "gateway ping" "$round" "$GATEWAY/api/v1/ping"
         bench_gateway_restart '/^\s*add_header /d'
         record headers removed "gateway ping" "$round" "$GATEWAY/api/v1/ping"
+        ;;
+      telemetry)
+        for variant in on off; do
+          if [ "$variant" = off ]; then bench_api_restart OTEL_SDK_DISABLED=true; else bench_api_restart; fi
+          record telemetry "$variant" "api Kestrel ping (no nginx)" "$round" "http://127.0.0.1:$PORT_API/api/v1/ping"
+          record telemetry "$variant" "gateway ping" "$round" "$GATEWAY/api/v1/ping"
+        done
+        bench_api_restart
         ;;
       pair)
         record pair default "gateway ping" "$round" "$GATEWAY/api/v1/ping"

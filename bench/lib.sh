@@ -75,6 +75,24 @@ bench_gateway_restart() {
   bench_wait_for "$GATEWAY/api/v1/ping" 204
 }
 
+# Restarts the api with run.sh's own environment for it plus "$@" (NAME=value pairs): gateway-tuning.sh's telemetry phase.
+bench_api_restart() {
+  "$STACK" service-stop "$BENCH_STATE/run/api.pid"
+  ( export MISLATA_STATE_DIR="$BENCH_STATE" MISLATA_HTTPS_PORT="$PORT_HTTPS" MISLATA_HTTP_PORT="$PORT_HTTP" \
+      MISLATA_IDENTITY_PORT="$PORT_IDENTITY" MISLATA_API_PORT="$PORT_API" MISLATA_WORKER_PORT="$PORT_WORKER" \
+      MISLATA_PG_PORT="$PORT_PG" MISLATA_REDIS_PORT="$PORT_REDIS" MISLATA_PUBLIC_HOST=127.0.0.1
+    # shellcheck source=run.sh
+    . "$ROOT/run.sh"
+    # shellcheck disable=SC1091
+    . "$BENCH_STATE/secrets/stack.env"
+    service_env api
+    local assignment
+    for assignment in "$@"; do export "${assignment?}"; done
+    "$STACK" service-start api "$(dll_of api)" "$BENCH_STATE/logs/api.log" "$BENCH_STATE/run/api.pid" )
+  API_PID="$(cat "$BENCH_STATE/run/api.pid")"
+  bench_wait_for "http://127.0.0.1:$PORT_API/health/ready" 200
+}
+
 # The bare ASP.NET Core no-op (bench/BareNoop) and the minimal nginx in front of it.
 bench_reference_start() {
   say "Building and starting the references (bench/BareNoop behind a minimal nginx)…"
