@@ -353,7 +353,8 @@ def report(run_dir, results_dir):
         lines.append("")
         lines.append(f"## api memory over {soak['minutes']} minutes of {soak['target']}")
         lines.append("")
-        lines.append(f"{soak['requests']:,} requests ({soak['non2xx3xx']} non-2xx, {soak['socketErrors']} socket errors). RSS after 1 minute "
+        lines.append(f"{soak['requests']:,} requests ({soak['non2xx3xx']} non-2xx, {soak['socketErrors']} socket errors). RSS at the start "
+                     f"{fmt(soak.get('rssStartMiB'), 1)} MiB, after 1 minute "
                      f"{fmt(soak.get('rssAfter1MinMiB'), 1)} MiB, peak {fmt(soak.get('rssPeakMiB'), 1)} MiB, at the end {fmt(soak.get('rssEndMiB'), 1)} MiB; "
                      f"growth over the second half {fmt(soak.get('secondHalfSlopeMiBPerMin'), 2)} MiB/min (least squares, samples every 10 s).")
     flagged = [r for r in list(references.values()) + [r for r in rows if r.get("status") in ("ok", "errors")] if r.get("errors")]

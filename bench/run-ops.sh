@@ -149,7 +149,7 @@ if len(half) >= 3:
 w = json.load(open(run + "/wrk-soak.json"))
 json.dump({"target": target, "minutes": minutes, "requests": w["requests"], "non2xx3xx": w["non2xx3xx"],
            "socketErrors": w["connectErrors"] + w["readErrors"] + w["writeErrors"] + w["timeouts"],
-           "rssAfter1MinMiB": next((mib(p[1]) for p in points if p[0] >= 60), None), "rssEndMiB": mib(points[-1][1]) if points else None,
+           "rssStartMiB": mib(points[0][1]) if points else None, "rssAfter1MinMiB": next((mib(p[1]) for p in points if p[0] >= 60), None), "rssEndMiB": mib(points[-1][1]) if points else None,
            "rssPeakMiB": mib(max(p[1] for p in points)) if points else None, "secondHalfSlopeMiBPerMin": slope,
            "samples": [[p[0], mib(p[1])] for p in points]}, open(run + "/soak.json", "w"))
 PY
