@@ -333,6 +333,31 @@ def report(run_dir, results_dir):
     if batch and batch.get("ratioToSingleEncryptItems") is not None:
         lines.append("")
         lines.append(f"encrypt/batch items/s ÷ single encrypt (AES-256-GCM) req/s: **{fmt(batch['ratioToSingleEncryptItems'], 2)}** (target ≥ 5).")
+    # The issue's performance targets, each against this run's figures (never a timed test: a report line).
+    by_name = {r["operation"]: r for r in rows}
+
+    def target(label, value, goal, ok):
+        verdict = "not measured" if value is None else ("met" if ok(value) else "not met")
+        return {"target": label, "value": value, "goal": goal, "verdict": verdict}
+
+    def measured(name, field):
+        r = by_name.get(name)
+        return r.get(field) if r and r.get("status") == "ok" else None
+
+    targets = [target("gateway ping ÷ bare no-op", document["gatewayPingToBare"], "≥ 0.90", lambda v: v >= 0.9)]
+    for name in ("encrypt AES-256-GCM", "decrypt AES-256-GCM"):
+        targets.append(target(f"{name} ÷ ping", measured(name, "ratioToPing"), "≥ 0.50", lambda v: v >= 0.5))
+        targets.append(target(f"{name} p99 ms", measured(name, "p99Ms"), "< 10", lambda v: v < 10))
+    for name in ("encrypt ML-KEM-768", "decrypt ML-KEM-768"):
+        targets.append(target(f"{name} ÷ ping", measured(name, "ratioToPing"), "≥ 0.30", lambda v: v >= 0.3))
+    for name in ("sign ML-DSA-65", "sign Ed25519"):
+        targets.append(target(f"{name} ÷ in-process raw", measured(name, "ratioToRaw"), "≥ 0.70", lambda v: v >= 0.7))
+    batch_row = next((r for r in rows if r["itemsPerRequest"] > 1), None)
+    targets.append(target("encrypt/batch items/s ÷ single encrypt req/s", (batch_row or {}).get("ratioToSingleEncryptItems"), "≥ 5", lambda v: v >= 5))
+    document["targets"] = targets
+    lines += ["", "## Issue 10's targets against this run", "", "| target | value | goal | verdict |", "|---|---:|---|---|"]
+    lines += [f"| {t['target']} | {fmt(t['value'], 2) if t['value'] is not None else '–'} | {t['goal']} | "
+              f"{'**not met**' if t['verdict'] == 'not met' else t['verdict']} |" for t in targets]
     if raw_rate.get("opsPerSecond"):
         lines.append("")
         lines.append(f"## In-process sign/verify rate ({raw_rate.get('threads')} threads, {raw_rate.get('messageBytes')}-byte message, "
