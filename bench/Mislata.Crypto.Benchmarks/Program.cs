@@ -13,6 +13,13 @@ using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Crypto.Signers;
 using Org.BouncyCastle.Security;
 
+// `rate …`: the timed multi-threaded sign/verify loop of bench/run-ops.sh (RawRate.cs); anything else goes to BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "rate")
+{
+    RawRate.Run(args[1..]);
+    return;
+}
+
 var config = ManualConfig.CreateEmpty()
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(2).WithIterationCount(5).WithLaunchCount(1))
     .AddColumnProvider(BenchmarkDotNet.Columns.DefaultColumnProviders.Instance)
