@@ -115,7 +115,7 @@ def setup(run_dir, gateway, ca_cert, admin_env):
     tenant = expect(status, raw, {201}, "create tenant")
     # The per-credential rate limit is the largest an API key may have.
     status, raw = http.call("POST", f"/api/v1/admin/tenants/{tenant['id']}/api-keys", {
-        "name": "bench", "scopes": ["keys:read", "keys:write", "encryption:write"], "rateLimitPerMinute": 1_000_000,
+        "name": "bench", "scopes": ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write"], "rateLimitPerMinute": 1_000_000,
     }, operator)
     api_key = expect(status, raw, {201}, "create API key")["key"]
     os.makedirs(os.path.join(run_dir, "secret"), mode=0o700, exist_ok=True)
@@ -137,18 +137,19 @@ def setup(run_dir, gateway, ca_cert, admin_env):
     os.makedirs(bodies, exist_ok=True)
     operations = []
 
-    def operation(name, path, body, items=1, needs=None):
+    def operation(name, path, body, items=1, needs=None, method="POST"):
         """One operation: its body file and one probe call (404 = the endpoint is not there: "not available")."""
         key = "op-" + name.replace(" ", "_").replace("/", "_")
-        entry = {"name": name, "key": key, "path": path, "items": items, "body": None, "available": False, "probe": None}
+        entry = {"name": name, "key": key, "path": path, "method": method, "items": items, "body": None, "available": False, "probe": None}
         if needs is not None and not needs.get("available"):
             entry["probe"] = f"needs {needs['name']}: {needs['probe']}"
             operations.append(entry)
             return entry, None
-        file = os.path.join(bodies, key + ".json")
-        write(file, json.dumps(body, separators=(",", ":")))
-        entry["body"] = file
-        status, raw = http.call("POST", path, body, tenant_headers)
+        if body is not None:
+            file = os.path.join(bodies, key + ".json")
+            write(file, json.dumps(body, separators=(",", ":")))
+            entry["body"] = file
+        status, raw = http.call(method, path, body, tenant_headers)
         doc = parse(raw)
         if status == 404 and shape(status, raw) == unmapped:
             entry["probe"] = "404: no such endpoint"
@@ -186,6 +187,16 @@ def setup(run_dir, gateway, ca_cert, admin_env):
         failed = [r for r in results if "error" in r]
         if len(results) != BATCH_ITEMS or failed:
             batch["available"], batch["probe"] = False, f"{len(results)} results, {len(failed)} item errors"
+
+    # Secrets (issue 11): a read of the current version and a write of a new version, 1 KiB values.
+    status, raw = http.call("POST", "/api/v1/secrets", {"name": "bench/" + suffix, "value": TEXT_1K}, tenant_headers)
+    created = parse(raw) if status == 201 else None
+    if created and created.get("id"):
+        operation("secret read 1 KiB", f"/api/v1/secrets/{created['id']}", None, method="GET")
+        operation("secret write 1 KiB", f"/api/v1/secrets/{created['id']}", {"value": TEXT_1K}, method="PUT")
+    else:
+        operations.append({"name": "secret read 1 KiB", "key": "op-secret_read_1_KiB", "path": "/api/v1/secrets", "method": "GET",
+                           "items": 1, "body": None, "available": False, "probe": f"create secret: HTTP {status}"})
 
     write(os.path.join(run_dir, "ops.json"), json.dumps({"tenant": tenant["id"], "plan": plan["id"], "keys": keys, "operations": operations}, indent=2))
     for entry in operations:
@@ -398,10 +409,10 @@ def report(run_dir, results_dir):
 
 
 def runnable(run_dir):
-    """key, path and body file of each operation to measure, one per line, tab-separated (for run-ops.sh)."""
+    """key, path, method and body file (may be empty) of each operation to measure, one per line, tab-separated (for run-ops.sh)."""
     for op in load(os.path.join(run_dir, "ops.json"), {"operations": []})["operations"]:
         if op["available"]:
-            print(f"{op['key']}\t{op['path']}\t{op['body']}")
+            print(f"{op['key']}\t{op['path']}\t{op.get('method', 'POST')}\t{op['body'] or ''}")
 
 
 if __name__ == "__main__":
