@@ -6,7 +6,9 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.Caching.Distributed;
 using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
+using Mislata.Infrastructure.Entropy;
 using Mislata.Worker.Features.Audit;
+using Mislata.Worker.Features.Entropy;
 using Mislata.Worker.Features.Keys;
 using Mislata.Worker.Features.Secrets;
 using StackExchange.Redis;
@@ -30,6 +32,9 @@ internal static class JobsSetup
         builder.Services.AddTransient<KeyDestructionJob>();
         builder.Services.AddTransient<KeyRotationJob>();
         builder.Services.AddTransient<SecretPurgeJob>();
+        builder.Services.AddMislataEntropyPool();
+        builder.Services.AddHttpClient(EntropyPoolFiller.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddHostedService<EntropyPoolFiller>();
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
