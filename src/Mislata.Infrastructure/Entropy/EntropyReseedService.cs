@@ -51,7 +51,7 @@ public sealed partial class EntropyReseedService(
     }
 
     /// <summary>Pops and opens one block; true when the buffer got one (look for another at once).</summary>
-    internal async Task<bool> TryStockOneAsync()
+    public async Task<bool> TryStockOneAsync()
     {
         var blob = await pool.PopAsync();
         if (blob is null)

@@ -33,7 +33,7 @@ public sealed partial class EntropyPoolFiller(
 
     private const int PushBatch = 8;
     private readonly string _holder = Guid.NewGuid().ToString("N");
-    private QrngBlockReader? _reader;
+    private readonly Lazy<QrngBlockReader?> _reader = new(() => CreateReader(options.Value, httpClients));
     private long _accepted;
     private long _rejected;
     private bool _healthy = true;
@@ -46,8 +46,7 @@ public sealed partial class EntropyPoolFiller(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
-        _reader = CreateReader(settings);
-        if (_reader is null)
+        if (_reader.Value is null)
         {
             LogNoSource(logger);
         }
@@ -71,16 +70,19 @@ public sealed partial class EntropyPoolFiller(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        finally
+    }
+
+    /// <summary>Stops the loop, then hands the filler role over at once (another worker need not wait for the lock to expire).</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
         {
-            try
-            {
-                await pool.ReleaseFillerLockAsync(_holder);
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                // The lock expires by itself.
-            }
+            await pool.ReleaseFillerLockAsync(_holder);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The lock expires by itself.
         }
     }
 
@@ -97,7 +99,7 @@ public sealed partial class EntropyPoolFiller(
             return 0;
         }
 
-        if (_reader is null)
+        if (_reader.Value is not { } reader)
         {
             await pool.WriteStatusAsync(new EntropySourceStatus(EntropySourceStatus.NoSource, true, 0, 0, null, time.GetUtcNow()), StatusTtl);
             metrics.PoolLevel(await pool.LevelAsync());
@@ -108,19 +110,18 @@ public sealed partial class EntropyPoolFiller(
         var pushed = 0;
         if (level < settings.LowWatermark)
         {
-            pushed = await FillAsync(level, settings, cancellationToken);
+            pushed = await FillAsync(reader, level, settings, cancellationToken);
             level = await pool.LevelAsync();
         }
 
         metrics.PoolLevel(level);
-        metrics.SourceHealth(_reader.SourceName, _healthy);
-        await pool.WriteStatusAsync(new EntropySourceStatus(_reader.SourceName, _healthy, _accepted, _rejected, _lastRejection, time.GetUtcNow()), StatusTtl);
+        metrics.SourceHealth(reader.SourceName, _healthy);
+        await pool.WriteStatusAsync(new EntropySourceStatus(reader.SourceName, _healthy, _accepted, _rejected, _lastRejection, time.GetUtcNow()), StatusTtl);
         return pushed;
     }
 
-    private async Task<int> FillAsync(long level, EntropyOptions settings, CancellationToken cancellationToken)
+    private async Task<int> FillAsync(QrngBlockReader reader, long level, EntropyOptions settings, CancellationToken cancellationToken)
     {
-        var reader = _reader!;
         var pushed = 0;
         var consecutiveRejections = 0;
         var batch = new List<byte[]>(PushBatch);
@@ -193,7 +194,7 @@ public sealed partial class EntropyPoolFiller(
         _ => "accepted",
     };
 
-    private QrngBlockReader? CreateReader(EntropyOptions settings)
+    private static QrngBlockReader? CreateReader(EntropyOptions settings, IHttpClientFactory httpClients)
     {
         IEntropySource? source = settings.QrngUrl.Length > 0
             ? new HttpQrngSource(httpClients.CreateClient(HttpClientName), new HttpQrngOptions(settings.QrngUrl, settings.QrngJsonPath, settings.QrngFormat))
