@@ -138,6 +138,10 @@ public static partial class DatabaseGrants
                 // Not-befores of deleted, demoted or blocked users and deleted or re-keyed applications: identity writes,
                 // every api replica and the dashboard honour them.
                 ["access_revocations"] = new(Identity: ReadWrite, Api: Read, Worker: Read),
+
+                // Expired and unusable tokens and authorizations: the worker prunes them (reads to select, deletes).
+                ["OpenIddictTokens"] = new(Identity: ReadWrite, Api: None, Worker: TableAccess.Select | TableAccess.Delete),
+                ["OpenIddictAuthorizations"] = new(Identity: ReadWrite, Api: None, Worker: TableAccess.Select | TableAccess.Delete),
             }.ToFrozenDictionary(StringComparer.Ordinal)),
     ];
 
