@@ -77,6 +77,9 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "worker", "INSERT INTO identity.\"OpenIddictTokens\" (\"Id\") VALUES (gen_random_uuid())" },
         { "worker", "UPDATE identity.\"OpenIddictAuthorizations\" SET \"Status\" = 'valid'" },
         { "api", "DELETE FROM identity.\"OpenIddictAuthorizations\"" },
+        { "worker", "DELETE FROM mislata.usage_periods" },
+        { "api", "DELETE FROM mislata.usage_periods" },
+        { "identity", "SELECT count(*) FROM mislata.usage_periods" },
 
         // identity: reads tenants, plans, partners and API keys; writes none of them; never sees data keys.
         { "identity", "SELECT count(*) FROM mislata.tenant_data_keys" },

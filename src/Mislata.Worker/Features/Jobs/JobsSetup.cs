@@ -13,6 +13,7 @@ using Mislata.Worker.Features.Entropy;
 using Mislata.Worker.Features.Identity;
 using Mislata.Worker.Features.Keys;
 using Mislata.Worker.Features.Secrets;
+using Mislata.Worker.Features.Usage;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Jobs;
@@ -36,6 +37,7 @@ internal static class JobsSetup
         builder.Services.AddTransient<KeyRotationJob>();
         builder.Services.AddTransient<SecretPurgeJob>();
         builder.Services.AddTransient<TokenPruningJob>();
+        builder.Services.AddTransient<UsageRollupJob>();
         builder.Services.AddOpenIddict()
             .AddCore(o => o.UseEntityFrameworkCore().UseDbContext<IdentityStoreDbContext>().ReplaceDefaultEntities<Guid>());
         builder.Services.AddMislataEntropyPool();
@@ -70,6 +72,8 @@ internal static class JobsSetup
                 SecretPurgeJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(4));
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<TokenPruningJob>(
                 TokenPruningJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly(17));
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<UsageRollupJob>(
+                UsageRollupJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), UsageRollupJob.Schedule);
         }
         catch (RedisException ex)
         {
