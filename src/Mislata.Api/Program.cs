@@ -1,5 +1,6 @@
 using Mislata.Api.Features;
 using Mislata.Infrastructure;
+using Mislata.Infrastructure.Entropy;
 using Mislata.ServiceDefaults;
 
 return await MislataHost.RunAsync(
@@ -9,6 +10,7 @@ return await MislataHost.RunAsync(
     configureServices: builder =>
     {
         builder.AddMislataInfrastructure();
+        builder.Services.AddMislataEntropyDrbg();
         builder.AddMislataApiAccess();
     },
     configurePipeline: async app =>

@@ -117,7 +117,7 @@ public static class InfrastructureExtensions
             .SetApplicationName("mislata")
             .PersistKeysToStackExchangeRedis(redis, DataProtectionRedisKey);
         builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
-            new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKeyRing>())));
+            new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKeyRing>(), sp.GetService<Mislata.Crypto.Entropy.IRandomSource>())));
 
         builder.Services.AddMislataTenancy();
         builder.Services.AddMislataKeys();

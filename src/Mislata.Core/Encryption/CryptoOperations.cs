@@ -18,7 +18,7 @@ namespace Mislata.Core.Encryption;
 /// throws <see cref="AuditUnavailableException"/> and no result leaves.
 /// </summary>
 public sealed class CryptoOperations(
-    IOperationKeys keys, IKeyUsage usage, IRandomSource random, RandomSourceLabel randomSource, SlowSignatureGate slowSignatures, IAuditLog audit)
+    IOperationKeys keys, IKeyUsage usage, IRandomSource random, SlowSignatureGate slowSignatures, IAuditLog audit)
 {
     public async Task<Outcome<EncryptResult>> EncryptAsync(Guid tenantId, EncryptRequest request, RequestActor actor, CancellationToken cancellationToken)
     {
@@ -341,9 +341,10 @@ public sealed class CryptoOperations(
         }
 
         var result = new byte[bytes];
+        string source;
         try
         {
-            random.Fill(result);
+            source = random.FillReportingSource(result);
         }
         catch (CryptoException e) when (e.Error == CryptoError.EntropyUnavailable)
         {
@@ -353,9 +354,9 @@ public sealed class CryptoOperations(
         await audit.RecordAsync(actor.Event(tenantId, "crypto.random", null, null, details: new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["bytes"] = bytes.ToString(CultureInfo.InvariantCulture),
-            ["source"] = randomSource.Source,
+            ["source"] = source,
         }), cancellationToken);
-        return Outcome<RandomResult>.Ok(new RandomResult(result, randomSource.Source));
+        return Outcome<RandomResult>.Ok(new RandomResult(result, source));
     }
 
     /// <summary>The one text per failure (a failed decryption says nothing more than that).</summary>

@@ -67,9 +67,3 @@ public interface IKeyChangeNotifier
 {
     Task KeyChangedAsync(Guid tenantId, Guid keyId);
 }
-
-/// <summary>Says truthfully where the bytes of <c>/random</c> come from: <c>os</c> or <c>qrng</c> (API.md).</summary>
-public sealed record RandomSourceLabel(string Source)
-{
-    public static RandomSourceLabel Os { get; } = new("os");
-}

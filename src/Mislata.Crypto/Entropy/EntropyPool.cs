@@ -9,7 +9,7 @@ public sealed record QrngHealth(string SourceName, bool Healthy, HealthTestFailu
 /// Pulls raw QRNG bytes in blocks, runs the SP 800-90B continuous health tests on each block, discards failing
 /// blocks and keeps the passing ones (in memory here; the worker's Redis pool is the platform's). Thread-safe.
 /// </summary>
-public sealed class EntropyPool(IEntropySource source, HealthTestOptions? options = null, int blockSize = 1024, int capacity = 64) : IDisposable
+public sealed class EntropyPool(IEntropySource source, HealthTestOptions? options = null, int blockSize = 1024, int capacity = 64) : IQrngReseedSource, IDisposable
 {
     private readonly Queue<byte[]> _blocks = new();
     private readonly Lock _gate = new();
@@ -112,6 +112,18 @@ public sealed class EntropyPool(IEntropySource source, HealthTestOptions? option
         }
     }
 
+    /// <inheritdoc/>
+    public string FallbackReason
+    {
+        get
+        {
+            var health = Health;
+            return health.SourceError ? "QRNG source unavailable"
+                : !health.Healthy ? $"QRNG failed the {(health.LastFailure == HealthTestFailure.RepetitionCount ? "repetition count" : "adaptive proportion")} health test"
+                : "QRNG pool empty";
+        }
+    }
+
     public void Dispose()
     {
         lock (_gate)
@@ -124,8 +136,11 @@ public sealed class EntropyPool(IEntropySource source, HealthTestOptions? option
     }
 }
 
-/// <summary>Reseed policy of <see cref="MixedDrbg"/>.</summary>
-public sealed record MixedDrbgOptions(long ReseedAfterBytes = 1 << 20, TimeSpan? ReseedInterval = null)
+/// <summary>
+/// Reseed policy of <see cref="MixedDrbg"/>. <paramref name="Reseeded"/> is told the source of every reseed
+/// (<c>qrng</c>/<c>os</c>) and, on OS entropy, why (metrics); it runs under the DRBG's lock and must be cheap.
+/// </summary>
+public sealed record MixedDrbgOptions(long ReseedAfterBytes = 1 << 20, TimeSpan? ReseedInterval = null, Action<string, string?>? Reseeded = null)
 {
     public TimeSpan Interval => ReseedInterval ?? TimeSpan.FromMinutes(5);
 }
@@ -141,7 +156,7 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
     public const string SourceQrng = "qrng";
     public const string SourceOs = "os";
     private static readonly byte[] Personalization = "mislata/v1/drbg"u8.ToArray();
-    private readonly EntropyPool? _pool;
+    private readonly IQrngReseedSource? _pool;
     private readonly MixedDrbgOptions _options;
     private readonly TimeProvider _time;
     private readonly HmacDrbg _drbg = new();
@@ -150,7 +165,7 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
     private DateTimeOffset _seededAt;
     private bool _seeded;
 
-    public MixedDrbg(EntropyPool? qrngPool, MixedDrbgOptions? options = null, TimeProvider? time = null)
+    public MixedDrbg(IQrngReseedSource? qrngPool, MixedDrbgOptions? options = null, TimeProvider? time = null)
     {
         _pool = qrngPool;
         _options = options ?? new MixedDrbgOptions();
@@ -165,7 +180,10 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
 
     public long Reseeds { get; private set; }
 
-    public void Fill(Span<byte> destination)
+    public void Fill(Span<byte> destination) => FillReportingSource(destination);
+
+    /// <inheritdoc/>
+    public string FillReportingSource(Span<byte> destination)
     {
         lock (_gate)
         {
@@ -181,6 +199,8 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
                 destination = destination[n..];
                 _bytesSinceReseed += n;
             }
+
+            return Source;
         }
     }
 
@@ -193,11 +213,45 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
         }
     }
 
-    private void ReseedLocked()
+    /// <summary>
+    /// Reseeds now only if the current seed is OS-only and QRNG bytes are ready: called when the QRNG pool becomes
+    /// available again, so the platform goes back to QRNG entropy without waiting for the reseed interval.
+    /// </summary>
+    public bool TryReseedFromQrng()
+    {
+        lock (_gate)
+        {
+            if (_pool is null || (_seeded && Source == SourceQrng))
+            {
+                return false;
+            }
+
+            Span<byte> qrng = stackalloc byte[32];
+            if (!_pool.TryTake(qrng))
+            {
+                return false;
+            }
+
+            ReseedLocked(qrng);
+            // Stryker disable once Statement : unobservable hygiene (zeroing of a private buffer)
+            CryptographicOperations.ZeroMemory(qrng);
+            return true;
+        }
+    }
+
+    private void ReseedLocked() => ReseedLocked(default);
+
+    private void ReseedLocked(ReadOnlySpan<byte> qrngTaken)
     {
         Span<byte> seed = stackalloc byte[64];
         RandomNumberGenerator.Fill(seed[..32]);
-        if (_pool is null)
+        if (!qrngTaken.IsEmpty)
+        {
+            qrngTaken.CopyTo(seed[32..]);
+            Source = SourceQrng;
+            FallbackReason = null;
+        }
+        else if (_pool is null)
         {
             Source = SourceOs;
             FallbackReason = "no QRNG configured";
@@ -210,11 +264,8 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
         }
         else
         {
-            var health = _pool.Health;
             Source = SourceOs;
-            FallbackReason = health.SourceError ? "QRNG source unavailable"
-                : !health.Healthy ? $"QRNG failed the {(health.LastFailure == HealthTestFailure.RepetitionCount ? "repetition count" : "adaptive proportion")} health test"
-                : "QRNG pool empty";
+            FallbackReason = _pool.FallbackReason;
             RandomNumberGenerator.Fill(seed[32..]);
         }
 
@@ -235,6 +286,7 @@ public sealed class MixedDrbg : IRandomSource, IDisposable
         _bytesSinceReseed = 0;
         _seededAt = _time.GetUtcNow();
         Reseeds++;
+        _options.Reseeded?.Invoke(Source, FallbackReason);
     }
 
     public void Dispose() => _drbg.Dispose();

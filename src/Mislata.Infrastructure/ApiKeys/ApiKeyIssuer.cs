@@ -5,6 +5,7 @@ using Mislata.Core.Audit;
 using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
+using Mislata.Crypto.Entropy;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Persistence.Tenants;
@@ -21,7 +22,7 @@ public enum ApiKeyError
 }
 
 /// <summary>Issues and revokes API keys, audited before commit (fail-closed).</summary>
-public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAuditLog audit, AccessInvalidation invalidation, TimeProvider time)
+public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAuditLog audit, AccessInvalidation invalidation, TimeProvider time, IRandomSource random)
 {
     /// <summary>A new key of a tenant, within the plan's <c>maxApiKeys</c>. The plaintext key is returned once, never stored.</summary>
     public async Task<(ApiKey? Key, string? Secret, ApiKeyError Error)> IssueForTenantAsync(Guid tenantId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
@@ -97,7 +98,7 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
     private async Task<(ApiKey Key, string Plaintext)> AddAsync(Guid? tenantId, Guid? partnerId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var plaintext = ApiKeySecret.Generate();
+        var plaintext = ApiKeySecret.Generate(random);
         var key = new ApiKey(Guid.CreateVersion7(now), tenantId, partnerId, draft.Name, ApiKeySecret.PrefixOf(plaintext), secret.Hash(plaintext),
             draft.Scopes, draft.ExpiresAt, draft.IpAllowlist, draft.RateLimitPerMinute, actor.ActorId, now);
         db.Add(key);

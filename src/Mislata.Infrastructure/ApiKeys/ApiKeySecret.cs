@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
+using Mislata.Crypto.Entropy;
 using Mislata.Crypto.Envelope;
 
 namespace Mislata.Infrastructure.ApiKeys;
@@ -18,10 +19,11 @@ public sealed class ApiKeySecret(MasterKeyRing masterKeys)
     public const int PrefixLength = 13;
     private const string HashPurpose = "api-key-hash";
 
-    public static string Generate()
+    /// <summary>A new key from <paramref name="source"/> (the api's entropy service; the OS CSPRNG when null).</summary>
+    public static string Generate(IRandomSource? source = null)
     {
         Span<byte> random = stackalloc byte[RandomBytes];
-        RandomNumberGenerator.Fill(random);
+        (source ?? OsRandomSource.Instance).Fill(random);
         var key = Marker + Base64Url.EncodeToString(random);
         CryptographicOperations.ZeroMemory(random);
         return key;

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Xml.Linq;
 using Microsoft.AspNetCore.DataProtection.XmlEncryption;
+using Mislata.Crypto.Entropy;
 using Mislata.Crypto.Envelope;
 
 namespace Mislata.Infrastructure.DataProtection;
@@ -11,7 +12,7 @@ namespace Mislata.Infrastructure.DataProtection;
 /// key derived from the master key (HKDF, purpose "dataprotection-keyring"). The entry records which master key was
 /// used, so entries written before a master-key rotation still decrypt with <c>QAPI_MASTER_KEY_PREVIOUS</c>.
 /// </summary>
-public sealed class MasterKeyXmlEncryptor(MasterKeyRing masterKeys) : IXmlEncryptor
+public sealed class MasterKeyXmlEncryptor(MasterKeyRing masterKeys, IRandomSource? random = null) : IXmlEncryptor
 {
     internal static readonly XNamespace Ns = "https://mislata.dev/dataprotection/v1";
     internal const string Purpose = "dataprotection-keyring";
@@ -29,7 +30,7 @@ public sealed class MasterKeyXmlEncryptor(MasterKeyRing masterKeys) : IXmlEncryp
         {
             key.DeriveKey(Purpose, derived);
             var nonce = output.AsSpan(0, NonceSize);
-            RandomNumberGenerator.Fill(nonce);
+            (random ?? OsRandomSource.Instance).Fill(nonce);
             using var aes = new AesGcm(derived, TagSize);
             aes.Encrypt(nonce, plaintext, output.AsSpan(NonceSize, plaintext.Length), output.AsSpan(NonceSize + plaintext.Length), AssociatedData(key.Id));
         }

@@ -19,10 +19,9 @@ public static class EncryptionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
-        // What /random reports must match the registered source: the OS CSPRNG until the entropy service registers
-        // its own source together with its own label.
+        // The OS CSPRNG unless the host registered the entropy service (AddMislataEntropyDrbg); /random reports the
+        // source of each fill (IRandomSource.FillReportingSource).
         services.TryAddSingleton<IRandomSource>(OsRandomSource.Instance);
-        services.TryAddSingleton(RandomSourceLabel.Os);
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton<IKeyUsage>(sp => sp.GetRequiredService<KeyUsageTracker>());
         services.AddSingleton<IEncryptionCounter>(sp => sp.GetRequiredService<KeyUsageTracker>());

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Mislata.Crypto.Entropy;
 using Mislata.Crypto.Envelope;
 using StackExchange.Redis;
 
@@ -24,7 +25,7 @@ public enum IdempotencyState
 /// request is remembered as an HMAC under a master-key derived key (no offline guessing of a password from a plain
 /// hash), and the response is sealed with AES-256-GCM under another derived key, bound to its record.
 /// </summary>
-public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKeyRing masterKeys)
+public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKeyRing masterKeys, IRandomSource? random = null)
 {
     public static readonly TimeSpan Retention = TimeSpan.FromHours(24);
     private static readonly TimeSpan InFlightLock = TimeSpan.FromMinutes(1);
@@ -95,7 +96,7 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKe
         try
         {
             master.DeriveKey(ResponsePurpose, key);
-            RandomNumberGenerator.Fill(sealedBytes.AsSpan(0, 12));
+            (random ?? OsRandomSource.Instance).Fill(sealedBytes.AsSpan(0, 12));
             using var aes = new AesGcm(key, 16);
             aes.Encrypt(sealedBytes.AsSpan(0, 12), plaintext, sealedBytes.AsSpan(12, plaintext.Length), sealedBytes.AsSpan(12 + plaintext.Length), Encoding.UTF8.GetBytes(recordKey));
         }

@@ -118,6 +118,10 @@ public static partial class DatabaseGrants
 
                 // The verified-chain checkpoints of /audit/verify (api) and the nightly verification (worker).
                 ["audit_checkpoints"] = new(Identity: None, Api: Advance, Worker: Advance),
+
+                // Monthly operation counts rolled up from Redis by the worker (never deleted by it; a tenant's rows go
+                // with the tenant).
+                ["usage_periods"] = new(Identity: None, Api: Read, Worker: Advance),
             }.ToFrozenDictionary(StringComparer.Ordinal)),
         new(Identity.IdentityStoreDbContext.Schema,
             Default: new(Identity: ReadWrite, Api: None, Worker: None),
@@ -138,6 +142,10 @@ public static partial class DatabaseGrants
                 // Not-befores of deleted, demoted or blocked users and deleted or re-keyed applications: identity writes,
                 // every api replica and the dashboard honour them.
                 ["access_revocations"] = new(Identity: ReadWrite, Api: Read, Worker: Read),
+
+                // Expired and unusable tokens and authorizations: the worker prunes them (reads to select, deletes).
+                ["OpenIddictTokens"] = new(Identity: ReadWrite, Api: None, Worker: TableAccess.Select | TableAccess.Delete),
+                ["OpenIddictAuthorizations"] = new(Identity: ReadWrite, Api: None, Worker: TableAccess.Select | TableAccess.Delete),
             }.ToFrozenDictionary(StringComparer.Ordinal)),
     ];
 

@@ -34,6 +34,7 @@ public static class TenancyExtensions
         services.AddScoped<ITenantResourceCounter, IdentityUserCounter>();
         services.AddScoped<TenantAdministration>();
         services.AddScoped<ApiKeyIssuer>();
+        services.AddScoped<UsageRollup>();
         return services;
     }
 }

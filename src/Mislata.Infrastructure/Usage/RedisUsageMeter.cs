@@ -44,7 +44,7 @@ public sealed class RedisUsageMeter(IConnectionMultiplexer redis, TimeProvider t
         return (start, start.AddMonths(1));
     }
 
-    private static RedisKey Key(Guid tenantId, DateTimeOffset periodStart) =>
+    internal static RedisKey Key(Guid tenantId, DateTimeOffset periodStart) =>
         "mislata:usage:ops:" + tenantId.ToString("N") + ":" + periodStart.ToString("yyyyMM", CultureInfo.InvariantCulture);
 }
 

@@ -73,6 +73,13 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "worker", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
         { "worker", "SELECT \"PasswordHash\" FROM identity.\"AspNetUsers\"" },
         { "worker", "SELECT \"Email\" FROM identity.\"AspNetUsers\"" },
+        { "worker", "UPDATE identity.\"OpenIddictTokens\" SET \"Status\" = 'valid'" },
+        { "worker", "INSERT INTO identity.\"OpenIddictTokens\" (\"Id\") VALUES (gen_random_uuid())" },
+        { "worker", "UPDATE identity.\"OpenIddictAuthorizations\" SET \"Status\" = 'valid'" },
+        { "api", "DELETE FROM identity.\"OpenIddictAuthorizations\"" },
+        { "worker", "DELETE FROM mislata.usage_periods" },
+        { "api", "DELETE FROM mislata.usage_periods" },
+        { "identity", "SELECT count(*) FROM mislata.usage_periods" },
 
         // identity: reads tenants, plans, partners and API keys; writes none of them; never sees data keys.
         { "identity", "SELECT count(*) FROM mislata.tenant_data_keys" },
@@ -104,6 +111,14 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         await ScalarAsync(connection, "WITH gone AS (DELETE FROM mislata.secret_versions WHERE false RETURNING 1) SELECT count(*) FROM gone");
         await ScalarAsync(connection, "WITH gone AS (DELETE FROM mislata.secrets WHERE false RETURNING 1) SELECT count(*) FROM gone");
         await AssertDeniedAsync(connection, "SELECT * FROM mislata.tenants");
+    }
+
+    [Fact]
+    public async Task The_worker_prunes_tokens_and_authorizations_and_cannot_create_or_change_one()
+    {
+        await using var connection = await OpenAsAsync("worker");
+        await ScalarAsync(connection, "WITH gone AS (DELETE FROM identity.\"OpenIddictTokens\" WHERE false RETURNING 1) SELECT count(*) FROM gone");
+        await ScalarAsync(connection, "WITH gone AS (DELETE FROM identity.\"OpenIddictAuthorizations\" WHERE false RETURNING 1) SELECT count(*) FROM gone");
     }
 
     [Fact]

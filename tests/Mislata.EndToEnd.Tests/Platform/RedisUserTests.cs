@@ -62,6 +62,61 @@ public sealed class RedisUserTests(StackFixture fixture)
         Assert.StartsWith("NOPERM", denied.Message, StringComparison.Ordinal);
     }
 
+    public static TheoryData<string, string[]> EntropyPoolCommandsDenied() => new()
+    {
+        // The api only pops the sealed QRNG pool and reads its length and the filler's status (a Redis 7 selector).
+        { "api", ["RPUSH", "mislata:entropy:pool", "planted"] },
+        { "api", ["LPUSH", "mislata:entropy:pool", "planted"] },
+        { "api", ["LRANGE", "mislata:entropy:pool", "0", "-1"] },
+        { "api", ["LTRIM", "mislata:entropy:pool", "0", "0"] },
+        { "api", ["DEL", "mislata:entropy:pool"] },
+        { "api", ["HSET", "mislata:entropy:status", "healthy", "1"] },
+        { "api", ["SET", "mislata:entropy:filler", "x"] },
+        { "api", ["GET", "mislata:entropy:filler"] },
+        { "identity", ["LPOP", "mislata:entropy:pool"] },
+        { "identity", ["HGETALL", "mislata:entropy:status"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(EntropyPoolCommandsDenied))]
+    public async Task Only_the_worker_fills_the_entropy_pool(string service, string[] command)
+    {
+        await using var redis = await ConnectAsAsync(service);
+        var denied = await Assert.ThrowsAsync<RedisServerException>(() => redis.GetDatabase().ExecuteAsync(command[0], command[1..]));
+        Assert.StartsWith("NOPERM", denied.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_worker_pushes_and_trims_the_entropy_pool_and_the_api_pops_it()
+    {
+        const string probe = "mislata:entropy:pool";
+        await using var worker = await ConnectAsAsync("worker");
+        await using var api = await ConnectAsAsync("api");
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(_stack.Redis.Configuration);
+        var before = await admin.GetDatabase().ListRangeAsync(probe);
+        await admin.GetDatabase().KeyDeleteAsync(probe);
+        try
+        {
+            var w = worker.GetDatabase();
+            Assert.Equal(3, await w.ListRightPushAsync(probe, ["a", "b", "c"]));
+            await w.ListTrimAsync(probe, -2, -1);
+            Assert.True(await w.HashSetAsync("mislata:entropy:status-e2e-probe", "k", "v"));
+            Assert.True(await w.KeyDeleteAsync("mislata:entropy:status-e2e-probe"));
+            var a = api.GetDatabase();
+            Assert.Equal(2, await a.ListLengthAsync(probe));
+            Assert.Equal("b", (string?)await a.ListLeftPopAsync(probe));
+        }
+        finally
+        {
+            // The pool holds sealed blocks only; give back what the stack's worker had put there.
+            await admin.GetDatabase().KeyDeleteAsync(probe);
+            if (before.Length > 0)
+            {
+                await admin.GetDatabase().ListRightPushAsync(probe, before);
+            }
+        }
+    }
+
     [Theory]
     [InlineData("identity", "mislata:hangfire:JobFetchChannel")]
     [InlineData("api", "mislata:hangfire:JobFetchChannel")]

@@ -36,7 +36,7 @@ public class TenancyFixture : IAsyncLifetime
         Environment = new Dictionary<string, string?> { ["FailedCredentials__PerMinute"] = RaisedFailedCredentialLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) },
     };
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (_stack is not null)
         {

@@ -62,7 +62,7 @@ public sealed class ApiKeyIssuerTests : IAsyncLifetime
     private async Task<T> WithIssuerAsync<T>(Func<ApiKeyIssuer, Task<T>> call)
     {
         await using var context = _db.Contexts.CreateDbContext();
-        return await call(new ApiKeyIssuer(context, Secret, _audit, _invalidation!, _time));
+        return await call(new ApiKeyIssuer(context, Secret, _audit, _invalidation!, _time, Mislata.Crypto.Entropy.OsRandomSource.Instance));
     }
 
     private static ApiKeyDraft Draft(string name = "ci") => new(name, ["keys:read", "encrypt"], null, ["192.0.2.0/24"], 90);

@@ -83,7 +83,7 @@ public sealed class CryptoOperationsTests : IAsyncLifetime
         _disposables.Add(cache);
         _disposables.Add(gate);
         var flusher = new KeyUsageFlusher(usage, _db.DataSource, _time, options, NullLogger<KeyUsageFlusher>.Instance);
-        return new Replica(new CryptoOperations(cache, usage, OsRandomSource.Instance, RandomSourceLabel.Os, gate, audit ?? _audit), cache, usage, flusher, gate);
+        return new Replica(new CryptoOperations(cache, usage, OsRandomSource.Instance, gate, audit ?? _audit), cache, usage, flusher, gate);
     }
 
     private async Task<T> AdminAsync<T>(Func<KeyAdministration, Task<T>> action)

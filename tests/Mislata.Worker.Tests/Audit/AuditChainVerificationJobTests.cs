@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Mislata.Core.Audit;
 using Mislata.Crypto.Envelope;
 using Mislata.Infrastructure.Persistence.Audit;
@@ -39,8 +40,22 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
         }
 
         var reader = new PostgresAuditReader(_db.Contexts, keys, TimeProvider.System);
-        var job = new AuditChainVerificationJob(_db.Contexts, reader, log, MislataDatabase.Logger<AuditChainVerificationJob>());
+        using var meters = new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(meters);
+        long brokenCount = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "mislata.audit.chains.broken" && ReferenceEquals(instrument.Meter.Scope, factory))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref brokenCount, value));
+        listener.Start();
+        var job = new AuditChainVerificationJob(_db.Contexts, reader, log, MislataDatabase.Logger<AuditChainVerificationJob>(), new AuditChainAlerts(factory));
         var clean = await job.RunAsync(CancellationToken.None);
+        Assert.Equal(0, Interlocked.Read(ref brokenCount));
         Assert.Equal(3, clean.Chains);
         Assert.Equal(9, clean.Events);
         Assert.Empty(clean.BrokenChains);
@@ -50,6 +65,7 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
 
         var report = await job.RunAsync(CancellationToken.None);
         Assert.Equal([tampered], report.BrokenChains);
+        Assert.Equal(1, Interlocked.Read(ref brokenCount)); // the alert metric
 
         // The tenant's auditors see the finding in their own trail, pointing at the first broken event.
         var finding = Assert.Single((await reader.ListAsync(new AuditQuery { TenantId = tampered, Action = AuditChainVerificationJob.BrokenAction }, CancellationToken.None)).Data);

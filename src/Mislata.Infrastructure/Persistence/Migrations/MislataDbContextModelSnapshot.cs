@@ -776,6 +776,29 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                     b.ToTable("tenant_data_keys", "mislata");
                 });
 
+            modelBuilder.Entity("Mislata.Infrastructure.Persistence.Usage.UsagePeriodRecord", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateOnly>("PeriodStart")
+                        .HasColumnType("date")
+                        .HasColumnName("period_start");
+
+                    b.Property<long>("Operations")
+                        .HasColumnType("bigint")
+                        .HasColumnName("operations");
+
+                    b.Property<DateTimeOffset>("RolledUpAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rolled_up_at");
+
+                    b.HasKey("TenantId", "PeriodStart");
+
+                    b.ToTable("usage_periods", "mislata");
+                });
+
             modelBuilder.Entity("Mislata.Core.ApiKeys.ApiKey", b =>
                 {
                     b.HasOne("Mislata.Core.Partners.Partner", null)
@@ -852,6 +875,15 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                 });
 
             modelBuilder.Entity("Mislata.Infrastructure.Persistence.Tenants.TenantDataKeyRecord", b =>
+                {
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Infrastructure.Persistence.Usage.UsagePeriodRecord", b =>
                 {
                     b.HasOne("Mislata.Core.Tenants.Tenant", null)
                         .WithMany()

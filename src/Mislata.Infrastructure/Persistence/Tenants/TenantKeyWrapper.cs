@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Mislata.Crypto.Entropy;
 using Mislata.Crypto.Envelope;
 
 namespace Mislata.Infrastructure.Persistence.Tenants;
@@ -26,7 +27,7 @@ public interface ITenantKeyWrapper
 /// <c>mislata/v1/dek|{tenantId}|{dekVersion}|{masterKeyId}</c>, so a wrapped DEK cannot be moved to another tenant
 /// or version. Layout: nonce (12) ‖ ciphertext (32) ‖ tag (16).
 /// </summary>
-public sealed class AesGcmTenantKeyWrapper(MasterKeyRing masterKeys) : ITenantKeyWrapper
+public sealed class AesGcmTenantKeyWrapper(MasterKeyRing masterKeys, IRandomSource? random = null) : ITenantKeyWrapper
 {
     public const int DataKeyLength = 32;
     private const int NonceLength = 12;
@@ -35,16 +36,20 @@ public sealed class AesGcmTenantKeyWrapper(MasterKeyRing masterKeys) : ITenantKe
 
     public WrappedDataKey CreateDataKey(Guid tenantId, int version)
     {
-        var dek = RandomNumberGenerator.GetBytes(DataKeyLength);
+        var dek = new byte[DataKeyLength];
         try
         {
-            return Wrap(tenantId, version, masterKeys.Current, dek);
+            Random.Fill(dek);
+            return Wrap(tenantId, version, masterKeys.Current, dek, Random);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(dek);
         }
     }
+
+    /// <summary>The platform's entropy service in the api (DEKs and wrap nonces); the OS CSPRNG elsewhere.</summary>
+    private IRandomSource Random { get; } = random ?? OsRandomSource.Instance;
 
     public byte[] Unwrap(WrappedDataKey wrapped)
     {
@@ -78,7 +83,7 @@ public sealed class AesGcmTenantKeyWrapper(MasterKeyRing masterKeys) : ITenantKe
         }
     }
 
-    internal static WrappedDataKey Wrap(Guid tenantId, int version, MasterKey master, ReadOnlySpan<byte> dek)
+    internal static WrappedDataKey Wrap(Guid tenantId, int version, MasterKey master, ReadOnlySpan<byte> dek, IRandomSource? random = null)
     {
         var kek = new byte[32];
         try
@@ -86,7 +91,7 @@ public sealed class AesGcmTenantKeyWrapper(MasterKeyRing masterKeys) : ITenantKe
             master.DeriveKey(WrapPurpose, kek);
             using var aes = new AesGcm(kek, TagLength);
             var blob = new byte[NonceLength + DataKeyLength + TagLength];
-            RandomNumberGenerator.Fill(blob.AsSpan(0, NonceLength));
+            (random ?? OsRandomSource.Instance).Fill(blob.AsSpan(0, NonceLength));
             aes.Encrypt(blob.AsSpan(0, NonceLength), dek, blob.AsSpan(NonceLength, DataKeyLength), blob.AsSpan(NonceLength + DataKeyLength),
                 Aad(tenantId, version, master.Id));
             return new WrappedDataKey(tenantId, version, master.Id, blob);

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Audit;
 using Mislata.Infrastructure.Persistence;
@@ -8,15 +9,18 @@ namespace Mislata.Worker.Features.Audit;
 /// <summary>
 /// Verifies every audit chain (each tenant's and the platform's) from its first link, MACs included, and moves each
 /// chain's checkpoint to its head (re-MAC'd under the current master key, which carries verification across a
-/// master-key rotation). A broken chain is logged and recorded as an <c>audit.chain.broken</c> event in that chain, so
-/// the tenant's auditors see it in <c>GET /audit</c>. Chains are found from their heads and from their rows, so a chain
+/// master-key rotation). A broken chain is the alert: an error log event (700), the metric
+/// <c>mislata.audit.chains.broken</c> (meter <c>Mislata.Audit</c>, one per broken chain found, tagged <c>scope</c>
+/// platform/tenant) and an <c>audit.chain.broken</c> event in that chain, so the tenant's auditors see it in
+/// <c>GET /audit</c>. Chains are found from their heads and from their rows, so a chain
 /// whose head was deleted is not skipped.
 /// </summary>
 public sealed partial class AuditChainVerificationJob(
     IDbContextFactory<MislataDbContext> contexts,
     IAuditReader reader,
     IAuditLog audit,
-    ILogger<AuditChainVerificationJob> logger)
+    ILogger<AuditChainVerificationJob> logger,
+    AuditChainAlerts? alerts = null)
 {
     public const string RecurringJobId = "audit-chain-verification";
     public const string BrokenAction = "audit.chain.broken";
@@ -46,6 +50,7 @@ public sealed partial class AuditChainVerificationJob(
 
             broken.Add(chain);
             LogBroken(logger, chain, result.FirstInvalidEventId, result.Checked);
+            alerts?.ChainBroken(tenant is null);
             await audit.RecordAsync(new AuditEvent
             {
                 TenantId = tenant,
@@ -63,6 +68,7 @@ public sealed partial class AuditChainVerificationJob(
             }, cancellationToken);
         }
 
+        alerts?.Verified(chains.Count, broken.Count);
         LogDone(logger, chains.Count, events, broken.Count);
         return new AuditChainReport(chains.Count, events, broken);
     }
@@ -75,3 +81,30 @@ public sealed partial class AuditChainVerificationJob(
 }
 
 public sealed record AuditChainReport(int Chains, long Events, IReadOnlyList<Guid> BrokenChains);
+
+/// <summary>The alert metrics of <see cref="AuditChainVerificationJob"/> (meter <c>Mislata.Audit</c>).</summary>
+public sealed class AuditChainAlerts
+{
+    public const string MeterName = "Mislata.Audit";
+    private readonly Counter<long> _broken;
+    private readonly Counter<long> _verified;
+    private long _lastBroken = -1;
+
+    public AuditChainAlerts(IMeterFactory meters)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        var meter = meters.Create(MeterName);
+        _broken = meter.CreateCounter<long>("mislata.audit.chains.broken", "{chain}", "Audit chains found broken by the verification job (alert on any increase)");
+        _verified = meter.CreateCounter<long>("mislata.audit.chains.verified", "{chain}", "Audit chains verified by the verification job");
+        meter.CreateObservableGauge("mislata.audit.chains.broken.last_run", () => Volatile.Read(ref _lastBroken) is var n and >= 0
+            ? [new Measurement<long>(n)] : Array.Empty<Measurement<long>>(), "{chain}", "Broken chains found by the last verification run");
+    }
+
+    public void ChainBroken(bool platform) => _broken.Add(1, new KeyValuePair<string, object?>("scope", platform ? "platform" : "tenant"));
+
+    public void Verified(int chains, int broken)
+    {
+        _verified.Add(chains);
+        Volatile.Write(ref _lastBroken, broken);
+    }
+}

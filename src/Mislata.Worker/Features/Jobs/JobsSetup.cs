@@ -6,9 +6,14 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.Caching.Distributed;
 using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
+using Mislata.Infrastructure.Entropy;
+using Mislata.Infrastructure.Identity;
 using Mislata.Worker.Features.Audit;
+using Mislata.Worker.Features.Entropy;
+using Mislata.Worker.Features.Identity;
 using Mislata.Worker.Features.Keys;
 using Mislata.Worker.Features.Secrets;
+using Mislata.Worker.Features.Usage;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Jobs;
@@ -26,10 +31,18 @@ internal static class JobsSetup
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
             .UseRedisStorage(services.GetRequiredService<IConnectionMultiplexer>(), new RedisStorageOptions { Prefix = RedisPrefix }));
+        builder.Services.AddSingleton<AuditChainAlerts>();
         builder.Services.AddTransient<AuditChainVerificationJob>();
         builder.Services.AddTransient<KeyDestructionJob>();
         builder.Services.AddTransient<KeyRotationJob>();
         builder.Services.AddTransient<SecretPurgeJob>();
+        builder.Services.AddTransient<TokenPruningJob>();
+        builder.Services.AddTransient<UsageRollupJob>();
+        builder.Services.AddOpenIddict()
+            .AddCore(o => o.UseEntityFrameworkCore().UseDbContext<IdentityStoreDbContext>().ReplaceDefaultEntities<Guid>());
+        builder.Services.AddMislataEntropyPool();
+        builder.Services.AddHttpClient(EntropyPoolFiller.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddHostedService<EntropyPoolFiller>();
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -57,6 +70,10 @@ internal static class JobsSetup
                 KeyRotationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), KeyRotationJob.Schedule);
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<SecretPurgeJob>(
                 SecretPurgeJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(4));
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<TokenPruningJob>(
+                TokenPruningJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly(17));
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<UsageRollupJob>(
+                UsageRollupJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), UsageRollupJob.Schedule);
         }
         catch (RedisException ex)
         {
