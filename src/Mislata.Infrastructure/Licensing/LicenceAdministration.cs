@@ -101,9 +101,14 @@ public sealed partial class LicenceAdministration(
     }
 
     public async Task<LicenceUsage> UsageAsync(CancellationToken cancellationToken) => new(
-        await db.Set<Tenant>().LongCountAsync(cancellationToken),
+        await CountTenantsAsync(cancellationToken),
         await identity.Users.LongCountAsync(cancellationToken),
-        await db.Set<Key>().LongCountAsync(k => k.State != KeyState.Destroyed, cancellationToken));
+        await CountKeysAsync(cancellationToken));
+
+    public async Task<long> CountKeysAsync(CancellationToken cancellationToken) =>
+        await db.Set<Key>().LongCountAsync(k => k.State != KeyState.Destroyed, cancellationToken);
+
+    public async Task<long> CountTenantsAsync(CancellationToken cancellationToken) => await db.Set<Tenant>().LongCountAsync(cancellationToken);
 
     public async Task AnnounceAsync()
     {

@@ -8,6 +8,8 @@ using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
 using Mislata.Worker.Features.Audit;
 using Mislata.Worker.Features.Keys;
+using Mislata.Worker.Features.Licence;
+using Mislata.Infrastructure.Licensing;
 using Mislata.Worker.Features.Secrets;
 using StackExchange.Redis;
 
@@ -30,6 +32,8 @@ internal static class JobsSetup
         builder.Services.AddTransient<KeyDestructionJob>();
         builder.Services.AddTransient<KeyRotationJob>();
         builder.Services.AddTransient<SecretPurgeJob>();
+        builder.Services.AddTransient<LicenceCheckJob>();
+        builder.Services.AddHttpClient<LicenceRevocationClient>(c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -57,6 +61,11 @@ internal static class JobsSetup
                 KeyRotationJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), KeyRotationJob.Schedule);
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<SecretPurgeJob>(
                 SecretPurgeJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Daily(4));
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<LicenceCheckJob>(
+                LicenceCheckJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly());
+
+            // The licence is checked at every worker start too, not only at the next hour.
+            app.Services.GetRequiredService<IBackgroundJobClient>().Enqueue<LicenceCheckJob>(job => job.RunAsync(CancellationToken.None));
         }
         catch (RedisException ex)
         {
