@@ -23,6 +23,7 @@ public sealed partial class LicenceMonitor
     private readonly SemaphoreSlim _reload = new(1, 1);
     private volatile Snapshot? _snapshot;
     private volatile bool _stale = true;
+    private long _loads;
 
     public LicenceMonitor(IDbContextFactory<MislataDbContext> dbs, ILicenceTrustAnchors anchors, TimeProvider time, AccessInvalidation invalidation, ILogger<LicenceMonitor> logger)
     {
@@ -60,7 +61,8 @@ public sealed partial class LicenceMonitor
 
         try
         {
-            return await ReloadAsync(cancellationToken);
+            // Requests that find the licence stale together wait for one load, not one each.
+            return await LoadAsync(Interlocked.Read(ref _loads), cancellationToken);
         }
         catch (Exception ex) when (snapshot is not null && ex is not OperationCanceledException)
         {
@@ -70,11 +72,19 @@ public sealed partial class LicenceMonitor
     }
 
     /// <summary>Loads the installed licence now (at start, after a change, from the worker's check).</summary>
-    public async Task<Snapshot> ReloadAsync(CancellationToken cancellationToken)
+    public Task<Snapshot> ReloadAsync(CancellationToken cancellationToken) => LoadAsync(null, cancellationToken);
+
+    /// <summary>Loads the licence, unless another caller loaded it since this one found it stale (load number <paramref name="seen"/>).</summary>
+    private async Task<Snapshot> LoadAsync(long? seen, CancellationToken cancellationToken)
     {
         await _reload.WaitAsync(cancellationToken);
         try
         {
+            if (seen is { } before && Interlocked.Read(ref _loads) != before && _snapshot is { } fresh)
+            {
+                return fresh;
+            }
+
             _stale = false;
             await using var db = await _dbs.CreateDbContextAsync(cancellationToken);
             var row = await db.Set<InstalledLicence>().AsNoTracking().SingleOrDefaultAsync(cancellationToken);
@@ -84,6 +94,7 @@ public sealed partial class LicenceMonitor
                 : previous?.Row?.Document == row.Document && previous.Check is not null ? previous.Check : LicenceDocument.Verify(row.Document, _anchors);
             var snapshot = new Snapshot(check, row?.RevokedAt is not null, row, _time.GetUtcNow());
             _snapshot = snapshot;
+            Interlocked.Increment(ref _loads);
             var state = LicenceRules.Evaluate(check, snapshot.Revoked, snapshot.LoadedAt).State;
             if (previous is null || LicenceRules.Evaluate(previous.Check, previous.Revoked, snapshot.LoadedAt).State != state || previous.Row?.LicenceId != row?.LicenceId)
             {
