@@ -123,7 +123,7 @@ public sealed class LicenceCheckJobTests : IAsyncLifetime
         var time = new FakeTimeProvider(Now);
         var revoked = false;
         var asked = new ConcurrentQueue<string>();
-        var port = MislataDatabase.FreePort();
+        var port = Processes.FreePort();
         var server = $"http://127.0.0.1:{port}/licensing";
         using var listener = new HttpListener();
         listener.Prefixes.Add($"http://127.0.0.1:{port}/");
