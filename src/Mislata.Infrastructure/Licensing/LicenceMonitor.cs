@@ -16,6 +16,9 @@ public sealed partial class LicenceMonitor
 {
     public static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
 
+    /// <summary>After a failed reload the licence loaded before stands this long before the next try.</summary>
+    public static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(10);
+
     private readonly IDbContextFactory<MislataDbContext> _dbs;
     private readonly ILicenceTrustAnchors _anchors;
     private readonly TimeProvider _time;
@@ -59,23 +62,15 @@ public sealed partial class LicenceMonitor
             return snapshot;
         }
 
-        try
-        {
-            // Requests that find the licence stale together wait for one load, not one each.
-            return await LoadAsync(Interlocked.Read(ref _loads), cancellationToken);
-        }
-        catch (Exception ex) when (snapshot is not null && ex is not OperationCanceledException)
-        {
-            LogReloadFailed(_logger, ex);
-            return snapshot;
-        }
+        // Requests that find the licence stale together wait for one load, not one each.
+        return await LoadAsync(Interlocked.Read(ref _loads), keepOnFailure: true, cancellationToken);
     }
 
     /// <summary>Loads the installed licence now (at start, after a change, from the worker's check).</summary>
-    public Task<Snapshot> ReloadAsync(CancellationToken cancellationToken) => LoadAsync(null, cancellationToken);
+    public Task<Snapshot> ReloadAsync(CancellationToken cancellationToken) => LoadAsync(null, keepOnFailure: false, cancellationToken);
 
     /// <summary>Loads the licence, unless another caller loaded it since this one found it stale (load number <paramref name="seen"/>).</summary>
-    private async Task<Snapshot> LoadAsync(long? seen, CancellationToken cancellationToken)
+    private async Task<Snapshot> LoadAsync(long? seen, bool keepOnFailure, CancellationToken cancellationToken)
     {
         await _reload.WaitAsync(cancellationToken);
         try
@@ -102,6 +97,16 @@ public sealed partial class LicenceMonitor
             }
 
             return snapshot;
+        }
+        catch (Exception ex) when (keepOnFailure && _snapshot is { } previous && ex is not OperationCanceledException)
+        {
+            // PostgreSQL does not answer: the licence loaded before stands, and the next try is in a few seconds rather
+            // than on every request (requests must not queue behind a database that is down).
+            LogReloadFailed(_logger, ex);
+            var kept = previous with { LoadedAt = _time.GetUtcNow() - MaxAge + RetryAfterFailure };
+            _snapshot = kept;
+            Interlocked.Increment(ref _loads);
+            return kept;
         }
         catch
         {
