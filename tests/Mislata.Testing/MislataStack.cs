@@ -14,7 +14,7 @@ public sealed record StackOptions
     public bool OwnPostgres { get; init; }
 
     /// <summary>
-    /// The api and the worker trust the TEST vendor key (tests/Mislata.Testing.LicensedHost) and start with
+    /// The services trust the TEST vendor key (tests/Mislata.Testing.LicensedHost) and start with
     /// <see cref="Licence"/> installed. Default true: the stacks create more tenants and keys than Community allows.
     /// </summary>
     public bool TrustTestVendor { get; init; } = true;
@@ -149,7 +149,7 @@ public sealed class MislataStack : IAsyncDisposable
         {
             for (var i = 0; i < Options.IdentityReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity")));
+                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity"), Options.TrustTestVendor));
             }
 
             for (var i = 0; i < Options.ApiReplicas; i++)

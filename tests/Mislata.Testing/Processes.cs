@@ -161,7 +161,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = TestEnvironment.RepositoryRoot,
         };
-        if (trustTestVendor && service is "api" or "worker")
+        if (trustTestVendor && service is "identity" or "api" or "worker")
         {
             // The same service with the licence trust anchors replaced by the TEST vendor key (TestEnvironment.LicensedHostDll).
             psi.ArgumentList.Add(TestEnvironment.LicensedHostDll);

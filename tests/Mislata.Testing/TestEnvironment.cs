@@ -43,8 +43,8 @@ public static class TestEnvironment
     }
 
     /// <summary>
-    /// The test host of the api and the worker that trusts the TEST vendor key (tests/Mislata.Testing.LicensedHost):
-    /// the services as shipped with that one registration replaced. Started as <c>dotnet &lt;dll&gt; api|worker</c>.
+    /// The test host of the services that trusts the TEST vendor key (tests/Mislata.Testing.LicensedHost):
+    /// the services as shipped with that one registration replaced. Started as <c>dotnet &lt;dll&gt; identity|api|worker</c>.
     /// </summary>
     public static string LicensedHostDll
     {

@@ -338,6 +338,35 @@ public sealed class LicenceTests(LicenceFixture fixture)
         await InstallAsync(ValidLicence());
     }
 
+    [Fact]
+    public async Task The_licence_limit_on_users_is_enforced_where_users_are_created()
+    {
+        await InstallAsync(ValidLicence());
+        var tenant = await fixture.CreateTenantAsync();
+        var users = await fixture.ScalarAsync("SELECT count(*) FROM identity.\"AspNetUsers\"");
+        var status = await InstallAsync(TestVendor.Issue(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(90), maxUsers: (int)users + 1));
+        Assert.Equal(users, status.GetProperty("usage").GetProperty("users").GetProperty("used").GetInt64());
+        Assert.Equal(users + 1, status.GetProperty("usage").GetProperty("users").GetProperty("limit").GetInt64());
+
+        // identity reloads the licence when told over Redis, like the api replicas.
+        async Task<(HttpStatusCode Status, JsonElement Body)> CreateUserAsync()
+        {
+            var (status, body, _) = await Identity.Oidc.ApiAsync(fixture.Stack, HttpMethod.Post, "/api/v1/users", fixture.OperatorToken,
+                new { email = Identity.Oidc.NewEmail("licence"), password = Identity.Oidc.StrongPassword(), roles = new[] { "tenant-member" }, tenantId = tenant });
+            return (status, body);
+        }
+
+        var (created, createdBody) = await CreateUserAsync();
+        Assert.True(created == HttpStatusCode.Created, $"create user: {(int)created} {createdBody}");
+        var (refused, refusedBody) = await CreateUserAsync();
+        Assert.True(refused == HttpStatusCode.Forbidden, $"create user over the limit: {(int)refused} {refusedBody}");
+        Assert.Equal("license_restricted", refusedBody.GetProperty("error").GetString());
+        Assert.Contains($"at most {users + 1} users", refusedBody.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(users + 1, await fixture.ScalarAsync("SELECT count(*) FROM identity.\"AspNetUsers\""));
+
+        await InstallAsync(ValidLicence());
+    }
+
     private async Task<string> NarrowOperatorTokenAsync()
     {
         using var client = fixture.Stack.Gateway.CreateClient();
