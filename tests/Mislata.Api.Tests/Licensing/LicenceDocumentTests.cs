@@ -50,6 +50,9 @@ public sealed class LicenceDocumentTests
         Assert.All(licence.Split('\n').Where(l => l.Length > 0), l => Assert.True(l.Length <= 64 || l.StartsWith("-----", StringComparison.Ordinal)));
         Assert.True(LicenceDocument.Verify("\n  " + licence.Replace("\n", "\r\n", StringComparison.Ordinal) + "  \n", TestVendor.Anchors).IsAuthentic);
         Assert.True(LicenceDocument.Verify(Envelope(licence).ToJsonString(), TestVendor.Anchors).IsAuthentic);
+
+        // On one line (an .env file or a ConfigMap value): the line breaks of the armour are whitespace.
+        Assert.True(LicenceDocument.Verify(licence.Replace('\n', ' '), TestVendor.Anchors).IsAuthentic);
     }
 
     [Fact]

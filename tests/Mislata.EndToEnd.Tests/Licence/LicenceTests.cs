@@ -196,7 +196,7 @@ public sealed class LicenceTests(LicenceFixture fixture)
         var (_, tenantAdminKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "audit:read", "billing:read", "users:read", "users:write", "keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write"]);
         using var tenantAdmin = fixture.WithKey(tenantAdminKey);
         using var narrower = fixture.Stack.Gateway.CreateClient();
-        narrower.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await NarrowOperatorTokenAsync());
+        narrower.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await OperatorTokenAsync("audit:read"));
         using var anonymous = fixture.Stack.Gateway.CreateClient();
 
         foreach (var client in new[] { tenantAdmin, narrower })
@@ -349,9 +349,10 @@ public sealed class LicenceTests(LicenceFixture fixture)
         Assert.Equal(users + 1, status.GetProperty("usage").GetProperty("users").GetProperty("limit").GetInt64());
 
         // identity reloads the licence when told over Redis, like the api replicas.
+        var usersAdmin = await OperatorTokenAsync("platform:admin users:write");
         async Task<(HttpStatusCode Status, JsonElement Body)> CreateUserAsync()
         {
-            var (status, body, _) = await Identity.Oidc.ApiAsync(fixture.Stack, HttpMethod.Post, "/api/v1/users", fixture.OperatorToken,
+            var (status, body, _) = await Identity.Oidc.ApiAsync(fixture.Stack, HttpMethod.Post, "/api/v1/users", usersAdmin,
                 new { email = Identity.Oidc.NewEmail("licence"), password = Identity.Oidc.StrongPassword(), roles = new[] { "tenant-member" }, tenantId = tenant });
             return (status, body);
         }
@@ -367,7 +368,8 @@ public sealed class LicenceTests(LicenceFixture fixture)
         await InstallAsync(ValidLicence());
     }
 
-    private async Task<string> NarrowOperatorTokenAsync()
+    /// <summary>An access token of the bootstrap operator client with only <paramref name="scope"/>.</summary>
+    private async Task<string> OperatorTokenAsync(string scope)
     {
         using var client = fixture.Stack.Gateway.CreateClient();
         using var response = await client.PostAsync(U("/connect/token"), new FormUrlEncodedContent(new Dictionary<string, string>
@@ -375,7 +377,7 @@ public sealed class LicenceTests(LicenceFixture fixture)
             ["grant_type"] = "client_credentials",
             ["client_id"] = fixture.Stack.BootstrapClientId,
             ["client_secret"] = fixture.Stack.BootstrapClientSecret,
-            ["scope"] = "audit:read",
+            ["scope"] = scope,
         }));
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, $"token: {(int)response.StatusCode} {body}");
