@@ -69,6 +69,19 @@ public static class LicenceVendorTool
             throw new FormatException("the spec is not a JSON object");
         }
 
+        try
+        {
+            return PayloadFrom(spec, now);
+        }
+        catch (Exception e) when (e is InvalidOperationException or OverflowException or ArgumentException)
+        {
+            // A member of the wrong JSON type (a number as text, a date as a number…).
+            throw new FormatException("the spec has a member of the wrong type: " + e.Message, e);
+        }
+    }
+
+    private static LicencePayload PayloadFrom(JsonElement spec, DateTimeOffset now)
+    {
         // Build the payload JSON from the spec with defaults, then read it back with the installation's own parser:
         // a spec the installation would refuse is refused here, before anything is signed.
         var id = Get(spec, "id") is { ValueKind: JsonValueKind.String } i ? Guid.Parse(i.GetString()!) : Guid.NewGuid();

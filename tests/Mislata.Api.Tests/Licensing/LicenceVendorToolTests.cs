@@ -65,6 +65,10 @@ public sealed class LicenceVendorToolTests : IDisposable
     [InlineData("""{"licensee":"Acme","edition":"enterprise","expiresAt":"2020-01-01T00:00:00Z"}""")]
     [InlineData("""{"licensee":"Acme","edition":"enterprise","expiresAt":"2027-12-31T00:00:00Z","graceDays":1000}""")]
     [InlineData("not json")]
+    [InlineData("""{"licensee":"Acme","edition":"enterprise","expiresAt":"2027-12-31T00:00:00Z","graceDays":"ten"}""")]
+    [InlineData("""{"licensee":"Acme","edition":"enterprise","expiresAt":20271231}""")]
+    [InlineData("""{"licensee":"Acme","edition":"enterprise","expiresAt":"2027-12-31T00:00:00Z","id":"not-a-guid"}""")]
+    [InlineData("[1,2]")]
     public void A_spec_the_installation_would_refuse_is_refused_before_signing(string spec) =>
         Assert.ThrowsAny<FormatException>(() => LicenceVendorTool.PayloadFromSpec(spec, Now));
 }
