@@ -30,7 +30,7 @@ public static class LicenceVendorTool
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
 
-        using (var writer = new StreamWriter(privatePath, Encoding.UTF8, options))
+        using (var writer = new StreamWriter(privatePath, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options))
         {
             writer.Write(pair.ToPrivateJson());
         }

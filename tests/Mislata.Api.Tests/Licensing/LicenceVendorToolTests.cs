@@ -25,6 +25,10 @@ public sealed class LicenceVendorToolTests : IDisposable
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(privatePath));
         }
 
+        // Plain JSON files (no byte-order mark: other tools read them too).
+        Assert.Equal((byte)'{', File.ReadAllBytes(privatePath)[0]);
+        Assert.Equal((byte)'{', File.ReadAllBytes(publicPath)[0]);
+
         // The public file holds neither private key.
         using (var privateFile = System.Text.Json.JsonDocument.Parse(File.ReadAllText(privatePath)))
         {
