@@ -10,6 +10,7 @@ using Mislata.Infrastructure.DataProtection;
 using Mislata.Infrastructure.Health;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Keys;
+using Mislata.Infrastructure.Licensing;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Redis;
 using Mislata.Infrastructure.Secrets;
@@ -122,6 +123,7 @@ public static class InfrastructureExtensions
         builder.Services.AddMislataTenancy();
         builder.Services.AddMislataKeys();
         builder.Services.AddMislataSecrets();
+        builder.Services.AddMislataLicensing();
 
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4))

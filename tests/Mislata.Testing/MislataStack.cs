@@ -13,6 +13,18 @@ public sealed record StackOptions
     /// <summary>A PostgreSQL cluster of the stack's own (so a test may stop it), rather than a database in the shared one.</summary>
     public bool OwnPostgres { get; init; }
 
+    /// <summary>
+    /// The services trust the TEST vendor key (tests/Mislata.Testing.LicensedHost) and start with
+    /// <see cref="Licence"/> installed. Default true: the stacks create more tenants and keys than Community allows.
+    /// </summary>
+    public bool TrustTestVendor { get; init; } = true;
+
+    /// <summary>The licence given as QAPI_LICENSE (with <see cref="TrustTestVendor"/>): by default an unlimited test licence valid for a year; null for none (Community).</summary>
+    public string? Licence { get; init; } = DefaultLicence.Value;
+
+    private static readonly Lazy<string> DefaultLicence = new(() =>
+        Licensing.TestVendor.Issue(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), licensee: "End-to-end tests"));
+
     /// <summary>Extra environment for every service (null removes a variable).</summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
 }
@@ -108,6 +120,11 @@ public sealed class MislataStack : IAsyncDisposable
             ["QAPI_BOOTSTRAP_CLIENT_ID"] = BootstrapClientId,
             ["QAPI_BOOTSTRAP_CLIENT_SECRET"] = BootstrapClientSecret,
         };
+        if (Options.TrustTestVendor && Options.Licence is not null && service == "api")
+        {
+            env["QAPI_LICENSE"] = Options.Licence;
+        }
+
         if (_services.FirstOrDefault(s => s.Name == "identity") is { } identity)
         {
             env["QAPI_IDENTITY_URL"] = identity.BaseAddress.ToString().TrimEnd('/');
@@ -132,17 +149,17 @@ public sealed class MislataStack : IAsyncDisposable
         {
             for (var i = 0; i < Options.IdentityReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity")));
+                _services.Add(ServiceProcess.Start("identity", Processes.FreePort(), ServiceEnvironment("identity"), Options.TrustTestVendor));
             }
 
             for (var i = 0; i < Options.ApiReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("api", 0, ServiceEnvironment("api")));
+                _services.Add(ServiceProcess.Start("api", 0, ServiceEnvironment("api"), Options.TrustTestVendor));
             }
 
             for (var i = 0; i < Options.WorkerReplicas; i++)
             {
-                _services.Add(ServiceProcess.Start("worker", 0, ServiceEnvironment("worker")));
+                _services.Add(ServiceProcess.Start("worker", 0, ServiceEnvironment("worker"), Options.TrustTestVendor));
             }
 
             try
@@ -179,7 +196,7 @@ public sealed class MislataStack : IAsyncDisposable
         await service.DisposeAsync();
         for (var attempt = 1; ; attempt++)
         {
-            var restarted = ServiceProcess.Start(service.Name, port, ServiceEnvironment(service.Name));
+            var restarted = ServiceProcess.Start(service.Name, port, ServiceEnvironment(service.Name), Options.TrustTestVendor);
             _services[index] = restarted;
             try
             {

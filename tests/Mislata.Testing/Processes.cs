@@ -151,7 +151,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     /// Starts a service on <paramref name="port"/>; port 0 lets the service bind a free port itself, read back from its
     /// "Now listening on" log line (no other process can take it in between).
     /// </summary>
-    public static ServiceProcess Start(string service, int port, IDictionary<string, string?> environment)
+    public static ServiceProcess Start(string service, int port, IDictionary<string, string?> environment, bool trustTestVendor = false)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -161,7 +161,16 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = TestEnvironment.RepositoryRoot,
         };
-        psi.ArgumentList.Add(TestEnvironment.ServiceDll(service));
+        if (trustTestVendor && service is "identity" or "api" or "worker")
+        {
+            // The same service with the licence trust anchors replaced by the TEST vendor key (TestEnvironment.LicensedHostDll).
+            psi.ArgumentList.Add(TestEnvironment.LicensedHostDll);
+            psi.ArgumentList.Add(service);
+        }
+        else
+        {
+            psi.ArgumentList.Add(TestEnvironment.ServiceDll(service));
+        }
         foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("QAPI_", StringComparison.Ordinal)).ToList())
         {
             psi.Environment.Remove(key);

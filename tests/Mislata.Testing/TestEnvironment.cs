@@ -42,6 +42,20 @@ public static class TestEnvironment
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{project} is not built in {Configuration}: run ./test.sh (it builds first).", dll);
     }
 
+    /// <summary>
+    /// The test host of the services that trusts the TEST vendor key (tests/Mislata.Testing.LicensedHost):
+    /// the services as shipped with that one registration replaced. Started as <c>dotnet &lt;dll&gt; identity|api|worker</c>.
+    /// </summary>
+    public static string LicensedHostDll
+    {
+        get
+        {
+            const string project = "Mislata.Testing.LicensedHost";
+            var dll = Path.Combine(RepositoryRoot, "tests", project, "bin", Configuration, "net10.0", project + ".dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException($"{project} is not built in {Configuration}: run ./test.sh (it builds first).", dll);
+        }
+    }
+
     /// <summary>A fresh folder under the run's state folder.</summary>
     public static string NewFolder(string prefix)
     {

@@ -3,6 +3,7 @@ using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Audit;
 using Mislata.Api.Features.Billing;
 using Mislata.Api.Features.Keys;
+using Mislata.Api.Features.Licence;
 using Mislata.Api.Features.Operations;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
@@ -11,6 +12,7 @@ using Mislata.Api.Features.Tenants;
 using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Encryption;
 using Mislata.Infrastructure.Idempotency;
+using Mislata.Infrastructure.Licensing;
 using Scalar.AspNetCore;
 
 namespace Mislata.Api.Features;
@@ -26,6 +28,7 @@ public static class ApiSetup
         builder.Services.AddSingleton(new RateLimitOptions());
         builder.Services.AddFailedCredentialLimits();
         builder.Services.AddMislataCryptoOperations();
+        builder.Services.AddMislataLicenceAtStart();
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IIdempotencyOwner, CallerIdempotencyOwner>();
         builder.Services.AddSingleton<AccessTokenValidator>(sp => new AccessTokenValidator(sp.GetRequiredService<JwksCache>(), tokenOptions));
@@ -61,6 +64,7 @@ public static class ApiSetup
             .WithOpenApiRoutePattern("/api/v1/openapi.json"));
         app.MapAdminTenantsApi();
         app.MapAdminPlansApi();
+        app.MapAdminLicenseApi();
         app.MapPartnersApi();
         app.MapApiKeysApi();
         app.MapKeysApi();

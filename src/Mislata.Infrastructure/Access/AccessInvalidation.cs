@@ -10,7 +10,7 @@ public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILo
 {
     public static readonly RedisChannel Channel = RedisChannel.Literal("mislata:access:invalidate");
 
-    /// <summary>Raised for local and remote invalidations: <c>key:{id}</c>, <c>tenant:{id}</c>, <c>plans</c>, <c>all</c>.</summary>
+    /// <summary>Raised for local and remote invalidations: <c>key:{id}</c>, <c>tenant:{id}</c>, <c>plans</c>, <c>licence</c>, <c>all</c>.</summary>
     public event Action<string>? Invalidated;
 
     public async Task PublishAsync(string message)
@@ -39,6 +39,9 @@ public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILo
     public static string Tenant(Guid id) => "tenant:" + id.ToString("N");
 
     public const string Plans = "plans";
+
+    /// <summary>The installed licence or its revocation changed: every replica reloads it.</summary>
+    public const string Licence = "licence";
 
     public const string All = "all";
 

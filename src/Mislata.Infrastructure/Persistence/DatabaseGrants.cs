@@ -116,6 +116,10 @@ public static partial class DatabaseGrants
                 ["secrets"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
                 ["secret_versions"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
 
+                // The installed licence: the api installs it and reads it; the worker reads it and records its hourly
+                // check (revocation, the state last audited); identity reads it (maxUsers).
+                ["licence"] = new(Identity: Read, Api: ReadWrite, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
+
                 // The verified-chain checkpoints of /audit/verify (api) and the nightly verification (worker).
                 ["audit_checkpoints"] = new(Identity: None, Api: Advance, Worker: Advance),
 

@@ -18,6 +18,9 @@ public static class ErrorCodes
     public const string RateLimited = "rate_limited";
     public const string QuotaExceeded = "quota_exceeded";
     public const string LicenseRestricted = "license_restricted";
+
+    /// <summary>A licence given to PUT /admin/license is not installable (malformed, untrusted key, bad signature, not valid now).</summary>
+    public const string LicenseInvalid = "license_invalid";
     public const string Unavailable = "unavailable";
 
     /// <summary>Only for bugs: never the answer to client input.</summary>

@@ -92,6 +92,11 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "identity", "UPDATE mislata.tenants SET secret_versions_kept = 1" },
         { "identity", "INSERT INTO mislata.plans (id) VALUES (gen_random_uuid())" },
         { "identity", "DELETE FROM identity.\"__EFMigrationsHistory\"" },
+
+        // The licence: the worker records its checks but neither installs nor removes one; identity only reads it.
+        { "worker", "DELETE FROM mislata.licence" },
+        { "worker", "INSERT INTO mislata.licence (slot, licence_id, document, installed_at, installed_by, recorded_state) VALUES (1, gen_random_uuid(), 'x', now(), 'w', 'valid')" },
+        { "identity", "UPDATE mislata.licence SET recorded_state = recorded_state" },
     };
 
     [Theory]
@@ -119,6 +124,16 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         await using var connection = await OpenAsAsync("worker");
         await ScalarAsync(connection, "WITH gone AS (DELETE FROM identity.\"OpenIddictTokens\" WHERE false RETURNING 1) SELECT count(*) FROM gone");
         await ScalarAsync(connection, "WITH gone AS (DELETE FROM identity.\"OpenIddictAuthorizations\" WHERE false RETURNING 1) SELECT count(*) FROM gone");
+    }
+
+    [Fact]
+    public async Task The_worker_reads_the_licence_and_records_its_checks_and_identity_reads_it()
+    {
+        await using var connection = await OpenAsAsync("worker");
+        await ScalarAsync(connection, "SELECT count(*) FROM mislata.licence");
+        await ScalarAsync(connection, "WITH checked AS (UPDATE mislata.licence SET revocation_checked_at = revocation_checked_at, recorded_state = recorded_state RETURNING 1) SELECT count(*) FROM checked");
+        await using var identity = await OpenAsAsync("identity");
+        await ScalarAsync(identity, "SELECT count(*) FROM mislata.licence");
     }
 
     [Fact]

@@ -158,7 +158,7 @@ public sealed class GatewayTests(StackFixture fixture)
         Assert.StartsWith("3.1", root.GetProperty("openapi").GetString(), StringComparison.Ordinal);
         Assert.Equal("Mislata API", root.GetProperty("info").GetProperty("title").GetString());
         var paths = root.GetProperty("paths");
-        foreach (var path in new[] { "/api/v1/ping", "/api/v1/api-keys", "/api/v1/admin/tenants", "/api/v1/audit/verify", "/api/v1/billing/usage", "/api/v1/keys", "/api/v1/keys/{id}/public", "/api/v1/keys/jwks", "/api/v1/keys/import",
+        foreach (var path in new[] { "/api/v1/ping", "/api/v1/api-keys", "/api/v1/admin/tenants", "/api/v1/admin/license", "/api/v1/audit/verify", "/api/v1/billing/usage", "/api/v1/keys", "/api/v1/keys/{id}/public", "/api/v1/keys/jwks", "/api/v1/keys/import",
             "/api/v1/encrypt", "/api/v1/decrypt", "/api/v1/encrypt/batch", "/api/v1/decrypt/batch", "/api/v1/rewrap", "/api/v1/datakey",
             "/api/v1/sign", "/api/v1/verify", "/api/v1/hmac", "/api/v1/hmac/verify", "/api/v1/random" })
         {

@@ -25,6 +25,7 @@ public sealed class ResilienceTests : IAsyncLifetime
     {
         var pids = Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList();
         var (secretsKey, secretId) = await TenantWithSecretAsync();
+        var operatorToken = await OperatorTokenAsync();
 
         await Stack.Redis.StopAsync();
         var (_, downBody) = await Stack.WaitHealthAsync(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(10));
@@ -39,6 +40,7 @@ public sealed class ResilienceTests : IAsyncLifetime
         await AssertUnavailableAsync(HttpMethod.Get, "api/v1/api-keys", apiKey: true);
         await AssertUnavailableAsync(HttpMethod.Post, "connect/token", apiKey: false);
         await AssertSecretsUnavailableAsync(secretsKey, secretId);
+        await AssertLicenceUnavailableAsync(operatorToken);
         await Stack.Postgres.StartAsync();
         await Stack.WaitHealthAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30));
 
@@ -78,6 +80,37 @@ public sealed class ResilienceTests : IAsyncLifetime
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"{path}: {(int)response.StatusCode} {text}");
         return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    private async Task<string> OperatorTokenAsync()
+    {
+        using var client = Stack.Gateway.CreateClient();
+        using var token = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = Stack.BootstrapClientId,
+            ["client_secret"] = Stack.BootstrapClientSecret,
+            ["scope"] = "platform:admin",
+        }));
+        var body = await token.Content.ReadAsStringAsync();
+        Assert.True(token.IsSuccessStatusCode, $"token: {(int)token.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>The licence's status and installation while PostgreSQL is down: 503 <c>unavailable</c>, never a 500.</summary>
+    private async Task AssertLicenceUnavailableAsync(string operatorToken)
+    {
+        using var client = Stack.Gateway.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", operatorToken);
+        var licence = Mislata.Testing.Licensing.TestVendor.Issue(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        foreach (var (method, body) in new (HttpMethod, object?)[] { (HttpMethod.Get, null), (HttpMethod.Put, new { license = licence }) })
+        {
+            using var request = new HttpRequestMessage(method, "/api/v1/admin/license") { Content = body is null ? null : System.Net.Http.Json.JsonContent.Create(body) };
+            using var response = await client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{method} /api/v1/admin/license with PostgreSQL down: {(int)response.StatusCode} {text}");
+            Assert.Equal("unavailable", JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
+        }
     }
 
     /// <summary>Every secrets route of a known caller, while PostgreSQL is down: 503 <c>unavailable</c>, never a 500, and no value.</summary>

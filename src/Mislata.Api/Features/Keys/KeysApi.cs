@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Api.Access;
 using Mislata.Api.Common;
+using Mislata.Api.Features.Licence;
 using Mislata.Core.Access;
 using Mislata.Core.Keys;
 using Mislata.Crypto;
@@ -28,13 +29,13 @@ public static class KeysApi
     public static IEndpointRouteBuilder MapKeysApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/keys").WithTags("Keys");
-        group.MapPost("/", CreateAsync).RequireScope(Scopes.KeysWrite).Idempotent()
+        group.MapPost("/", CreateAsync).RequireScope(Scopes.KeysWrite).RequireLicence(LicensedCreation.Key).Idempotent()
             .WithSummary("Create a key").WithDescription("Generates version 1 of a new key. Without `algorithm`: ML-KEM-768 (or the default of `type`). RSA keys are encryption keys (OAEP) unless `type` is `signing` (PSS).");
         group.MapGet("/", ListAsync).RequireScope(Scopes.KeysRead)
             .WithSummary("List keys").WithDescription("Filters `algorithm`, `state`, `tag`, `name` (prefix); cursor paging.");
         group.MapGet("/jwks", JwksAsync).RequireScope(Scopes.KeysRead)
             .WithSummary("The tenant's JWKS").WithDescription("Every non-destroyed version of the tenant's enabled asymmetric keys.");
-        group.MapPost("/import", ImportAsync).RequireScope(Scopes.KeysWrite).Idempotent()
+        group.MapPost("/import", ImportAsync).RequireScope(Scopes.KeysWrite).RequireLicence(LicensedCreation.Key).Idempotent()
             .WithSummary("Import a key (BYOK)").WithDescription("`material` in `pkcs8` (base64 DER or PEM), `raw` (base64) or `jwk`; checked for consistency, then sealed. Never echoed.");
         group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a key with its versions");
         group.MapPatch("/{id:guid}", UpdateAsync).RequireScope(Scopes.KeysWrite)

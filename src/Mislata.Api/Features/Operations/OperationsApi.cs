@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Mislata.Api.Access;
 using Mislata.Api.Common;
+using Mislata.Api.Features.Licence;
 using Mislata.Core.Access;
 using Mislata.Core.Encryption;
 using Mislata.Crypto.Payloads;
@@ -25,17 +26,17 @@ public static class OperationsApi
     public static IEndpointRouteBuilder MapOperationsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1").WithTags("Cryptographic operations");
-        Limit(group.MapPost("/encrypt", EncryptAsync), MaxBodyBytes)
+        Limit(group.MapPost("/encrypt", EncryptAsync), MaxBodyBytes).RequireLicence(LicensedCreation.NewData)
             .WithSummary("Encrypt").WithDescription("`plaintext` (`encoding` utf8 or base64) under `keyId` or the tenant's default encryption key; `context` is associated data that decrypt must be given again.");
         Limit(group.MapPost("/decrypt", DecryptAsync), MaxBodyBytes)
             .WithSummary("Decrypt").WithDescription("The plaintext of an `encryptedPayload`, in the encoding it was encrypted with. Any failure after parsing is `decryption_failed` and nothing more.");
-        Limit(group.MapPost("/encrypt/batch", EncryptBatchAsync), MaxBatchBodyBytes)
+        Limit(group.MapPost("/encrypt/batch", EncryptBatchAsync), MaxBatchBodyBytes).RequireLicence(LicensedCreation.NewData)
             .WithSummary("Encrypt up to 1000 items").WithDescription("Results in the order of `items`; a failed item is `{error: {code, detail}}`.");
         Limit(group.MapPost("/decrypt/batch", DecryptBatchAsync), MaxBatchBodyBytes)
             .WithSummary("Decrypt up to 1000 items").WithDescription("Results in the order of `items`; a failed item is `{error: {code, detail}}`.");
-        Limit(group.MapPost("/rewrap", RewrapAsync), MaxBodyBytes)
+        Limit(group.MapPost("/rewrap", RewrapAsync), MaxBodyBytes).RequireLicence(LicensedCreation.NewData)
             .WithSummary("Rewrap under the current version").WithDescription("The same plaintext, encoding and context under the key's current version; the plaintext is never returned.");
-        Limit(group.MapPost("/datakey", DataKeyAsync), MaxBodyBytes)
+        Limit(group.MapPost("/datakey", DataKeyAsync), MaxBodyBytes).RequireLicence(LicensedCreation.NewData)
             .WithSummary("Generate a data key").WithDescription("`bytes` 16..64 (default 32) of fresh key, encrypted under the key (`encryptedPayload`, encoding base64) and, unless `includePlaintext` is false, in clear (base64).");
         Limit(group.MapPost("/sign", SignAsync), MaxBodyBytes)
             .WithSummary("Sign").WithDescription("With `keyId` or the tenant's default signing key. `context` for ML-DSA and SLH-DSA only (≤ 255 bytes). SLH-DSA runs under a bounded number of slots: `429` with `Retry-After` when all are busy.");

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Api.Access;
 using Mislata.Api.Common;
+using Mislata.Api.Features.Licence;
 using Mislata.Api.Features.ApiKeys;
 using Mislata.Api.Features.Tenants;
 using Mislata.Core.Access;
@@ -65,7 +66,7 @@ public static class PartnersApi
 
         var portal = app.MapGroup("/api/v1/partner").WithTags("Partner").RequireScope(Scopes.PartnerAdmin, CallerAudience.Partner);
         portal.MapGet("/tenants", ListTenantsAsync);
-        portal.MapPost("/tenants", CreateTenantAsync).Idempotent();
+        portal.MapPost("/tenants", CreateTenantAsync).RequireLicence(LicensedCreation.Tenant).Idempotent();
         portal.MapGet("/tenants/{id:guid}", GetTenantAsync);
         portal.MapGet("/usage", UsageAsync);
         return app;

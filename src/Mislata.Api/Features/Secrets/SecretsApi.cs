@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Api.Access;
 using Mislata.Api.Common;
+using Mislata.Api.Features.Licence;
 using Mislata.Core.Access;
 using Mislata.Core.Secrets;
 using Mislata.Infrastructure.Idempotency;
@@ -33,13 +34,13 @@ public static class SecretsApi
     public static IEndpointRouteBuilder MapSecretsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/secrets").WithTags("Secrets");
-        group.MapPost("/", CreateAsync).RequireScope(Scopes.SecretsWrite).Idempotent()
+        group.MapPost("/", CreateAsync).RequireScope(Scopes.SecretsWrite).RequireLicence(LicensedCreation.NewData).Idempotent()
             .WithSummary("Create a secret").WithDescription("Stores version 1. `value` in `encoding` utf8 (default) or base64, at most 64 KiB decoded; an empty value is allowed.");
         group.MapGet("/", ListAsync).RequireScope(Scopes.SecretsRead)
             .WithSummary("List secrets (metadata only)").WithDescription("Filters `name` (prefix), `label` (exact), `state` (live default, or deleted), `includeExpired`; cursor paging.");
         group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.SecretsRead)
             .WithSummary("Read a secret's value").WithDescription("`version` (default current), `encoding` utf8|base64 (default utf8 when the value is UTF-8 text, else base64), `includeExpired=true` to read an expired secret.");
-        group.MapPut("/{id:guid}", WriteAsync).RequireScope(Scopes.SecretsWrite)
+        group.MapPut("/{id:guid}", WriteAsync).RequireScope(Scopes.SecretsWrite).RequireLicence(LicensedCreation.NewData)
             .WithSummary("Write a new version").WithDescription("`expectedVersion` makes it a check-and-set: 409 conflict when another write came first.");
         group.MapPatch("/{id:guid}", UpdateAsync).RequireScope(Scopes.SecretsWrite)
             .WithSummary("Update metadata").WithDescription("`description`, `labels`, `contentType`, `expiresAt` (null removes it).");

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Api.Access;
 using Mislata.Api.Common;
+using Mislata.Api.Features.Licence;
 using Mislata.Api.Features.ApiKeys;
 using Mislata.Core.Access;
 using Mislata.Core.Tenants;
@@ -20,7 +21,7 @@ public static class AdminTenantsApi
     {
         var group = app.MapGroup("/api/v1/admin/tenants").WithTags("Admin: tenants").RequireScope(Scopes.PlatformAdmin, CallerAudience.Platform);
         group.MapGet("/", ListAsync);
-        group.MapPost("/", CreateAsync).Idempotent();
+        group.MapPost("/", CreateAsync).RequireLicence(LicensedCreation.Tenant).Idempotent();
         group.MapGet("/{id:guid}", GetAsync);
         group.MapPatch("/{id:guid}", UpdateAsync);
         group.MapDelete("/{id:guid}", DeleteAsync);

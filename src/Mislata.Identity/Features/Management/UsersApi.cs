@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Access;
 using Mislata.Core.Audit;
+using Mislata.Core.Licensing;
 using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
@@ -12,6 +13,7 @@ using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Identity;
+using Mislata.Infrastructure.Licensing;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Usage;
 using Mislata.ServiceDefaults.Problems;
@@ -85,6 +87,14 @@ internal static class UsersApi
         {
             return Problem.Of(StatusCodes.Status429TooManyRequests, ErrorCodes.QuotaExceeded, "Quota exceeded",
                 $"The tenant's plan allows {access.Limits.MaxUsers} users.");
+        }
+
+        // The licence's maxUsers (403 license_restricted), across the installation: every account, platform admins included.
+        var licence = await http.RequestServices.GetRequiredService<LicenceMonitor>().CurrentAsync(cancellationToken);
+        if (licence.Limits.MaxUsers is { } maxUsers && !LicenceRules.AllowsOneMore(maxUsers, await db.Users.LongCountAsync(cancellationToken)))
+        {
+            return Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.LicenseRestricted, "Licence limit reached",
+                $"The {(licence.State == LicenceState.Community ? "Community edition" : "licence")} allows at most {maxUsers} users on this installation.");
         }
 
         // The user, its roles and the audit event commit together; the audit log is written before the commit.

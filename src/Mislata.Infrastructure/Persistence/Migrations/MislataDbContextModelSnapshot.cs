@@ -275,6 +275,54 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         });
                 });
 
+            modelBuilder.Entity("Mislata.Core.Licensing.InstalledLicence", b =>
+                {
+                    b.Property<short>("Slot")
+                        .HasColumnType("smallint")
+                        .HasColumnName("slot");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("character varying(65536)")
+                        .HasColumnName("document");
+
+                    b.Property<DateTimeOffset>("InstalledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("installed_at");
+
+                    b.Property<string>("InstalledBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("installed_by");
+
+                    b.Property<Guid>("LicenceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("licence_id");
+
+                    b.Property<string>("RecordedState")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("recorded_state");
+
+                    b.Property<DateTimeOffset?>("RevocationCheckedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("revocation_checked_at");
+
+                    b.Property<DateTimeOffset?>("RevokedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("revoked_at");
+
+                    b.HasKey("Slot");
+
+                    b.ToTable("licence", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_licence_single_row", "slot = 1");
+                        });
+                });
+
             modelBuilder.Entity("Mislata.Core.Partners.Partner", b =>
                 {
                     b.Property<Guid>("Id")

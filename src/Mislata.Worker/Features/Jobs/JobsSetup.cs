@@ -12,6 +12,8 @@ using Mislata.Worker.Features.Audit;
 using Mislata.Worker.Features.Entropy;
 using Mislata.Worker.Features.Identity;
 using Mislata.Worker.Features.Keys;
+using Mislata.Worker.Features.Licence;
+using Mislata.Infrastructure.Licensing;
 using Mislata.Worker.Features.Secrets;
 using Mislata.Worker.Features.Usage;
 using StackExchange.Redis;
@@ -43,6 +45,8 @@ internal static class JobsSetup
         builder.Services.AddMislataEntropyPool();
         builder.Services.AddHttpClient(EntropyPoolFiller.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHostedService<EntropyPoolFiller>();
+        builder.Services.AddTransient<LicenceCheckJob>();
+        builder.Services.AddHttpClient<LicenceRevocationClient>(c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHangfireServer(o =>
         {
             o.ServerName = $"mislata-worker:{Environment.MachineName}:{Environment.ProcessId}";
@@ -74,6 +78,11 @@ internal static class JobsSetup
                 TokenPruningJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly(17));
             app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<UsageRollupJob>(
                 UsageRollupJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), UsageRollupJob.Schedule);
+            app.Services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<LicenceCheckJob>(
+                LicenceCheckJob.RecurringJobId, job => job.RunAsync(CancellationToken.None), Cron.Hourly());
+
+            // The licence is checked at every worker start too, not only at the next hour.
+            app.Services.GetRequiredService<IBackgroundJobClient>().Enqueue<LicenceCheckJob>(job => job.RunAsync(CancellationToken.None));
         }
         catch (RedisException ex)
         {
