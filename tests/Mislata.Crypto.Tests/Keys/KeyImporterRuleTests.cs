@@ -27,7 +27,8 @@ public sealed class KeyImporterRuleTests
             writer.WriteInteger(0);
             foreach (var part in new[] { p.Modulus!, p.Exponent!, p.D!, p.P!, p.Q!, p.DP!, p.DQ!, p.InverseQ! })
             {
-                writer.WriteIntegerUnsigned(part);
+                // RSAParameters are fixed-width: a field may start with zero bytes (about one key in 30), which DER does not allow.
+                writer.WriteIntegerUnsigned(part.AsSpan().TrimStart((byte)0));
             }
         }
 
