@@ -13,9 +13,12 @@ public readonly record struct RateLimitDecision(bool Allowed, int Limit, int Rem
 }
 
 /// <summary>
-/// Sliding-window (60 s) request limits shared by every replica: one atomic Lua script per request checks every bucket
-/// against Redis's own clock and records the request in all of them only when all allow it, so the sum of accepted
-/// requests over any 60 s never exceeds a limit. When Redis cannot be reached the request is let through (fail-open:
+/// Sliding-window (60 s) request limits shared by every replica: one atomic Lua script checks every bucket against
+/// Redis's own clock and records the request in all of them only when all allow it, so the sum of accepted requests over
+/// any 60 s never exceeds a limit. Limits of 2,000 requests a minute and more are reserved in leases (a thousandth of
+/// the tightest limit, at most <see cref="MaxLease"/>) that the replica spends from memory within
+/// <see cref="LeaseLifetime"/>: one round trip per lease instead of per request; a request leased and never spent still
+/// counts, so leases only ever make a limit stricter. Below 2,000 a minute every request is decided by Redis. When Redis cannot be reached the request is let through (fail-open:
 /// availability of the customer's own data first) without waiting for a timeout when the connection is known to be
 /// down; every such request is counted (<c>mislata.ratelimit.fail_open</c>) and a warning is logged at most every
 /// <see cref="LogInterval"/> with the number let through since the last one.
@@ -28,36 +31,50 @@ public sealed partial class RedisRateLimiter
     /// <summary>One warning per interval during an outage, not one per request.</summary>
     public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(30);
 
+    /// <summary>The largest lease: a thousandth of the tightest limit, between 1 and this.</summary>
+    public const int MaxLease = 64;
+
+    /// <summary>How long reserved requests may be spent from memory.</summary>
+    public static readonly TimeSpan LeaseLifetime = TimeSpan.FromSeconds(1);
+
+    private const int MaxLeases = 100_000;
     private const string KeyPrefix = "mislata:rl:";
     private const long WindowMs = 60_000;
 
+    // ARGV: window ms, member id, operations wanted (a lease, ≥ 1), then one limit per key. Grants the lease only in
+    // full measure of what every bucket still holds (at least one request), records each granted request in every
+    // bucket, and answers {allowed, limit, remaining, reset ms, granted} for the tightest bucket.
     private const string Script = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
+        local grant = tonumber(ARGV[3])
         local counts = {}
         for i = 1, #KEYS do
           redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
           local c = redis.call('ZCARD', KEYS[i])
           counts[i] = c
-          local limit = tonumber(ARGV[2 + i])
+          local limit = tonumber(ARGV[3 + i])
           if c >= limit then
             local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
             local reset = window
             if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-            return {0, limit, 0, reset}
+            return {0, limit, 0, reset, 0}
           end
+          grant = math.min(grant, limit - c)
         end
         local best = 0
         local bestRemaining = -1
         for i = 1, #KEYS do
-          redis.call('ZADD', KEYS[i], now, ARGV[2])
+          for j = 1, grant do
+            redis.call('ZADD', KEYS[i], now, ARGV[2] .. ':' .. j)
+          end
           redis.call('PEXPIRE', KEYS[i], window)
-          local remaining = tonumber(ARGV[2 + i]) - counts[i] - 1
+          local remaining = tonumber(ARGV[3 + i]) - counts[i] - grant
           if best == 0 or remaining < bestRemaining then best = i; bestRemaining = remaining end
         end
         local oldest = redis.call('ZRANGE', KEYS[best], 0, 0, 'WITHSCORES')
-        return {1, tonumber(ARGV[2 + best]), bestRemaining, tonumber(oldest[2]) + window - now}
+        return {1, tonumber(ARGV[3 + best]), bestRemaining, tonumber(oldest[2]) + window - now, grant}
         """;
 
     private const long NeverReported = long.MinValue;
@@ -68,6 +85,7 @@ public sealed partial class RedisRateLimiter
     private readonly Counter<long> _failOpen;
     private long _lastReport = NeverReported;
     private long _unreported;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lease> _leases = new(StringComparer.Ordinal);
 
     public RedisRateLimiter(IConnectionMultiplexer redis, IMeterFactory meters, TimeProvider time, ILogger<RedisRateLimiter> logger)
     {
@@ -78,6 +96,9 @@ public sealed partial class RedisRateLimiter
         _failOpen = meters.Create(MeterName).CreateCounter<long>(FailOpenCounterName, "{request}", "Requests let through without a rate-limit check because Redis was unavailable");
     }
 
+    /// <summary>How many requests one round trip reserves for a bucket set whose tightest limit is <paramref name="perMinute"/>.</summary>
+    public static int LeaseSize(int perMinute) => Math.Clamp(perMinute / 1000, 1, MaxLease);
+
     public async Task<RateLimitDecision> AcquireAsync(IReadOnlyList<RateLimitBucket> buckets)
     {
         ArgumentNullException.ThrowIfNull(buckets);
@@ -86,14 +107,28 @@ public sealed partial class RedisRateLimiter
             return RateLimitDecision.Unlimited;
         }
 
+        var tightest = int.MaxValue;
+        foreach (var bucket in buckets)
+        {
+            tightest = Math.Min(tightest, bucket.PerMinute);
+        }
+
+        var leaseSize = LeaseSize(tightest);
+        var leaseKey = leaseSize > 1 ? LeaseKey(buckets) : null;
+        if (leaseKey is not null && _leases.TryGetValue(leaseKey, out var held) && held.TrySpend(_time.GetTimestamp(), out var fromLease))
+        {
+            return fromLease;
+        }
+
         var keys = new RedisKey[buckets.Count];
-        var args = new RedisValue[buckets.Count + 2];
+        var args = new RedisValue[buckets.Count + 3];
         args[0] = WindowMs;
         args[1] = Guid.NewGuid().ToString("N");
+        args[2] = leaseSize;
         for (var i = 0; i < buckets.Count; i++)
         {
             keys[i] = KeyPrefix + buckets[i].Name;
-            args[i + 2] = buckets[i].PerMinute;
+            args[i + 3] = buckets[i].PerMinute;
         }
 
         if (!_redis.IsConnected)
@@ -105,11 +140,101 @@ public sealed partial class RedisRateLimiter
         {
             var result = (RedisResult[])(await _redis.GetDatabase().ScriptEvaluateAsync(Script, keys, args))!;
             var resetMs = (long)result[3];
-            return new RateLimitDecision((int)result[0] == 1, (int)result[1], Math.Max(0, (int)result[2]), (int)Math.Max(1, (resetMs + 999) / 1000));
+            var decision = new RateLimitDecision((int)result[0] == 1, (int)result[1], Math.Max(0, (int)result[2]), (int)Math.Max(1, (resetMs + 999) / 1000));
+            var granted = (int)result[4];
+            if (leaseKey is not null && granted > 1)
+            {
+                if (_leases.Count >= MaxLeases)
+                {
+                    SweepLeases();
+                }
+
+                // Requests still held by a concurrent reservation join this one (none is lost), under the older
+                // reservation's time: a lease never outlives its oldest request's lifetime.
+                var now = _time.GetTimestamp();
+                _leases.AddOrUpdate(
+                    leaseKey,
+                    _ => new Lease(granted - 1, decision, now, _time),
+                    (_, existing) => existing.Expired(now)
+                        ? new Lease(granted - 1, decision, now, _time)
+                        : new Lease(existing.TakeAll() + granted - 1, decision, existing.ReservedAt, _time));
+                return decision with { Remaining = decision.Remaining + granted - 1 };
+            }
+
+            return decision;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             return FailOpen(ex is TimeoutException ? "timeout" : "error", ex);
+        }
+    }
+
+    private static string LeaseKey(IReadOnlyList<RateLimitBucket> buckets)
+    {
+        var key = new System.Text.StringBuilder();
+        foreach (var bucket in buckets)
+        {
+            key.Append(bucket.Name).Append('=').Append(bucket.PerMinute).Append(';');
+        }
+
+        return key.ToString();
+    }
+
+    private void SweepLeases()
+    {
+        var now = _time.GetTimestamp();
+        foreach (var entry in _leases)
+        {
+            if (entry.Value.Expired(now))
+            {
+                _leases.TryRemove(entry);
+            }
+        }
+
+        if (_leases.Count >= MaxLeases)
+        {
+            _leases.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Requests reserved in Redis (recorded in every bucket at the reservation's time) and not yet spent by this replica,
+    /// usable for <see cref="LeaseLifetime"/>: unspent ones are simply not used, so a lease can only make the limit
+    /// stricter, never looser.
+    /// </summary>
+    private sealed class Lease(int requests, RateLimitDecision atReservation, long reservedAt, TimeProvider time)
+    {
+        private int _left = requests;
+
+        public long ReservedAt => reservedAt;
+
+        public bool Expired(long now) => time.GetElapsedTime(reservedAt, now) >= LeaseLifetime;
+
+        /// <summary>Takes every request left (they move to a newer lease).</summary>
+        public int TakeAll() => Interlocked.Exchange(ref _left, 0);
+
+        public bool TrySpend(long now, out RateLimitDecision decision)
+        {
+            decision = default;
+            if (Expired(now))
+            {
+                return false;
+            }
+
+            int left;
+            do
+            {
+                left = Volatile.Read(ref _left);
+                if (left <= 0)
+                {
+                    return false;
+                }
+            }
+            while (Interlocked.CompareExchange(ref _left, left - 1, left) != left);
+
+            // What the tightest bucket held at the reservation, less the requests of this lease spent since.
+            decision = atReservation with { Remaining = atReservation.Remaining + left - 1 };
+            return true;
         }
     }
 

@@ -28,7 +28,9 @@ public static class TenancyExtensions
         services.AddSingleton<ApiKeyDirectory>();
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddSingleton<RedisRateLimiter>();
-        services.AddSingleton<IUsageMeter, RedisUsageMeter>();
+        services.AddSingleton<RedisUsageMeter>();
+        services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<RedisUsageMeter>());
+        services.AddHostedService<UsageMeterFlusher>();
         services.AddSingleton<RedisIdempotencyStore>();
         services.AddScoped<ITenantResourceCounter, ApiKeyCounter>();
         services.AddScoped<ITenantResourceCounter, IdentityUserCounter>();

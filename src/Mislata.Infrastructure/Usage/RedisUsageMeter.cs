@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.ApiKeys;
@@ -7,34 +8,90 @@ using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.Usage;
 
-/// <summary>Monthly (UTC calendar month) operation counters in Redis, shared by every replica.</summary>
-public sealed class RedisUsageMeter(IConnectionMultiplexer redis, TimeProvider time) : IUsageMeter
+/// <summary>
+/// Monthly (UTC calendar month) operation counters in Redis, shared by every replica, without a Redis round trip per
+/// operation:
+/// <list type="bullet">
+/// <item>a plan without an operations limit is counted in process and added to Redis by <see cref="FlushAsync"/>
+/// (every second, and at shutdown): the count others see lags by at most one flush interval;</item>
+/// <item>a plan with a limit reserves operations from Redis in leases of <see cref="LeaseSize"/> (limit ÷ 1000, 1 to
+/// 64) and spends them from memory. The limit is never exceeded (a lease is taken only within it); operations reserved
+/// and not yet spent count as used, at most one lease per replica, and are given back at shutdown. Limits up to
+/// 1,000 operations a month take leases of one: every operation is decided by Redis itself.</item>
+/// </list>
+/// </summary>
+public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimeProvider time, ILogger<RedisUsageMeter> logger) : IUsageMeter
 {
-    private const string Script = """
+    public const int MaxLease = 64;
+
+    // Reserves up to ARGV[1] operations (at least ARGV[4], the ones asked for now) within the limit ARGV[2] (-1: none).
+    private const string ReserveScript = """
         local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-        local count = tonumber(ARGV[1])
+        local want = tonumber(ARGV[1])
+        local need = tonumber(ARGV[4])
         local limit = tonumber(ARGV[2])
-        if limit >= 0 and current + count > limit then
-          return {0, current}
+        if limit >= 0 then
+          if current + need > limit then
+            return {0, current}
+          end
+          want = math.min(want, limit - current)
         end
-        local updated = redis.call('INCRBY', KEYS[1], count)
-        if updated == count then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
-        return {1, updated}
+        local updated = redis.call('INCRBY', KEYS[1], want)
+        if updated == want then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
+        return {want, updated}
         """;
+
+    // Adds a count (or gives back unspent reservations: negative), never below zero.
+    private const string AddScript = """
+        local updated = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
+        if updated < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL'); updated = 0 end
+        if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
+        return updated
+        """;
+
+    private readonly ConcurrentDictionary<(Guid Tenant, DateTimeOffset Period), Account> _accounts = new();
+
+    /// <summary>How many operations one reservation takes for a plan's monthly <paramref name="limit"/>.</summary>
+    public static int LeaseSize(long limit) => (int)Math.Clamp(limit / 1000, 1, MaxLease);
 
     public async Task<OperationsConsumption> TryConsumeOperationsAsync(Guid tenantId, long? limit, int count, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         var (start, end) = CurrentPeriod();
-        var ttl = (long)(end - time.GetUtcNow()).TotalSeconds + (35L * 24 * 3600);
+        var account = _accounts.GetOrAdd((tenantId, start), _ => new Account());
+        if (limit is null)
+        {
+            return new OperationsConsumption(true, account.AddUnflushed(count), null, end);
+        }
+
+        if (account.TrySpend(count, out var used))
+        {
+            return new OperationsConsumption(true, used, limit, end);
+        }
+
+        var need = count - account.Reserved;
+        var want = Math.Max(need, LeaseSize(limit.Value));
         var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(
-            Script, [Key(tenantId, start)], [count, limit ?? -1, ttl]))!;
-        return new OperationsConsumption((int)result[0] == 1, (long)result[1], limit, end);
+            ReserveScript, [Key(tenantId, start)], [want, limit.Value, Ttl(end), Math.Max(need, 1)]))!;
+        var granted = (long)result[0];
+        var total = (long)result[1];
+        if (granted == 0)
+        {
+            return new OperationsConsumption(false, total, limit, end);
+        }
+
+        account.AddReserved(granted, total);
+        return account.TrySpend(count, out used)
+            ? new OperationsConsumption(true, used, limit, end)
+            : new OperationsConsumption(false, total, limit, end);
     }
 
     public async Task<long> OperationsThisPeriodAsync(Guid tenantId, CancellationToken cancellationToken)
     {
-        var value = await redis.GetDatabase().StringGetAsync(Key(tenantId, CurrentPeriod().Start));
-        return value.HasValue ? (long)value : 0;
+        var start = CurrentPeriod().Start;
+        var value = await redis.GetDatabase().StringGetAsync(Key(tenantId, start));
+        var stored = value.HasValue ? (long)value : 0;
+        return _accounts.TryGetValue((tenantId, start), out var account) ? stored + account.Unflushed : stored;
     }
 
     public (DateTimeOffset Start, DateTimeOffset End) CurrentPeriod()
@@ -44,8 +101,149 @@ public sealed class RedisUsageMeter(IConnectionMultiplexer redis, TimeProvider t
         return (start, start.AddMonths(1));
     }
 
+    /// <summary>
+    /// Adds the operations of unlimited plans counted since the last flush to Redis (one pipelined script per tenant);
+    /// with <paramref name="releaseReservations"/> (shutdown) also gives back reserved operations not spent. Accounts
+    /// of past months are dropped once flushed. A failed write keeps its count for the next flush.
+    /// </summary>
+    public async Task<int> FlushAsync(bool releaseReservations, CancellationToken cancellationToken)
+    {
+        var current = CurrentPeriod().Start;
+        var writes = new List<(KeyValuePair<(Guid Tenant, DateTimeOffset Period), Account> Entry, long Delta, Task<RedisResult> Task)>();
+        var batch = redis.GetDatabase().CreateBatch();
+        foreach (var entry in _accounts)
+        {
+            var delta = entry.Value.TakeUnflushed() - (releaseReservations ? entry.Value.TakeReserved() : 0);
+            if (delta != 0)
+            {
+                var end = entry.Key.Period.AddMonths(1);
+                writes.Add((entry, delta, batch.ScriptEvaluateAsync(AddScript, [Key(entry.Key.Tenant, entry.Key.Period)], [delta, Ttl(end)])));
+            }
+            else if (entry.Key.Period < current && entry.Value.Idle)
+            {
+                _accounts.TryRemove(entry);
+            }
+        }
+
+        if (writes.Count == 0)
+        {
+            return 0;
+        }
+
+        batch.Execute();
+        var written = 0;
+        foreach (var (entry, delta, task) in writes)
+        {
+            try
+            {
+                await task.WaitAsync(cancellationToken);
+                written++;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
+            {
+                if (delta > 0)
+                {
+                    entry.Value.AddUnflushed(delta);
+                }
+
+                LogFlushFailed(logger, ex.GetType().Name);
+            }
+        }
+
+        return written;
+    }
+
+    private long Ttl(DateTimeOffset periodEnd) => (long)(periodEnd - time.GetUtcNow()).TotalSeconds + (35L * 24 * 3600);
+
     internal static RedisKey Key(Guid tenantId, DateTimeOffset periodStart) =>
         "mislata:usage:ops:" + tenantId.ToString("N") + ":" + periodStart.ToString("yyyyMM", CultureInfo.InvariantCulture);
+
+    [LoggerMessage(EventId = 5402, Level = LogLevel.Warning, Message = "Operation counts not written to Redis ({ErrorType}); kept for the next flush")]
+    private static partial void LogFlushFailed(ILogger logger, string errorType);
+
+    /// <summary>One tenant's month in this process: operations reserved and not spent, and counts not yet in Redis.</summary>
+    private sealed class Account
+    {
+        private readonly Lock _lock = new();
+        private long _reserved;
+        private long _lastTotal;
+        private long _unflushed;
+
+        public long Reserved
+        {
+            get { lock (_lock) { return _reserved; } }
+        }
+
+        public long Unflushed => Interlocked.Read(ref _unflushed);
+
+        public bool Idle => Unflushed == 0 && Reserved == 0;
+
+        public long AddUnflushed(long count) => Interlocked.Add(ref _unflushed, count);
+
+        public long TakeUnflushed() => Interlocked.Exchange(ref _unflushed, 0);
+
+        public long TakeReserved()
+        {
+            lock (_lock)
+            {
+                var reserved = _reserved;
+                _reserved = 0;
+                return reserved;
+            }
+        }
+
+        public void AddReserved(long granted, long total)
+        {
+            lock (_lock)
+            {
+                _reserved += granted;
+                _lastTotal = Math.Max(_lastTotal, total);
+            }
+        }
+
+        /// <summary>Spends <paramref name="count"/> reserved operations; <paramref name="used"/>: the month's count as last seen, less what is still reserved.</summary>
+        public bool TrySpend(int count, out long used)
+        {
+            lock (_lock)
+            {
+                used = _lastTotal - _reserved + count;
+                if (_reserved < count)
+                {
+                    return false;
+                }
+
+                _reserved -= count;
+                return true;
+            }
+        }
+    }
+}
+
+/// <summary>Writes <see cref="RedisUsageMeter"/>'s in-process counts every second, and gives back unspent reservations at shutdown.</summary>
+public sealed class UsageMeterFlusher(RedisUsageMeter meter, TimeProvider time) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await meter.FlushAsync(releaseReservations: false, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await meter.FlushAsync(releaseReservations: true, cancellationToken);
+    }
 }
 
 /// <summary>Active (not revoked) API keys of a tenant, for the <c>maxApiKeys</c> quota.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
 using Mislata.Core.Audit;
@@ -9,7 +10,8 @@ namespace Mislata.Infrastructure.Persistence.Audit;
 /// <summary>
 /// The audit log in PostgreSQL with group commit: callers enqueue events and wait; one writer per process takes
 /// whatever is queued (up to <see cref="MaxBatch"/>), appends it to each tenant's keyed chain in one transaction and
-/// completes every caller at once. Each link and the chain head are MAC'd under the current master key's chain key
+/// completes every caller at once — in three round trips whatever the batch holds (lock the heads; insert the events and
+/// advance the heads; commit). Each link and the chain head are MAC'd under the current master key's chain key
 /// (<see cref="AuditChainKeys"/>), one HMAC per event: the cost of keying is negligible beside the round trip.
 /// Fail-closed: if the batch cannot be committed, every caller in it gets <see cref="AuditUnavailableException"/>.
 /// </summary>
@@ -26,6 +28,9 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
     });
 
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Chains whose head row this process has seen committed: no INSERT … ON CONFLICT for them again.</summary>
+    private readonly ConcurrentDictionary<Guid, byte> _knownChains = new();
     private Task? _writer;
 
     public async Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
@@ -165,119 +170,138 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         var now = AuditChain.Truncate(time.GetUtcNow());
         var keyId = keys.CurrentId;
         var key = keys.Current;
+        var groups = batch.GroupBy(p => AuditChain.ChainOf(p.Event.TenantId)).OrderBy(g => g.Key).ToList();
+        var chains = groups.Select(g => g.Key).ToArray();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
 
-        // Chains are locked in a fixed order so that replicas committing overlapping chains cannot deadlock.
-        foreach (var group in batch.GroupBy(p => AuditChain.ChainOf(p.Event.TenantId)).OrderBy(g => g.Key))
+        // Round trip 1: the head of a chain this process has not seen yet is created (genesis), then every head of the
+        // batch is locked in chain order, so that replicas committing overlapping chains cannot deadlock.
+        var heads = new Dictionary<Guid, (long Sequence, byte[] Hash)>(chains.Length);
+        await using (var locking = new NpgsqlBatch(connection, tx))
         {
-            await using (var ensure = new NpgsqlCommand(
-                "INSERT INTO mislata.audit_chain_heads (chain, last_sequence, last_hash, mac_key_id, mac) VALUES (@chain, 0, @genesis, @keyId, @mac) ON CONFLICT (chain) DO NOTHING",
-                connection, tx))
+            foreach (var chain in chains.Where(c => !_knownChains.ContainsKey(c)))
             {
-                ensure.Parameters.AddWithValue("chain", group.Key);
-                ensure.Parameters.AddWithValue("genesis", AuditChain.Genesis);
-                ensure.Parameters.AddWithValue("keyId", keyId);
-                ensure.Parameters.AddWithValue("mac", AuditChain.HeadMac(key, keyId, group.Key, 0, AuditChain.Genesis));
-                await ensure.ExecuteNonQueryAsync(cancellationToken);
+                var ensure = new NpgsqlBatchCommand(
+                    "INSERT INTO mislata.audit_chain_heads (chain, last_sequence, last_hash, mac_key_id, mac) VALUES ($1, 0, $2, $3, $4) ON CONFLICT (chain) DO NOTHING");
+                ensure.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = chain });
+                ensure.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = AuditChain.Genesis });
+                ensure.Parameters.Add(new NpgsqlParameter<string> { TypedValue = keyId });
+                ensure.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = AuditChain.HeadMac(key, keyId, chain, 0, AuditChain.Genesis) });
+                locking.BatchCommands.Add(ensure);
             }
 
-            long sequence;
-            byte[] previous;
-            await using (var head = new NpgsqlCommand(
-                "SELECT last_sequence, last_hash FROM mislata.audit_chain_heads WHERE chain = @chain FOR UPDATE", connection, tx))
+            var select = new NpgsqlBatchCommand(
+                "SELECT chain, last_sequence, last_hash FROM mislata.audit_chain_heads WHERE chain = ANY($1) ORDER BY chain FOR UPDATE");
+            select.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = chains });
+            locking.BatchCommands.Add(select);
+            await using var reader = await locking.ExecuteReaderAsync(cancellationToken);
+            do
             {
-                head.Parameters.AddWithValue("chain", group.Key);
-                await using var reader = await head.ExecuteReaderAsync(cancellationToken);
-                await reader.ReadAsync(cancellationToken);
-                sequence = reader.GetInt64(0);
-                previous = (byte[])reader[1];
-            }
-
-            var records = new List<AuditEventRecord>();
-            foreach (var pending in group)
-            {
-                var e = pending.Event;
-                var record = new AuditEventRecord
+                while (reader.FieldCount == 3 && await reader.ReadAsync(cancellationToken))
                 {
-                    Id = Guid.CreateVersion7(now),
-                    Chain = group.Key,
-                    Sequence = ++sequence,
-                    OccurredAt = now,
-                    TenantId = e.TenantId,
-                    ActorType = Text(e.ActorType),
-                    ActorId = Clip(e.ActorId, 200)!,
-                    Action = Clip(e.Action, 100)!,
-                    ResourceType = Clip(e.ResourceType, 64),
-                    ResourceId = Clip(e.ResourceId, 200),
-                    Outcome = Text(e.Outcome),
-                    ErrorCode = Clip(e.ErrorCode, 64),
-                    SourceIp = Clip(e.SourceIp, 64),
-                    RequestId = Clip(e.RequestId, 128),
-                    Details = AuditChain.SerializeDetails(e.Details),
-                    PrevHash = previous,
-                    MacKeyId = keyId,
-                };
-                record.Hash = AuditChain.ComputeKeyed(key, previous, record);
-                previous = record.Hash;
-                records.Add(record);
+                    heads[reader.GetGuid(0)] = (reader.GetInt64(1), (byte[])reader[2]);
+                }
+            }
+            while (await reader.NextResultAsync(cancellationToken));
+        }
+
+        if (heads.Count != chains.Length)
+        {
+            foreach (var chain in chains)
+            {
+                _knownChains.TryRemove(chain, out _);
             }
 
-            await using (var copy = await connection.BeginBinaryImportAsync(
-                "COPY mislata.audit_events (id, chain, sequence, occurred_at, tenant_id, actor_type, actor_id, action, resource_type, resource_id, outcome, error_code, source_ip, request_id, details, prev_hash, hash, mac_key_id) FROM STDIN (FORMAT BINARY)",
-                cancellationToken))
+            throw new InvalidOperationException("An audit chain head is missing after it was created.");
+        }
+
+        // Round trip 2: the linked events of every chain and the advanced heads, in one batch; then the commit.
+        var records = new List<AuditEventRecord>(batch.Count);
+        await using (var append = new NpgsqlBatch(connection, tx))
+        {
+            foreach (var group in groups)
             {
-                foreach (var r in records)
+                var (sequence, previous) = heads[group.Key];
+                foreach (var pending in group)
                 {
-                    await copy.StartRowAsync(cancellationToken);
-                    await copy.WriteAsync(r.Id, NpgsqlDbType.Uuid, cancellationToken);
-                    await copy.WriteAsync(r.Chain, NpgsqlDbType.Uuid, cancellationToken);
-                    await copy.WriteAsync(r.Sequence, NpgsqlDbType.Bigint, cancellationToken);
-                    await copy.WriteAsync(r.OccurredAt, NpgsqlDbType.TimestampTz, cancellationToken);
-                    await WriteNullableAsync(copy, r.TenantId, NpgsqlDbType.Uuid, cancellationToken);
-                    await copy.WriteAsync(r.ActorType, NpgsqlDbType.Text, cancellationToken);
-                    await copy.WriteAsync(r.ActorId, NpgsqlDbType.Text, cancellationToken);
-                    await copy.WriteAsync(r.Action, NpgsqlDbType.Text, cancellationToken);
-                    await WriteNullableAsync(copy, r.ResourceType, NpgsqlDbType.Text, cancellationToken);
-                    await WriteNullableAsync(copy, r.ResourceId, NpgsqlDbType.Text, cancellationToken);
-                    await copy.WriteAsync(r.Outcome, NpgsqlDbType.Text, cancellationToken);
-                    await WriteNullableAsync(copy, r.ErrorCode, NpgsqlDbType.Text, cancellationToken);
-                    await WriteNullableAsync(copy, r.SourceIp, NpgsqlDbType.Text, cancellationToken);
-                    await WriteNullableAsync(copy, r.RequestId, NpgsqlDbType.Text, cancellationToken);
-                    await WriteNullableAsync(copy, r.Details, NpgsqlDbType.Jsonb, cancellationToken);
-                    await copy.WriteAsync(r.PrevHash, NpgsqlDbType.Bytea, cancellationToken);
-                    await copy.WriteAsync(r.Hash, NpgsqlDbType.Bytea, cancellationToken);
-                    await copy.WriteAsync(r.MacKeyId!, NpgsqlDbType.Text, cancellationToken);
+                    var record = NewRecord(pending.Event, group.Key, ++sequence, now, previous, keyId);
+                    record.Hash = AuditChain.ComputeKeyed(key, previous, record);
+                    previous = record.Hash;
+                    records.Add(record);
                 }
 
-                await copy.CompleteAsync(cancellationToken);
+                var advance = new NpgsqlBatchCommand(
+                    "UPDATE mislata.audit_chain_heads SET last_sequence = $2, last_hash = $3, mac_key_id = $4, mac = $5 WHERE chain = $1");
+                advance.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = group.Key });
+                advance.Parameters.Add(new NpgsqlParameter<long> { TypedValue = sequence });
+                advance.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = previous });
+                advance.Parameters.Add(new NpgsqlParameter<string> { TypedValue = keyId });
+                advance.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = AuditChain.HeadMac(key, keyId, group.Key, sequence, previous) });
+                append.BatchCommands.Add(advance);
             }
 
-            await using (var advance = new NpgsqlCommand(
-                "UPDATE mislata.audit_chain_heads SET last_sequence = @sequence, last_hash = @hash, mac_key_id = @keyId, mac = @mac WHERE chain = @chain", connection, tx))
-            {
-                advance.Parameters.AddWithValue("chain", group.Key);
-                advance.Parameters.AddWithValue("sequence", sequence);
-                advance.Parameters.AddWithValue("hash", previous);
-                advance.Parameters.AddWithValue("keyId", keyId);
-                advance.Parameters.AddWithValue("mac", AuditChain.HeadMac(key, keyId, group.Key, sequence, previous));
-                await advance.ExecuteNonQueryAsync(cancellationToken);
-            }
+            append.BatchCommands.Insert(0, InsertEvents(records));
+            await append.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await tx.CommitAsync(cancellationToken);
+        foreach (var chain in chains)
+        {
+            _knownChains.TryAdd(chain, 0);
+        }
     }
 
-    private static async Task WriteNullableAsync<T>(NpgsqlBinaryImporter copy, T? value, NpgsqlDbType type, CancellationToken cancellationToken)
+    private static AuditEventRecord NewRecord(AuditEvent e, Guid chain, long sequence, DateTimeOffset now, byte[] previous, string keyId) => new()
     {
-        if (value is null)
-        {
-            await copy.WriteNullAsync(cancellationToken);
-        }
-        else
-        {
-            await copy.WriteAsync(value, type, cancellationToken);
-        }
+        Id = Guid.CreateVersion7(now),
+        Chain = chain,
+        Sequence = sequence,
+        OccurredAt = now,
+        TenantId = e.TenantId,
+        ActorType = Text(e.ActorType),
+        ActorId = Clip(e.ActorId, 200)!,
+        Action = Clip(e.Action, 100)!,
+        ResourceType = Clip(e.ResourceType, 64),
+        ResourceId = Clip(e.ResourceId, 200),
+        Outcome = Text(e.Outcome),
+        ErrorCode = Clip(e.ErrorCode, 64),
+        SourceIp = Clip(e.SourceIp, 64),
+        RequestId = Clip(e.RequestId, 128),
+        Details = AuditChain.SerializeDetails(e.Details),
+        PrevHash = previous,
+        MacKeyId = keyId,
+    };
+
+    /// <summary>One INSERT of every record of the batch, its columns as arrays (unnest keeps them row by row).</summary>
+    private static NpgsqlBatchCommand InsertEvents(List<AuditEventRecord> records)
+    {
+        var insert = new NpgsqlBatchCommand("""
+            INSERT INTO mislata.audit_events (id, chain, sequence, occurred_at, tenant_id, actor_type, actor_id, action, resource_type,
+                resource_id, outcome, error_code, source_ip, request_id, details, prev_hash, hash, mac_key_id)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::text[], $7::text[], $8::text[],
+                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::bytea[], $17::bytea[], $18::text[])
+            """);
+        var p = insert.Parameters;
+        p.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. records.Select(r => r.Id)] });
+        p.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. records.Select(r => r.Chain)] });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. records.Select(r => r.Sequence)] });
+        p.Add(new NpgsqlParameter<DateTimeOffset[]> { TypedValue = [.. records.Select(r => r.OccurredAt)] });
+        p.Add(new NpgsqlParameter<Guid?[]> { TypedValue = [.. records.Select(r => r.TenantId)] });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.Select(r => r.ActorType)] });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.Select(r => r.ActorId)] });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.Select(r => r.Action)] });
+        p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => r.ResourceType)] });
+        p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => r.ResourceId)] });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.Select(r => r.Outcome)] });
+        p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => r.ErrorCode)] });
+        p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => r.SourceIp)] });
+        p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => r.RequestId)] });
+        p.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => r.Details)], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. records.Select(r => r.PrevHash)] });
+        p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. records.Select(r => r.Hash)] });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.Select(r => r.MacKeyId!)] });
+        return insert;
     }
 
     internal static string Text(AuditActorType type) => type switch

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Many tenants (issue 10's target "throughput with 10,000 tenants × 10 keys each (warm) within 10 % of throughput with
+# one tenant"): starts the stack as bench/run-ops.sh does, creates TENANTS tenants on a plan without limits, each with
+# its own API key and KEYS AES-256-GCM keys, warms every key with one encrypt, then measures POST /api/v1/encrypt
+# (1 KiB) in interleaved rounds: one tenant's one key, and a key drawn at random among all of them per request (each
+# with its own tenant's API key). Reports req/s, p50/p99, the ratio many ÷ one and the api's RSS; writes
+# bench/results/tenants-<UTC time>.{json,md}.
+#
+#   bench/run-tenants.sh [--tenants N] [--keys K] [--duration S] [--rounds R] [--connections C]
+#
+# Defaults: 10000 tenants × 10 keys, 15 s per round, 2 rounds. Setting up 100,000 keys takes minutes.
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+TENANTS=10000
+KEYS=10
+BENCH_DURATION=15
+BENCH_WARMUP=5
+ROUNDS=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tenants) TENANTS="$2"; shift 2 ;;
+    --keys) KEYS="$2"; shift 2 ;;
+    --duration) BENCH_DURATION="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --connections) BENCH_CONNECTIONS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) fail "unknown option $1 (see --help)" ;;
+  esac
+done
+
+BENCH_STATE="${MISLATA_BENCH_STATE:-$BENCH/.state-tenants}"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+RUN_DIR="$BENCH_STATE/run-$STAMP"
+RESULTS="$BENCH/results"
+finish() { bench_cleanup; [ "${KEEP_STATE:-0}" = 1 ] || rm -rf "$BENCH_STATE"; }
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+bench_tools
+bench_ports
+bench_stack_start
+cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)"
+cat > "$RUN_DIR/meta.json" <<JSON
+{"stamp":"$STAMP","startedAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","commit":"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+changes')",
+ "machine":"$(nproc) cores ($cpu), load average at start $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr), nginx $(nginx -v 2>&1 | sed 's|.*/||'), .NET $(dotnet --version)",
+ "settings":{"connections":$BENCH_CONNECTIONS,"wrkThreads":$BENCH_WRK_THREADS,"warmupSeconds":$BENCH_WARMUP,"durationSeconds":$BENCH_DURATION,"rounds":$ROUNDS}}
+JSON
+
+say "Creating $TENANTS tenants × $KEYS keys…"
+python3 "$BENCH/tenants_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" "$TENANTS" "$KEYS"
+say "Warming every key (one encrypt each)…"
+python3 "$BENCH/tenants_bench.py" warm "$RUN_DIR" "$GATEWAY" "$TLS_CERT"
+
+rss_kib() { sed -nE "s/^$1:\s+([0-9]+) kB/\1/p" "/proc/$API_PID/status" 2>/dev/null || true; }
+RSS_START="$(rss_kib VmRSS)"
+( while kill -0 "$API_PID" 2>/dev/null; do rss_kib VmRSS; sleep 1; done ) > "$RUN_DIR/rss-samples.txt" &
+RSS_SAMPLER_PID=$!
+
+many_run() {
+  local name="$1" seconds="$2"
+  WRK_PAIRS_FILE="$RUN_DIR/secret/pairs.tsv" \
+    wrk -t "$BENCH_WRK_THREADS" -c "$BENCH_CONNECTIONS" -d "${seconds}s" --timeout 10s -s "$BENCH/wrk/many-keys.lua" "$GATEWAY" \
+    > "$RUN_DIR/wrk-$name.txt" 2>&1 || true
+  sed -n 's/^WRK_JSON //p' "$RUN_DIR/wrk-$name.txt" > "$RUN_DIR/wrk-$name.json"
+  [ -s "$RUN_DIR/wrk-$name.json" ] || { cat "$RUN_DIR/wrk-$name.txt" >&2; fail "wrk gave no figures for $name"; }
+}
+
+API_KEY="$(cat "$RUN_DIR/secret/one-api-key")"
+say "Measuring ($ROUNDS interleaved rounds of ${BENCH_WARMUP} s warm-up + ${BENCH_DURATION} s, $BENCH_CONNECTIONS connections)…"
+for round in $(seq 1 "$ROUNDS"); do
+  say "  round $round: one tenant…"
+  wrk_measure "one-r$round" "$GATEWAY/api/v1/encrypt" POST "$RUN_DIR/bodies/one.json" "$API_KEY" > "$RUN_DIR/wrk-one-r$round.json"
+  say "  round $round: every tenant…"
+  many_run "many-r$round-warmup" "$BENCH_WARMUP"
+  many_run "many-r$round" "$BENCH_DURATION"
+done
+
+kill "$RSS_SAMPLER_PID" 2>/dev/null || true
+RSS_SAMPLER_PID=""
+python3 - "$RUN_DIR" "$RSS_START" "$(rss_kib VmHWM)" "$(rss_kib VmRSS)" <<'PY'
+import json, sys
+run, start, hwm, end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+samples = [int(x) for x in open(run + "/rss-samples.txt").read().split() if x.isdigit()]
+mib = lambda kib: round(int(kib) / 1024, 1) if str(kib).isdigit() else None
+json.dump({"startMiB": mib(start), "peakMiB": mib(max(samples)) if samples else None, "hwmMiB": mib(hwm), "endMiB": mib(end),
+           "samples": len(samples), "intervalSeconds": 1}, open(run + "/rss.json", "w"))
+PY
+python3 "$BENCH/tenants_bench.py" report "$RUN_DIR" "$RESULTS"

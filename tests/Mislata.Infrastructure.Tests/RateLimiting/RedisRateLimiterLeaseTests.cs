@@ -1,0 +1,122 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Mislata.Infrastructure.RateLimiting;
+using StackExchange.Redis;
+
+namespace Mislata.Infrastructure.Tests.RateLimiting;
+
+/// <summary>The sliding-window limiter against a real Redis: exact below 2,000 a minute, leases above, never looser than the limit.</summary>
+public sealed class RedisRateLimiterLeaseTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 14, 12, 0, 0, TimeSpan.Zero));
+    private readonly string _credential = "cred:" + Guid.NewGuid().ToString("N");
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private RedisInstance? _redis;
+    private IConnectionMultiplexer? _connection;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisInstance.LaunchAsync();
+        _connection = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync();
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+    }
+
+    private RedisRateLimiter NewReplica() => new(_connection!, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance);
+
+    private Task<long> RecordedAsync(string bucket) => _connection!.GetDatabase().SortedSetLengthAsync("mislata:rl:" + bucket);
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1_999, 1)]
+    [InlineData(2_000, 2)]
+    [InlineData(6_000, 6)]
+    [InlineData(64_000, 64)]
+    [InlineData(int.MaxValue, 64)]
+    public void Lease_size_is_a_thousandth_of_the_tightest_limit_between_1_and_64(int perMinute, int expected) =>
+        Assert.Equal(expected, RedisRateLimiter.LeaseSize(perMinute));
+
+    [Fact]
+    public async Task Below_2000_a_minute_every_request_is_decided_by_Redis_across_replicas()
+    {
+        var (a, b) = (NewReplica(), NewReplica());
+        RateLimitBucket[] buckets = [new(_credential, 3)];
+        for (var i = 0; i < 3; i++)
+        {
+            var decision = await (i % 2 == 0 ? a : b).AcquireAsync(buckets);
+            Assert.True(decision.Allowed);
+            Assert.Equal((3, 2 - i), (decision.Limit, decision.Remaining));
+            Assert.Equal(i + 1, await RecordedAsync(_credential));
+        }
+
+        var refused = await a.AcquireAsync(buckets);
+        Assert.False(refused.Allowed);
+        Assert.InRange(refused.ResetSeconds, 1, 60);
+        Assert.False((await b.AcquireAsync(buckets)).Allowed);
+        Assert.Equal(3, await RecordedAsync(_credential));
+    }
+
+    [Fact]
+    public async Task A_large_limit_is_reserved_64_at_a_time_and_spent_from_memory_with_exact_remaining_counts()
+    {
+        var limiter = NewReplica();
+        RateLimitBucket[] buckets = [new(_credential, 64_000)];
+        for (var i = 0; i < 64; i++)
+        {
+            var decision = await limiter.AcquireAsync(buckets);
+            Assert.True(decision.Allowed);
+            Assert.Equal((64_000, 64_000 - 1 - i), (decision.Limit, decision.Remaining));
+            Assert.Equal(64, await RecordedAsync(_credential));
+        }
+
+        var next = await limiter.AcquireAsync(buckets);
+        Assert.Equal(64_000 - 65, next.Remaining);
+        Assert.Equal(128, await RecordedAsync(_credential));
+    }
+
+    [Fact]
+    public async Task A_lease_is_not_spent_after_its_lifetime()
+    {
+        var limiter = NewReplica();
+        RateLimitBucket[] buckets = [new(_credential, 10_000)];
+        Assert.True((await limiter.AcquireAsync(buckets)).Allowed);
+        Assert.Equal(10, await RecordedAsync(_credential));
+        _time.Advance(RedisRateLimiter.LeaseLifetime);
+        Assert.True((await limiter.AcquireAsync(buckets)).Allowed);
+        Assert.Equal(20, await RecordedAsync(_credential));
+    }
+
+    [Fact]
+    public async Task Concurrent_replicas_never_pass_the_tightest_bucket()
+    {
+        var tenant = "tenant:" + Guid.NewGuid().ToString("N");
+        var replicas = new[] { NewReplica(), NewReplica(), NewReplica() };
+        RateLimitBucket[] buckets = [new(_credential, 100_000), new(tenant, 4_000)];
+        var allowed = 0;
+        await Parallel.ForAsync(0, 6_000, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) =>
+        {
+            if ((await replicas[i % 3].AcquireAsync(buckets)).Allowed)
+            {
+                Interlocked.Increment(ref allowed);
+            }
+        });
+
+        Assert.Equal(4_000, await RecordedAsync(tenant));
+        Assert.Equal(4_000, await RecordedAsync(_credential));
+        Assert.InRange(allowed, 4_000 - (3 * (RedisRateLimiter.LeaseSize(4_000) - 1)), 4_000);
+    }
+}

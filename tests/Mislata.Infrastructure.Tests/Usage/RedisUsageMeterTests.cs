@@ -1,0 +1,194 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Mislata.Infrastructure.Usage;
+using StackExchange.Redis;
+
+namespace Mislata.Infrastructure.Tests.Usage;
+
+/// <summary>The monthly operations meter against a real Redis: exact small limits, leases for large ones, in-process counts for unlimited plans.</summary>
+public sealed class RedisUsageMeterTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 14, 12, 0, 0, TimeSpan.Zero));
+    private readonly Guid _tenant = Guid.NewGuid();
+    private RedisInstance? _redis;
+    private IConnectionMultiplexer? _connection;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisInstance.LaunchAsync();
+        _connection = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync();
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+    }
+
+    private RedisUsageMeter NewReplica() => new(_connection!, _time, NullLogger<RedisUsageMeter>.Instance);
+
+    private async Task<long> StoredAsync(string month = "202603")
+    {
+        var value = await _connection!.GetDatabase().StringGetAsync($"mislata:usage:ops:{_tenant:N}:{month}");
+        return value.HasValue ? (long)value : 0;
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1_000, 1)]
+    [InlineData(1_999, 1)]
+    [InlineData(2_000, 2)]
+    [InlineData(64_000, 64)]
+    [InlineData(10_000_000, 64)]
+    public void Lease_size_is_a_thousandth_of_the_limit_between_1_and_64(long limit, int expected) =>
+        Assert.Equal(expected, RedisUsageMeter.LeaseSize(limit));
+
+    [Fact]
+    public async Task A_small_limit_is_decided_by_Redis_for_every_operation_across_replicas()
+    {
+        var (a, b) = (NewReplica(), NewReplica());
+        for (var i = 0; i < 5; i++)
+        {
+            var consumption = await (i % 2 == 0 ? a : b).TryConsumeOperationsAsync(_tenant, 5, 1, CancellationToken.None);
+            Assert.True(consumption.Allowed, $"operation {i + 1} of 5");
+            Assert.Equal(i + 1, await StoredAsync());
+        }
+
+        var refused = await b.TryConsumeOperationsAsync(_tenant, 5, 1, CancellationToken.None);
+        Assert.False(refused.Allowed);
+        Assert.Equal(5, refused.Used);
+        Assert.Equal(new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero), refused.PeriodEnd);
+        Assert.False((await a.TryConsumeOperationsAsync(_tenant, 5, 1, CancellationToken.None)).Allowed);
+        Assert.Equal(5, await StoredAsync());
+    }
+
+    [Fact]
+    public async Task A_batch_that_would_pass_the_limit_is_refused_whole()
+    {
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 10, 7, CancellationToken.None)).Allowed);
+        Assert.False((await meter.TryConsumeOperationsAsync(_tenant, 10, 4, CancellationToken.None)).Allowed);
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 10, 3, CancellationToken.None)).Allowed);
+        Assert.Equal(10, await StoredAsync());
+    }
+
+    [Fact]
+    public async Task A_large_limit_reserves_leases_and_spends_them_from_memory()
+    {
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 100_000, 1, CancellationToken.None)).Allowed);
+        Assert.Equal(64, await StoredAsync());
+        for (var i = 1; i < 64; i++)
+        {
+            Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 100_000, 1, CancellationToken.None)).Allowed);
+        }
+
+        Assert.Equal(64, await StoredAsync());
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 100_000, 1, CancellationToken.None)).Allowed);
+        Assert.Equal(128, await StoredAsync());
+
+        // At shutdown the 63 reserved and unspent operations are given back.
+        await meter.FlushAsync(releaseReservations: true, CancellationToken.None);
+        Assert.Equal(65, await StoredAsync());
+    }
+
+    [Fact]
+    public async Task Concurrent_replicas_never_pass_the_limit_and_lose_at_most_a_lease_each()
+    {
+        const long limit = 4_000; // leases of 4
+        var replicas = new[] { NewReplica(), NewReplica(), NewReplica() };
+        var allowed = 0;
+        await Parallel.ForAsync(0, 6_000, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+        {
+            if ((await replicas[i % 3].TryConsumeOperationsAsync(_tenant, limit, 1, ct)).Allowed)
+            {
+                Interlocked.Increment(ref allowed);
+            }
+        });
+
+        Assert.Equal(limit, await StoredAsync());
+        Assert.InRange(allowed, limit - (3 * (RedisUsageMeter.LeaseSize(limit) - 1)), limit);
+    }
+
+    [Fact]
+    public async Task An_unlimited_plan_is_counted_in_process_and_written_by_the_flush()
+    {
+        var (a, b) = (NewReplica(), NewReplica());
+        for (var i = 0; i < 10; i++)
+        {
+            var consumption = await a.TryConsumeOperationsAsync(_tenant, null, 1, CancellationToken.None);
+            Assert.True(consumption.Allowed);
+            Assert.Null(consumption.Limit);
+        }
+
+        Assert.True((await b.TryConsumeOperationsAsync(_tenant, null, 3, CancellationToken.None)).Allowed);
+        Assert.Equal(0, await StoredAsync());
+        Assert.Equal(10, await a.OperationsThisPeriodAsync(_tenant, CancellationToken.None));
+
+        Assert.Equal(1, await a.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.Equal(10, await StoredAsync());
+        Assert.Equal(1, await b.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.Equal(13, await StoredAsync());
+        Assert.Equal(13, await a.OperationsThisPeriodAsync(_tenant, CancellationToken.None));
+
+        // Nothing counted since: nothing written.
+        Assert.Equal(0, await a.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.Equal(13, await StoredAsync());
+    }
+
+    [Fact]
+    public async Task Counts_stay_in_their_month_across_the_change_of_month()
+    {
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 4, CancellationToken.None)).Allowed);
+        _time.SetUtcNow(new DateTimeOffset(2026, 4, 1, 0, 0, 1, TimeSpan.Zero));
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 2, CancellationToken.None)).Allowed);
+
+        Assert.Equal(2, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.Equal(4, await StoredAsync("202603"));
+        Assert.Equal(2, await StoredAsync("202604"));
+        Assert.Equal(2, await meter.OperationsThisPeriodAsync(_tenant, CancellationToken.None));
+        var ttl = await _connection!.GetDatabase().KeyTimeToLiveAsync($"mislata:usage:ops:{_tenant:N}:202604");
+        Assert.NotNull(ttl);
+    }
+
+    [Fact]
+    public async Task A_failed_flush_keeps_its_count_for_the_next_one()
+    {
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 5, CancellationToken.None)).Allowed);
+        await _redis!.StopAsync();
+        try
+        {
+            Assert.Equal(0, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
+            Assert.Equal(0, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
+
+            // A limited plan needs Redis: the failure reaches the caller (the api lets the request through and logs it).
+            await Assert.ThrowsAnyAsync<RedisException>(() => meter.TryConsumeOperationsAsync(_tenant, 10, 1, CancellationToken.None));
+        }
+        finally
+        {
+            await _redis.StartAsync();
+        }
+
+        var written = 0;
+        for (var attempt = 0; attempt < 100 && written == 0; attempt++)
+        {
+            written = await meter.FlushAsync(releaseReservations: false, CancellationToken.None);
+            if (written == 0)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.Equal(1, written);
+        Assert.Equal(5, await StoredAsync());
+    }
+}
