@@ -161,3 +161,37 @@ wrk_measure() {
   wrk_run "$name-warmup" "$url" "$BENCH_WARMUP" "$method" "$body" "$key" >/dev/null
   wrk_run "$name" "$url" "$BENCH_DURATION" "$method" "$body" "$key"
 }
+
+# bench_meta SETTINGS_JSON: RUN_DIR/meta.json (time, commit, machine, and the run's settings as given).
+bench_meta() {
+  local cpu
+  cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)"
+  cat > "$RUN_DIR/meta.json" <<JSON
+{"stamp":"$STAMP","startedAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","commit":"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+changes')",
+ "machine":"$(nproc) cores ($cpu), load average at start $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr), nginx $(nginx -v 2>&1 | sed 's|.*/||'), .NET $(dotnet --version)",
+ "settings":$1}
+JSON
+}
+
+# The api's resident memory while the load runs: bench_rss_start samples VmRSS every second, bench_rss_finish writes
+# RUN_DIR/rss.json (start, peak, the kernel's high-water mark VmHWM, end).
+rss_kib() { sed -nE "s/^$1:\s+([0-9]+) kB/\1/p" "/proc/$API_PID/status" 2>/dev/null || true; }
+
+bench_rss_start() {
+  RSS_START="$(rss_kib VmRSS)"
+  ( while kill -0 "$API_PID" 2>/dev/null; do rss_kib VmRSS; sleep 1; done ) > "$RUN_DIR/rss-samples.txt" &
+  RSS_SAMPLER_PID=$!
+}
+
+bench_rss_finish() {
+  kill "$RSS_SAMPLER_PID" 2>/dev/null || true
+  RSS_SAMPLER_PID=""
+  python3 - "$RUN_DIR" "$RSS_START" "$(rss_kib VmHWM)" "$(rss_kib VmRSS)" <<'PY'
+import json, sys
+run, start, hwm, end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+samples = [int(x) for x in open(run + "/rss-samples.txt").read().split() if x.isdigit()]
+mib = lambda kib: round(int(kib) / 1024, 1) if str(kib).isdigit() else None
+json.dump({"startMiB": mib(start), "peakMiB": mib(max(samples)) if samples else None, "hwmMiB": mib(hwm), "endMiB": mib(end),
+           "samples": len(samples), "intervalSeconds": 1}, open(run + "/rss.json", "w"))
+PY
+}

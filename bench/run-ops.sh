@@ -60,12 +60,7 @@ bench_stack_start
 export NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-$(sed -nE 's/^worker_processes ([^;]+);/\1/p' "$BENCH_STATE/nginx/nginx.conf")}"
 bench_reference_start
 
-cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)"
-cat > "$RUN_DIR/meta.json" <<JSON
-{"stamp":"$STAMP","startedAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","commit":"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+changes')",
- "machine":"$(nproc) cores ($cpu), load average at start $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr), nginx $(nginx -v 2>&1 | sed 's|.*/||'), .NET $(dotnet --version)",
- "settings":{"connections":$BENCH_CONNECTIONS,"wrkThreads":$BENCH_WRK_THREADS,"warmupSeconds":$BENCH_WARMUP,"durationSeconds":$BENCH_DURATION,"nginxWorkerProcesses":"$NGINX_WORKER_PROCESSES"}}
-JSON
+bench_meta "{\"connections\":$BENCH_CONNECTIONS,\"wrkThreads\":$BENCH_WRK_THREADS,\"warmupSeconds\":$BENCH_WARMUP,\"durationSeconds\":$BENCH_DURATION,\"nginxWorkerProcesses\":\"$NGINX_WORKER_PROCESSES\"}"
 
 say "Creating the tenant, its plan without limits, its API key and keys; probing each operation…"
 python3 "$BENCH/ops_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env"
@@ -80,10 +75,7 @@ if [ "$RAW_RATE" = 1 ]; then
 fi
 
 # The api's resident memory while the load runs (VmRSS every second; VmHWM is the kernel's high-water mark).
-rss_kib() { sed -nE "s/^$1:\s+([0-9]+) kB/\1/p" "/proc/$API_PID/status" 2>/dev/null || true; }
-RSS_START="$(rss_kib VmRSS)"
-( while kill -0 "$API_PID" 2>/dev/null; do rss_kib VmRSS; sleep 1; done ) > "$RUN_DIR/rss-samples.txt" &
-RSS_SAMPLER_PID=$!
+bench_rss_start
 
 measure() {
   local key="$1"; shift
@@ -109,16 +101,7 @@ while IFS=$'\t' read -r key path method body; do
 done < <(python3 "$BENCH/ops_bench.py" runnable "$RUN_DIR")
 measure ping-end "$GATEWAY/api/v1/ping"
 
-kill "$RSS_SAMPLER_PID" 2>/dev/null || true
-RSS_SAMPLER_PID=""
-python3 - "$RUN_DIR" "$RSS_START" "$(rss_kib VmHWM)" "$(rss_kib VmRSS)" <<'PY'
-import json, sys
-run, start, hwm, end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-samples = [int(x) for x in open(run + "/rss-samples.txt").read().split() if x.isdigit()]
-mib = lambda kib: round(int(kib) / 1024, 1) if str(kib).isdigit() else None
-json.dump({"startMiB": mib(start), "peakMiB": mib(max(samples)) if samples else None, "hwmMiB": mib(hwm), "endMiB": mib(end),
-           "samples": len(samples), "intervalSeconds": 1}, open(run + "/rss.json", "w"))
-PY
+bench_rss_finish
 
 if [ "$SOAK_MINUTES" -gt 0 ]; then
   soak_key=soak-ping soak_url="$GATEWAY/api/v1/ping" soak_method=GET soak_body="" soak_api_key=""

@@ -40,22 +40,14 @@ trap 'exit 130' INT TERM
 bench_tools
 bench_ports
 bench_stack_start
-cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)"
-cat > "$RUN_DIR/meta.json" <<JSON
-{"stamp":"$STAMP","startedAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","commit":"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+changes')",
- "machine":"$(nproc) cores ($cpu), load average at start $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr), nginx $(nginx -v 2>&1 | sed 's|.*/||'), .NET $(dotnet --version)",
- "settings":{"connections":$BENCH_CONNECTIONS,"wrkThreads":$BENCH_WRK_THREADS,"warmupSeconds":$BENCH_WARMUP,"durationSeconds":$BENCH_DURATION,"rounds":$ROUNDS}}
-JSON
+bench_meta "{\"connections\":$BENCH_CONNECTIONS,\"wrkThreads\":$BENCH_WRK_THREADS,\"warmupSeconds\":$BENCH_WARMUP,\"durationSeconds\":$BENCH_DURATION,\"rounds\":$ROUNDS}"
 
 say "Creating $TENANTS tenants × $KEYS keys…"
 python3 "$BENCH/tenants_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" "$TENANTS" "$KEYS"
 say "Warming every key (one encrypt each)…"
 python3 "$BENCH/tenants_bench.py" warm "$RUN_DIR" "$GATEWAY" "$TLS_CERT"
 
-rss_kib() { sed -nE "s/^$1:\s+([0-9]+) kB/\1/p" "/proc/$API_PID/status" 2>/dev/null || true; }
-RSS_START="$(rss_kib VmRSS)"
-( while kill -0 "$API_PID" 2>/dev/null; do rss_kib VmRSS; sleep 1; done ) > "$RUN_DIR/rss-samples.txt" &
-RSS_SAMPLER_PID=$!
+bench_rss_start
 
 many_run() {
   local name="$1" seconds="$2"
@@ -76,14 +68,5 @@ for round in $(seq 1 "$ROUNDS"); do
   many_run "many-r$round" "$BENCH_DURATION"
 done
 
-kill "$RSS_SAMPLER_PID" 2>/dev/null || true
-RSS_SAMPLER_PID=""
-python3 - "$RUN_DIR" "$RSS_START" "$(rss_kib VmHWM)" "$(rss_kib VmRSS)" <<'PY'
-import json, sys
-run, start, hwm, end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-samples = [int(x) for x in open(run + "/rss-samples.txt").read().split() if x.isdigit()]
-mib = lambda kib: round(int(kib) / 1024, 1) if str(kib).isdigit() else None
-json.dump({"startMiB": mib(start), "peakMiB": mib(max(samples)) if samples else None, "hwmMiB": mib(hwm), "endMiB": mib(end),
-           "samples": len(samples), "intervalSeconds": 1}, open(run + "/rss.json", "w"))
-PY
+bench_rss_finish
 python3 "$BENCH/tenants_bench.py" report "$RUN_DIR" "$RESULTS"

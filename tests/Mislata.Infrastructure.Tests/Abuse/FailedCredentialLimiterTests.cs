@@ -8,30 +8,9 @@ using StackExchange.Redis;
 namespace Mislata.Infrastructure.Tests.Abuse;
 
 /// <summary>The failed-credential limiter against a real Redis: shared counts across replicas, per-source decisions, fail-open.</summary>
-public sealed class FailedCredentialLimiterTests : IAsyncLifetime
+public sealed class FailedCredentialLimiterTests : RealRedisTest
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 10, TimeSpan.Zero));
-    private RedisInstance? _redis;
-    private IConnectionMultiplexer? _connection;
-
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisInstance.LaunchAsync();
-        _connection = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_connection is not null)
-        {
-            await _connection.DisposeAsync();
-        }
-
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
-        }
-    }
 
     private FailedCredentialLimiter NewReplica(IConnectionMultiplexer connection, int perMinute = 5) =>
         new(connection, Options.Create(new FailedCredentialOptions { PerMinute = perMinute }), _time, NullLogger<FailedCredentialLimiter>.Instance);
@@ -39,7 +18,7 @@ public sealed class FailedCredentialLimiterTests : IAsyncLifetime
     [Fact]
     public async Task A_source_is_refused_once_its_failures_on_all_replicas_reach_the_limit_and_another_source_is_not()
     {
-        var (a, b) = (NewReplica(_connection!), NewReplica(_connection!));
+        var (a, b) = (NewReplica(Connection), NewReplica(Connection));
         for (var i = 0; i < 4; i++)
         {
             await (i % 2 == 0 ? a : b).RecordFailureAsync("198.51.100.7");
@@ -66,7 +45,7 @@ public sealed class FailedCredentialLimiterTests : IAsyncLifetime
     [Fact]
     public async Task The_refusal_ends_with_the_minute()
     {
-        var limiter = NewReplica(_connection!, perMinute: 2);
+        var limiter = NewReplica(Connection, perMinute: 2);
         await limiter.RecordFailureAsync("198.51.100.7");
         await limiter.RecordFailureAsync("198.51.100.7");
         Assert.True(limiter.IsOverLimit("198.51.100.7", out _));

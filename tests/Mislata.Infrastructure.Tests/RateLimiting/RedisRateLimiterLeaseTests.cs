@@ -8,37 +8,16 @@ using StackExchange.Redis;
 namespace Mislata.Infrastructure.Tests.RateLimiting;
 
 /// <summary>The sliding-window limiter against a real Redis: exact below 2,000 a minute, leases above, never looser than the limit.</summary>
-public sealed class RedisRateLimiterLeaseTests : IAsyncLifetime
+public sealed class RedisRateLimiterLeaseTests : RealRedisTest
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 14, 12, 0, 0, TimeSpan.Zero));
     private readonly string _credential = "cred:" + Guid.NewGuid().ToString("N");
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-    private RedisInstance? _redis;
-    private IConnectionMultiplexer? _connection;
+    protected override async Task DisposeMoreAsync() => await _services.DisposeAsync();
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisInstance.LaunchAsync();
-        _connection = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
-    }
+    private RedisRateLimiter NewReplica() => new(Connection, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance);
 
-    public async Task DisposeAsync()
-    {
-        await _services.DisposeAsync();
-        if (_connection is not null)
-        {
-            await _connection.DisposeAsync();
-        }
-
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
-        }
-    }
-
-    private RedisRateLimiter NewReplica() => new(_connection!, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance);
-
-    private Task<long> RecordedAsync(string bucket) => _connection!.GetDatabase().SortedSetLengthAsync("mislata:rl:" + bucket);
+    private Task<long> RecordedAsync(string bucket) => Connection.GetDatabase().SortedSetLengthAsync("mislata:rl:" + bucket);
 
     [Theory]
     [InlineData(1, 1)]

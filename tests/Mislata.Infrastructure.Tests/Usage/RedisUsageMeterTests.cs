@@ -6,37 +6,16 @@ using StackExchange.Redis;
 namespace Mislata.Infrastructure.Tests.Usage;
 
 /// <summary>The monthly operations meter against a real Redis: exact small limits, leases for large ones, in-process counts for unlimited plans.</summary>
-public sealed class RedisUsageMeterTests : IAsyncLifetime
+public sealed class RedisUsageMeterTests : RealRedisTest
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 14, 12, 0, 0, TimeSpan.Zero));
     private readonly Guid _tenant = Guid.NewGuid();
-    private RedisInstance? _redis;
-    private IConnectionMultiplexer? _connection;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisInstance.LaunchAsync();
-        _connection = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_connection is not null)
-        {
-            await _connection.DisposeAsync();
-        }
-
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
-        }
-    }
-
-    private RedisUsageMeter NewReplica() => new(_connection!, _time, NullLogger<RedisUsageMeter>.Instance);
+    private RedisUsageMeter NewReplica() => new(Connection, _time, NullLogger<RedisUsageMeter>.Instance);
 
     private async Task<long> StoredAsync(string month = "202603")
     {
-        var value = await _connection!.GetDatabase().StringGetAsync($"mislata:usage:ops:{_tenant:N}:{month}");
+        var value = await Connection.GetDatabase().StringGetAsync($"mislata:usage:ops:{_tenant:N}:{month}");
         return value.HasValue ? (long)value : 0;
     }
 
@@ -155,7 +134,7 @@ public sealed class RedisUsageMeterTests : IAsyncLifetime
         Assert.Equal(4, await StoredAsync("202603"));
         Assert.Equal(2, await StoredAsync("202604"));
         Assert.Equal(2, await meter.OperationsThisPeriodAsync(_tenant, CancellationToken.None));
-        var ttl = await _connection!.GetDatabase().KeyTimeToLiveAsync($"mislata:usage:ops:{_tenant:N}:202604");
+        var ttl = await Connection.GetDatabase().KeyTimeToLiveAsync($"mislata:usage:ops:{_tenant:N}:202604");
         Assert.NotNull(ttl);
     }
 
@@ -164,7 +143,7 @@ public sealed class RedisUsageMeterTests : IAsyncLifetime
     {
         var meter = NewReplica();
         Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 5, CancellationToken.None)).Allowed);
-        await _redis!.StopAsync();
+        await Redis.StopAsync();
         try
         {
             Assert.Equal(0, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
@@ -175,7 +154,7 @@ public sealed class RedisUsageMeterTests : IAsyncLifetime
         }
         finally
         {
-            await _redis.StartAsync();
+            await Redis.StartAsync();
         }
 
         var written = 0;
