@@ -182,7 +182,7 @@ internal static class TenancyCommands
         var scopes = new Option<string[]>("--scope") { Description = "A scope (repeatable; default: all tenant scopes)", AllowMultipleArgumentsPerToken = true };
         var createKey = Leaf("create-key", "A first API key for a tenant (printed this once)", async c =>
         {
-            c.Output.Write(await c.Client.Admin.CreateTenantApiKeyAsync(c.Get(id), new CreateApiKeyRequest(c.Get(keyName)!, c.Get(scopes) is { Length: > 0 } s ? s : null!),
+            c.Output.Write(await c.Client.Admin.CreateTenantApiKeyAsync(c.Get(id), new CreateApiKeyRequest(c.Get(keyName)!, c.Get(scopes) is { Length: > 0 } s ? s : null),
                 cancellationToken: c.Cancellation));
             return ExitCodes.Ok;
         }, id, keyName, scopes);

@@ -1,8 +1,11 @@
 namespace Mislata.Client.Contracts;
 
-/// <summary><c>POST /api-keys</c> (and <c>/admin/tenants/{id}/api-keys</c>): a key gets only scopes its creator holds.</summary>
+/// <summary>
+/// <c>POST /api-keys</c> (and <c>/admin/tenants/{id}/api-keys</c>): a key gets only scopes its creator holds;
+/// <c>scopes</c> null is only for a tenant's first key (every tenant scope).
+/// </summary>
 public sealed record CreateApiKeyRequest(
-    string Name, IReadOnlyList<string> Scopes, DateTimeOffset? ExpiresAt = null, IReadOnlyList<string>? IpAllowlist = null, int? RateLimitPerMinute = null);
+    string Name, IReadOnlyList<string>? Scopes, DateTimeOffset? ExpiresAt = null, IReadOnlyList<string>? IpAllowlist = null, int? RateLimitPerMinute = null);
 
 /// <summary>An API key's metadata (never the key): <c>status</c> active, expired or revoked.</summary>
 public sealed record ApiKey(

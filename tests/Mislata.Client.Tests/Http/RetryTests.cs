@@ -86,7 +86,7 @@ public sealed class RetryTests
     {
         var written = """{"id":"5f0c6d1e-0000-4000-8000-000000000001","name":"s","version":2,"createdAt":"2026-01-01T00:00:00Z"}""";
         var stub = new StubHandler(_ => StubHandler.Problem(HttpStatusCode.ServiceUnavailable, "unavailable"), _ => StubHandler.Json(HttpStatusCode.OK, written),
-            _ => StubHandler.Problem(HttpStatusCode.TooManyRequests, "rate_limited"), _ => new HttpResponseMessage(HttpStatusCode.NoContent));
+            _ => StubHandler.Problem(HttpStatusCode.TooManyRequests, "rate_limited", retryAfterSeconds: 0), _ => new HttpResponseMessage(HttpStatusCode.NoContent));
         var (client, services) = StubHandler.Client(stub);
         await using var _ = services;
 
@@ -107,6 +107,18 @@ public sealed class RetryTests
 
         Assert.Equal(3, stub.Calls);
         Assert.Equal((503, "unavailable"), (e.Status, e.Error));
+    }
+
+    [Fact]
+    public async Task A_429_without_Retry_After_is_a_quota_that_waiting_does_not_lift_and_is_not_retried()
+    {
+        var stub = new StubHandler(_ => StubHandler.Problem(HttpStatusCode.TooManyRequests, "quota_exceeded"), _ => StubHandler.Json(HttpStatusCode.Created, KeyJson));
+        var (client, services) = StubHandler.Client(stub);
+        await using var _ = services;
+
+        var e = await Assert.ThrowsAsync<MislataApiException>(() => client.Keys.CreateAsync(new CreateKeyRequest("k")));
+
+        Assert.Equal((1, "quota_exceeded"), (stub.Calls, e.Error));
     }
 
     [Fact]
