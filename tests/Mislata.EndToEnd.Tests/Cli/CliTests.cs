@@ -228,7 +228,7 @@ public sealed class CliTests(TenancyFixture fixture)
 
         Assert.Equal(3, exit);
 
-        var events = (await cli.RunAsync("audit", "list", "--from", since, "--action", "apikey.created", "-o", "json")).Ok().Json.GetProperty("data");
+        var events = (await cli.RunAsync("audit", "list", "--from", since, "--action", "apikey.create", "-o", "json")).Ok().Json.GetProperty("data");
         Assert.True(events.GetArrayLength() >= 1, events.ToString());
         Assert.Contains("ACTION", (await cli.RunAsync("audit", "list", "--limit", "5")).Ok().Text, StringComparison.Ordinal);
         Assert.True((await cli.RunAsync("audit", "verify", "-o", "json")).Ok().Json.GetProperty("valid").GetBoolean());

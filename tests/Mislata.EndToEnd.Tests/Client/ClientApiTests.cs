@@ -88,7 +88,7 @@ public sealed class ClientApiTests(TenancyFixture fixture)
         Assert.Equal((404, "not_found"), await StatusOf(() => admin.Admin.GetPartnerAsync(lonely.Id)));
 
         var events = await admin.Audit.ListAsync(new AuditQuery(TenantId: tenant.Id, Limit: 100));
-        Assert.Contains(events.Data, e => e.Action.Contains("suspend", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(events.Data, e => e.Action == "apikey.create" && e.ResourceId == first.Id.ToString() && e.ActorId == fixture.Stack.BootstrapClientId);
     }
 
     private static async Task<(int, string)> StatusOf(Func<Task> call)
