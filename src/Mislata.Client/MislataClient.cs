@@ -26,6 +26,9 @@ public sealed class MislataClient
         Billing = new BillingClient(_transport);
         Admin = new AdminClient(_transport);
         Partner = new PartnerClient(_transport);
+        Users = new UsersClient(_transport);
+        Applications = new ApplicationsClient(_transport);
+        Roles = new RolesClient(_transport);
     }
 
     /// <summary><c>/keys</c>.</summary>
@@ -51,6 +54,15 @@ public sealed class MislataClient
 
     /// <summary><c>/partner/…</c> (scope <c>partner:admin</c>).</summary>
     public PartnerClient Partner { get; }
+
+    /// <summary><c>/users</c> (identity service, scopes <c>users:*</c>).</summary>
+    public UsersClient Users { get; }
+
+    /// <summary><c>/applications</c> (identity service, scopes <c>applications:*</c>).</summary>
+    public ApplicationsClient Applications { get; }
+
+    /// <summary><c>/roles</c> (identity service, scopes <c>roles:*</c>).</summary>
+    public RolesClient Roles { get; }
 
     /// <summary><c>GET /ping</c>: the API is reachable (no credential needed, touches no database).</summary>
     public Task PingAsync(CancellationToken cancellationToken = default) => _transport.SendNoContentAsync(HttpMethod.Get, "ping", cancellationToken);
@@ -393,4 +405,95 @@ public sealed class PartnerClient
 
     /// <summary><c>GET /partner/usage</c>.</summary>
     public Task<PartnerUsage> UsageAsync(CancellationToken cancellationToken = default) => _t.GetAsync<PartnerUsage>("partner/usage", cancellationToken);
+}
+
+/// <summary>The tenant's users (identity service).</summary>
+public sealed class UsersClient
+{
+    private readonly MislataTransport _t;
+
+    internal UsersClient(MislataTransport transport) => _t = transport;
+
+    /// <summary><c>POST /users</c>.</summary>
+    public Task<CreatedUser> CreateAsync(CreateUserRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        _t.CreateAsync<CreatedUser>("users", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /users</c>.</summary>
+    public Task<Page<User>> ListAsync(int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<User>>(MislataTransport.Query("users", ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>GET /users/{id}</c>.</summary>
+    public Task<User> GetAsync(Guid id, CancellationToken cancellationToken = default) => _t.GetAsync<User>("users/" + MislataClient.Id(id), cancellationToken);
+
+    /// <summary><c>PATCH /users/{id}</c>: the roles.</summary>
+    public Task<User> UpdateAsync(Guid id, UpdateUserRequest request, CancellationToken cancellationToken = default) =>
+        _t.PatchAsync<User>("users/" + MislataClient.Id(id), request, cancellationToken);
+
+    /// <summary><c>POST /users/{id}/block</c>: signs the user out everywhere and refuses new sign-ins.</summary>
+    public Task<User> BlockAsync(Guid id, CancellationToken cancellationToken = default) => _t.PostAsync<User>($"users/{MislataClient.Id(id)}/block", null, cancellationToken);
+
+    /// <summary><c>POST /users/{id}/unblock</c>.</summary>
+    public Task<User> UnblockAsync(Guid id, CancellationToken cancellationToken = default) => _t.PostAsync<User>($"users/{MislataClient.Id(id)}/unblock", null, cancellationToken);
+
+    /// <summary><c>POST /users/{id}/reset-mfa</c>.</summary>
+    public Task<User> ResetMfaAsync(Guid id, CancellationToken cancellationToken = default) => _t.PostAsync<User>($"users/{MislataClient.Id(id)}/reset-mfa", null, cancellationToken);
+
+    /// <summary><c>DELETE /users/{id}</c>.</summary>
+    public Task DeleteAsync(Guid id, CancellationToken cancellationToken = default) => _t.DeleteAsync("users/" + MislataClient.Id(id), cancellationToken);
+}
+
+/// <summary>The tenant's OIDC applications (identity service).</summary>
+public sealed class ApplicationsClient
+{
+    private readonly MislataTransport _t;
+
+    internal ApplicationsClient(MislataTransport transport) => _t = transport;
+
+    /// <summary><c>POST /applications</c>: the client secret of a confidential client is in the answer, this once.</summary>
+    public Task<ApplicationSecret> CreateAsync(CreateApplicationRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        _t.CreateAsync<ApplicationSecret>("applications", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /applications</c>.</summary>
+    public Task<Page<Application>> ListAsync(int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<Application>>(MislataTransport.Query("applications", ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>GET /applications/{id}</c>.</summary>
+    public Task<Application> GetAsync(Guid id, CancellationToken cancellationToken = default) => _t.GetAsync<Application>("applications/" + MislataClient.Id(id), cancellationToken);
+
+    /// <summary><c>PATCH /applications/{id}</c>.</summary>
+    public Task<Application> UpdateAsync(Guid id, UpdateApplicationRequest request, CancellationToken cancellationToken = default) =>
+        _t.PatchAsync<Application>("applications/" + MislataClient.Id(id), request, cancellationToken);
+
+    /// <summary><c>POST /applications/{id}/secret</c>: a new client secret (the old one stops working).</summary>
+    public Task<ApplicationSecret> RotateSecretAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _t.PostAsync<ApplicationSecret>($"applications/{MislataClient.Id(id)}/secret", null, cancellationToken);
+
+    /// <summary><c>DELETE /applications/{id}</c>.</summary>
+    public Task DeleteAsync(Guid id, CancellationToken cancellationToken = default) => _t.DeleteAsync("applications/" + MislataClient.Id(id), cancellationToken);
+}
+
+/// <summary>Roles and role assignments (identity service).</summary>
+public sealed class RolesClient
+{
+    private readonly MislataTransport _t;
+
+    internal RolesClient(MislataTransport transport) => _t = transport;
+
+    /// <summary><c>GET /roles</c>.</summary>
+    public Task<Page<Role>> ListAsync(CancellationToken cancellationToken = default) => _t.GetAsync<Page<Role>>("roles", cancellationToken);
+
+    /// <summary><c>GET /roles/{name}</c>.</summary>
+    public Task<Role> GetAsync(string name, CancellationToken cancellationToken = default) => _t.GetAsync<Role>("roles/" + Uri.EscapeDataString(name), cancellationToken);
+
+    /// <summary><c>GET /roles/{name}/members</c>.</summary>
+    public Task<Page<User>> MembersAsync(string name, int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<User>>(MislataTransport.Query($"roles/{Uri.EscapeDataString(name)}/members", ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>PUT /roles/{name}/members/{userId}</c>.</summary>
+    public Task AssignAsync(string name, Guid userId, CancellationToken cancellationToken = default) =>
+        _t.SendNoContentAsync(HttpMethod.Put, $"roles/{Uri.EscapeDataString(name)}/members/{MislataClient.Id(userId)}", cancellationToken);
+
+    /// <summary><c>DELETE /roles/{name}/members/{userId}</c>.</summary>
+    public Task UnassignAsync(string name, Guid userId, CancellationToken cancellationToken = default) =>
+        _t.DeleteAsync($"roles/{Uri.EscapeDataString(name)}/members/{MislataClient.Id(userId)}", cancellationToken);
 }

@@ -324,4 +324,55 @@ public sealed class ClientApiTests(TenancyFixture fixture)
         sealedBytes[^100] ^= 1;
         await Assert.ThrowsAsync<CryptographicException>(() => envelope.DecryptAsync(new MemoryStream(sealedBytes), Stream.Null, "file:a.bin"));
     }
+
+    [Fact]
+    public async Task Users_applications_and_roles_of_the_identity_service_and_an_application_logs_in_with_client_credentials()
+    {
+        var (client, services, tenantId) = await TenantAsync();
+        await using var _ = services;
+
+        var email = Unique("user") + "@example.com";
+        var user = await client.Users.CreateAsync(new CreateUserRequest(email, ["auditor"]));
+        Assert.Equal((email, tenantId, "invited"), (user.Email, user.TenantId, user.Status));
+        Assert.Equal(email, (await client.Users.GetAsync(user.Id)).Email);
+        Assert.Contains(await MislataClient.AllAsync((c, ct) => client.Users.ListAsync(100, c, ct)).ToListAsync(), u => u.Id == user.Id);
+        Assert.Equal(["tenant-member"], (await client.Users.UpdateAsync(user.Id, new UpdateUserRequest(["tenant-member"]))).Roles);
+        Assert.Equal("blocked", (await client.Users.BlockAsync(user.Id)).Status);
+        Assert.NotEqual("blocked", (await client.Users.UnblockAsync(user.Id)).Status);
+        Assert.False((await client.Users.ResetMfaAsync(user.Id)).MfaEnabled);
+
+        Assert.Contains((await client.Roles.ListAsync()).Data, r => r.Name == "tenant-admin");
+        Assert.Contains("audit:read", (await client.Roles.GetAsync("auditor")).Scopes);
+        await client.Roles.AssignAsync("auditor", user.Id);
+        Assert.Contains((await client.Roles.MembersAsync("auditor")).Data, u => u.Id == user.Id);
+        await client.Roles.UnassignAsync("auditor", user.Id);
+        Assert.DoesNotContain((await client.Roles.MembersAsync("auditor")).Data, u => u.Id == user.Id);
+        await client.Users.DeleteAsync(user.Id);
+        Assert.Equal((404, "not_found"), await StatusOf(() => client.Users.GetAsync(user.Id)));
+
+        var app = await client.Applications.CreateAsync(new CreateApplicationRequest(Unique("svc"), "confidential", ["keys:read"]));
+        Assert.False(string.IsNullOrEmpty(app.ClientSecret));
+        Assert.Equal(app.ClientId, (await client.Applications.GetAsync(app.Id)).ClientId);
+        Assert.Contains((await client.Applications.ListAsync()).Data, a => a.Id == app.Id);
+        Assert.Equal("renamed", (await client.Applications.UpdateAsync(app.Id, new UpdateApplicationRequest(Name: "renamed"))).Name);
+        var rotated = await client.Applications.RotateSecretAsync(app.Id);
+        Assert.NotEqual(app.ClientSecret, rotated.ClientSecret);
+
+        var key = await client.Keys.CreateAsync(new CreateKeyRequest(Unique("k")));
+        var (service, serviceServices) = ClientKit.Create(fixture, o => o.ClientCredentials = new ClientCredentialsOptions { ClientId = app.ClientId, ClientSecret = rotated.ClientSecret!, Scope = "keys:read" });
+        await using (serviceServices)
+        {
+            Assert.Equal(key.Id, (await service.Keys.GetAsync(key.Id)).Id);
+            Assert.Equal((403, "insufficient_scope"), await StatusOf(() => service.Crypto.RandomAsync(new RandomRequest(8))));
+        }
+
+        var (stale, staleServices) = ClientKit.Create(fixture, o => o.ClientCredentials = new ClientCredentialsOptions { ClientId = app.ClientId, ClientSecret = app.ClientSecret!, Scope = "keys:read" });
+        await using (staleServices)
+        {
+            Assert.Equal("unauthorized", (await ClientKit.FailsAsync(() => stale.Keys.GetAsync(key.Id))).Error);
+        }
+
+        await client.Applications.DeleteAsync(app.Id);
+        Assert.Equal((404, "not_found"), await StatusOf(() => client.Applications.GetAsync(app.Id)));
+    }
 }

@@ -12,7 +12,8 @@ namespace Mislata.EndToEnd.Tests.Client;
 /// The client's routes and fields against the API's own <c>/api/v1/openapi.json</c>: every call the library makes is
 /// a documented path and method, every member of its request records is a property of the documented request body,
 /// and every member of its response records is a property of the documented response (the client may ignore
-/// fields, never invent or misspell one).
+/// fields, never invent or misspell one). The identity service's management endpoints (users, applications, roles)
+/// are not in the api's document (identity serves none): ClientApiTests drives each of them against the stack.
 /// </summary>
 [Collection(Tenancy.TenancyCollection.Name)]
 public sealed class OpenApiContractTests(Tenancy.TenancyFixture fixture)
@@ -111,7 +112,8 @@ public sealed class OpenApiContractTests(Tenancy.TenancyFixture fixture)
         var schemas = document.GetProperty("components").GetProperty("schemas");
 
         var calls = Calls().ToList();
-        var publicMethods = typeof(MislataClient).Assembly.GetTypes().Where(t => t.IsPublic && t.Name.EndsWith("Client", StringComparison.Ordinal))
+        string[] identity = [nameof(UsersClient), nameof(ApplicationsClient), nameof(RolesClient)];
+        var publicMethods = typeof(MislataClient).Assembly.GetTypes().Where(t => t.IsPublic && t.Name.EndsWith("Client", StringComparison.Ordinal) && !identity.Contains(t.Name))
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)).Count(m => m.Name.EndsWith("Async", StringComparison.Ordinal));
         // CryptoClient.EncryptAsync has a bytes overload that sends the same request.
         Assert.Equal(publicMethods - 1, calls.Count);
