@@ -126,8 +126,15 @@ internal static class CryptoCommands
         var context = Context();
         var chunk = new Option<int>("--chunk-size") { Description = "Plaintext bytes per chunk", DefaultValueFactory = _ => EnvelopeFormat.DefaultChunkSize };
         var progress = new Option<bool>("--progress") { Description = "Show the progress bar even when stderr is not a terminal" };
-        var encrypt = Leaf("encrypt", "Encrypt data of any size under a fresh data key (constant memory, chunked AES-256-GCM)", async c =>
+        var encrypt = Leaf("encrypt", "Encrypt data of any size under a fresh data key (constant memory, chunked AES-256-GCM); --in a folder and --out a folder: every file, as <name>.mslenv", async c =>
         {
+            if (c.Get(input) is { } folder && Directory.Exists(folder))
+            {
+                return await FolderAsync(c, folder, c.Get(output), c.Get(progress), encrypting: true,
+                    (source, target, bar) => new DataKeyEnvelope(c.Client).EncryptAsync(source, target, new EnvelopeOptions(c.Get(key), c.Get(context), c.Get(chunk)), bar, c.Cancellation)
+                        .ContinueWith(t => t.Result.PlaintextBytes, TaskScheduler.Default));
+            }
+
             await using var source = Io.OpenIn(c.Get(input));
             var bar = new ProgressBar(Io.LengthOf(c.Get(input)), c.Get(progress) || !Console.IsErrorRedirected);
             var result = await Io.WriteAtomicallyAsync(c.Get(output), target => new DataKeyEnvelope(c.Client).EncryptAsync(source, target,
@@ -140,8 +147,14 @@ internal static class CryptoCommands
 
             return ExitCodes.Ok;
         }, input, output, key, context, chunk, progress);
-        var decrypt = Leaf("decrypt", "Decrypt an envelope (a tampered, truncated or reordered one fails with exit 7 and leaves no output file)", async c =>
+        var decrypt = Leaf("decrypt", "Decrypt an envelope (a tampered, truncated or reordered one fails with exit 7 and leaves no output file); --in a folder: every *.mslenv in it", async c =>
         {
+            if (c.Get(input) is { } folder && Directory.Exists(folder))
+            {
+                return await FolderAsync(c, folder, c.Get(output), c.Get(progress), encrypting: false,
+                    (source, target, bar) => new DataKeyEnvelope(c.Client).DecryptAsync(source, target, c.Get(context), bar, c.Cancellation));
+            }
+
             await using var source = Io.OpenIn(c.Get(input));
             var total = Io.LengthOf(c.Get(input));
             var bar = new ProgressBar(total, c.Get(progress) || !Console.IsErrorRedirected);
@@ -150,6 +163,64 @@ internal static class CryptoCommands
             return ExitCodes.Ok;
         }, input, output, context, progress);
         return Group("envelope", "Large data and files: envelope encryption with a data key from /datakey", encrypt, decrypt);
+    }
+
+    /// <summary>The file extension of an envelope written by folder mode.</summary>
+    private const string EnvelopeExtension = ".mslenv";
+
+    /// <summary>
+    /// Batch mode: every file under <paramref name="folder"/> (encrypting) or every <c>*.mslenv</c> (decrypting) to the
+    /// same relative path under <paramref name="outFolder"/>, each with its own data key, one progress bar over all bytes.
+    /// Stops at the first failure (its output file is not left behind; earlier files are complete).
+    /// </summary>
+    private static async Task<int> FolderAsync(CommandContext c, string folder, string? outFolder, bool forceProgress, bool encrypting,
+        Func<Stream, Stream, IProgress<long>, Task<long>> transform)
+    {
+        if (outFolder is null or "-")
+        {
+            throw new UsageException("--in is a folder: give --out a folder too");
+        }
+
+        var root = Path.GetFullPath(folder);
+        var files = Directory.EnumerateFiles(root, encrypting ? "*" : "*" + EnvelopeExtension, SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        var total = files.Sum(f => new FileInfo(f).Length);
+        var bar = new ProgressBar(total, forceProgress || !Console.IsErrorRedirected);
+        long done = 0;
+        var results = new List<object>();
+        foreach (var file in files)
+        {
+            var relative = Path.GetRelativePath(root, file);
+            var target = Path.Combine(Path.GetFullPath(outFolder), encrypting ? relative + EnvelopeExtension : relative[..^EnvelopeExtension.Length]);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            var length = new FileInfo(file).Length;
+            var offset = done;
+            await using (var source = Io.OpenIn(file))
+            {
+                var bytes = await Io.WriteAtomicallyAsync(target, output => transform(source, output, new Progress(p => bar.Report(offset + Math.Min(p, length)))));
+                results.Add(new { file = relative, output = Path.GetRelativePath(Path.GetFullPath(outFolder), target), bytes });
+            }
+
+            done += length;
+            bar.Report(done);
+        }
+
+        bar.Done();
+        if (c.Output.IsJson)
+        {
+            c.Output.Write(results);
+        }
+        else
+        {
+            Console.Error.WriteLine($"{(encrypting ? "encrypted" : "decrypted")} {files.Count} files ({total} bytes read)");
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>A synchronous <see cref="IProgress{T}"/> (System.Progress posts to the thread pool, out of order).</summary>
+    private sealed class Progress(Action<long> report) : IProgress<long>
+    {
+        public void Report(long value) => report(value);
     }
 
     /// <summary>A one-line result (payload, signature, MAC): the line itself, or the whole answer with <c>--output json</c>.</summary>

@@ -144,6 +144,37 @@ public sealed class CliTests(TenancyFixture fixture)
         Assert.Equal(small, (await cli.RunAsync(["decrypt", "--context", "off"], offline)).Ok().Stdout);
     }
 
+    [Fact]
+    public async Task A_folder_is_envelope_encrypted_file_by_file_and_decrypted_back()
+    {
+        var (cli, _, _) = await LoggedInAsync();
+        var plain = Directory.CreateDirectory(cli.File("plain")).FullName;
+        Directory.CreateDirectory(Path.Combine(plain, "sub", "deeper"));
+        var files = new Dictionary<string, byte[]>
+        {
+            ["a.bin"] = RandomNumberGenerator.GetBytes(300_000),
+            ["empty"] = [],
+            [Path.Combine("sub", "b.txt")] = Encoding.UTF8.GetBytes("hello"),
+            [Path.Combine("sub", "deeper", "c.bin")] = RandomNumberGenerator.GetBytes(70_000),
+        };
+        foreach (var (name, bytes) in files)
+        {
+            await System.IO.File.WriteAllBytesAsync(Path.Combine(plain, name), bytes);
+        }
+
+        var encrypted = (await cli.RunAsync("envelope", "encrypt", "--in", plain, "--out", cli.File("sealed"), "--context", "backup", "-o", "json")).Ok().Json;
+        Assert.Equal(4, encrypted.GetArrayLength());
+        Assert.True(System.IO.File.Exists(Path.Combine(cli.File("sealed"), "sub", "deeper", "c.bin.mslenv")));
+        (await cli.RunAsync("envelope", "decrypt", "--in", cli.File("sealed"), "--out", cli.File("restored"), "--context", "backup")).Ok();
+        foreach (var (name, bytes) in files)
+        {
+            Assert.Equal(bytes, await System.IO.File.ReadAllBytesAsync(Path.Combine(cli.File("restored"), name)));
+        }
+
+        (await cli.RunAsync("envelope", "encrypt", "--in", plain)).Fails(2);
+        (await cli.RunAsync("envelope", "decrypt", "--in", cli.File("sealed"), "--out", cli.File("wrong"), "--context", "other")).Fails(7);
+    }
+
     private static async Task<string> HashAsync(string path)
     {
         await using var file = System.IO.File.OpenRead(path);
