@@ -75,7 +75,7 @@ internal static class CliOptions
                 return 130;
             }
             catch (Exception e) when (e is MislataApiException or UsageException or CryptographicException or InvalidDataException or IOException
-                or UnauthorizedAccessException or NotSupportedException or ArgumentException or FormatException)
+                or UnauthorizedAccessException or NotSupportedException or ArgumentException or FormatException or System.Text.Json.JsonException)
             {
                 Report(e, output);
                 return ExitCodes.Of(e);

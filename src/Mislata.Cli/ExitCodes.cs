@@ -47,7 +47,7 @@ internal static class ExitCodes
         MislataApiException api => Of(api),
         CryptographicException => Invalid,
         InvalidDataException => Invalid,
-        UsageException => Usage,
+        UsageException or System.Text.Json.JsonException or FormatException or ArgumentException => Usage,
         _ => Failure,
     };
 }

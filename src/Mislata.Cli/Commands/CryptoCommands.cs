@@ -131,8 +131,8 @@ internal static class CryptoCommands
             if (c.Get(input) is { } folder && Directory.Exists(folder))
             {
                 return await FolderAsync(c, folder, c.Get(output), c.Get(progress), encrypting: true,
-                    (source, target, bar) => new DataKeyEnvelope(c.Client).EncryptAsync(source, target, new EnvelopeOptions(c.Get(key), c.Get(context), c.Get(chunk)), bar, c.Cancellation)
-                        .ContinueWith(t => t.Result.PlaintextBytes, TaskScheduler.Default));
+                    async (source, target, bar) => (await new DataKeyEnvelope(c.Client).EncryptAsync(source, target,
+                        new EnvelopeOptions(c.Get(key), c.Get(context), c.Get(chunk)), bar, c.Cancellation)).PlaintextBytes);
             }
 
             await using var source = Io.OpenIn(c.Get(input));

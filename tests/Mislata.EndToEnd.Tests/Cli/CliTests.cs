@@ -162,6 +162,10 @@ public sealed class CliTests(TenancyFixture fixture)
             await System.IO.File.WriteAllBytesAsync(Path.Combine(plain, name), bytes);
         }
 
+        // No key yet: the tenant has no default encryption key, a 404 not_found for the first file (exit 4, nothing written).
+        (await cli.RunAsync("envelope", "encrypt", "--in", plain, "--out", cli.File("sealed"), "--context", "backup")).Fails(4);
+        Assert.Empty(Directory.GetFiles(cli.File("sealed"), "*", SearchOption.AllDirectories));
+        (await cli.RunAsync("keys", "create", Unique("backup"), "--default", "true")).Ok();
         var encrypted = (await cli.RunAsync("envelope", "encrypt", "--in", plain, "--out", cli.File("sealed"), "--context", "backup", "-o", "json")).Ok().Json;
         Assert.Equal(4, encrypted.GetArrayLength());
         Assert.True(System.IO.File.Exists(Path.Combine(cli.File("sealed"), "sub", "deeper", "c.bin.mslenv")));
