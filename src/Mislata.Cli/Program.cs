@@ -20,6 +20,7 @@ root.Subcommands.Add(TenancyCommands.Audit());
 root.Subcommands.Add(TenancyCommands.Billing());
 root.Subcommands.Add(TenancyCommands.Admin());
 root.Subcommands.Add(TenancyCommands.Partner());
+root.Subcommands.Add(LicenseCommands.Vendor());
 root.Subcommands.Add(AccountCommands.Completion());
 
 var parse = root.Parse(args);

@@ -298,7 +298,7 @@ public sealed class BillingClient
     public Task<Usage> UsageAsync(CancellationToken cancellationToken = default) => _t.GetAsync<Usage>("billing/usage", cancellationToken);
 }
 
-/// <summary>Platform administration: tenants, plans, partners.</summary>
+/// <summary>Platform administration: tenants, plans, partners, the licence.</summary>
 public sealed class AdminClient
 {
     private readonly MislataTransport _t;
@@ -334,6 +334,13 @@ public sealed class AdminClient
     /// <summary><c>POST /admin/tenants/{id}/api-keys</c>: a first key for a new tenant.</summary>
     public Task<CreatedApiKey> CreateTenantApiKeyAsync(Guid tenantId, CreateApiKeyRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
         _t.CreateAsync<CreatedApiKey>($"admin/tenants/{MislataClient.Id(tenantId)}/api-keys", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /admin/license</c>: the licence's state, limits and the installation's usage.</summary>
+    public Task<LicenseStatus> GetLicenseAsync(CancellationToken cancellationToken = default) => _t.GetAsync<LicenseStatus>("admin/license", cancellationToken);
+
+    /// <summary><c>PUT /admin/license</c>: installs a licence (<c>400 license_invalid</c> keeps the installed one).</summary>
+    public Task<LicenseStatus> InstallLicenseAsync(string license, CancellationToken cancellationToken = default) =>
+        _t.PutAsync<LicenseStatus>("admin/license", new InstallLicenseRequest(license), cancellationToken);
 
     /// <summary><c>GET /admin/plans</c>.</summary>
     public Task<Page<Plan>> ListPlansAsync(int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>

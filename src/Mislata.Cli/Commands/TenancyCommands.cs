@@ -125,7 +125,7 @@ internal static class TenancyCommands
             return ExitCodes.Ok;
         }));
 
-    public static Command Admin() => Group("admin", "Platform administration (platform:admin): tenants, plans, partners", Tenants(), Plans(), Partners());
+    public static Command Admin() => Group("admin", "Platform administration (platform:admin): tenants, plans, partners, the licence", Tenants(), Plans(), Partners(), LicenseCommands.Admin());
 
     private static readonly string[] TenantColumns = ["id", "name", "status", "planId", "partnerId", "adminEmail", "createdAt"];
 

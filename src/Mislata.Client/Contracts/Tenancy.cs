@@ -77,3 +77,28 @@ public sealed record PartnerTenantUsage(Guid TenantId, string Name, string Statu
 
 /// <summary><c>GET /partner/usage</c>.</summary>
 public sealed record PartnerUsage(Guid PartnerId, int Tenants, int? MaxTenants, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, IReadOnlyList<PartnerTenantUsage> PerTenant);
+
+/// <summary>The limits of the installation's licence (null = unlimited).</summary>
+public sealed record LicenseLimits(int? MaxTenants, int? MaxUsers, int? MaxKeys);
+
+/// <summary>How much of one licence limit the installation uses.</summary>
+public sealed record LicenseUsageFigure(long Used, int? Limit);
+
+/// <summary>The installation's tenants, users and keys against the licence's limits.</summary>
+public sealed record LicenseUsage(LicenseUsageFigure Tenants, LicenseUsageFigure Users, LicenseUsageFigure Keys);
+
+/// <summary>The installed licence as signed by the vendor.</summary>
+public sealed record LicenseDetails(
+    Guid Id, string Licensee, string Edition, string? KeyId, DateTimeOffset IssuedAt, DateTimeOffset NotBefore, DateTimeOffset ExpiresAt,
+    int GraceDays, DateTimeOffset GraceEndsAt, IReadOnlyList<string> Features);
+
+/// <summary>
+/// <c>GET/PUT /admin/license</c>: <c>state</c> is community, valid, grace, restricted or invalid; <c>reason</c> says why
+/// when not valid; <c>license</c> is null without an authentic licence; <c>limits</c> are those in force.
+/// </summary>
+public sealed record LicenseStatus(
+    string State, string? Reason, bool Restricted, LicenseDetails? License, LicenseLimits Limits, LicenseUsage Usage,
+    DateTimeOffset? InstalledAt, DateTimeOffset? RevokedAt, DateTimeOffset? RevocationCheckedAt);
+
+/// <summary><c>PUT /admin/license</c>: the licence text, armoured (the vendor's file) or the bare envelope JSON.</summary>
+public sealed record InstallLicenseRequest(string License);

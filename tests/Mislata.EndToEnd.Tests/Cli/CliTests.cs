@@ -307,4 +307,58 @@ public sealed class CliTests(TenancyFixture fixture)
         var (tenantCli, _, _) = await LoggedInAsync();
         (await tenantCli.RunAsync("admin", "tenants", "list")).Fails(3);
     }
+
+    [Fact]
+    public async Task License_vendor_tools_sign_and_inspect_offline_and_admin_license_shows_the_licence_and_refuses_a_foreign_one()
+    {
+        var cli = new CliRunner();
+        var folder = Directory.CreateTempSubdirectory("mislata-cli-license").FullName;
+        try
+        {
+            var pair = (await cli.RunAsync("license", "keygen", "cli-test-vendor", folder, "-o", "json")).Ok().Json;
+            var privateKey = pair.GetProperty("privateKey").GetString()!;
+            var publicKey = pair.GetProperty("publicKey").GetString()!;
+            Assert.True(File.Exists(privateKey) && File.Exists(publicKey));
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(privateKey));
+            }
+
+            var spec = Path.Combine(folder, "spec.json");
+            await File.WriteAllTextAsync(spec, $$"""{"licensee":"CLI Test Ltd","edition":"enterprise","expiresAt":"{{DateTimeOffset.UtcNow.AddDays(30):O}}","maxKeys":100}""");
+            var licence = Path.Combine(folder, "cli.lic");
+            (await cli.RunAsync("license", "issue", spec, privateKey, "--out", licence)).Ok();
+            var inspected = (await cli.RunAsync("license", "inspect", licence, "--public-key", publicKey)).Ok().Text;
+            Assert.Contains("CLI Test Ltd", inspected, StringComparison.Ordinal);
+
+            // Not signed by a vendor key built into this release; a changed character breaks both signatures.
+            (await cli.RunAsync("license", "inspect", licence)).Fails(7);
+            var text = await File.ReadAllTextAsync(licence);
+            var tampered = Path.Combine(folder, "tampered.lic");
+            var at = text.IndexOf('\n', StringComparison.Ordinal) + 10;
+            await File.WriteAllTextAsync(tampered, text[..at] + (text[at] == 'A' ? 'B' : 'A') + text[(at + 1)..]);
+            (await cli.RunAsync("license", "inspect", tampered, "--public-key", publicKey)).Fails(7);
+            (await cli.RunAsync("license", "issue", spec, publicKey)).Fails(2);
+
+            (await cli.RunAsync(["login", "--profile", "operator", "--url", Url, "--ca-cert", CaCertificate, "--client-id", fixture.Stack.BootstrapClientId,
+                "--scope", "platform:admin"], Encoding.UTF8.GetBytes(fixture.Stack.BootstrapClientSecret + "\n"))).Ok();
+            var status = (await cli.RunAsync("admin", "license", "get", "-o", "json")).Ok().Json;
+            var state = status.GetProperty("state").GetString();
+            var installedId = status.GetProperty("license").GetProperty("id").GetString();
+            Assert.Equal("valid", state);
+
+            // The stack trusts only its test vendor key: a licence of another key is refused and changes nothing.
+            (await cli.RunAsync("admin", "license", "install", "--in", licence)).Fails(2);
+            (await cli.RunAsync(["admin", "license", "install"], [])).Fails(2);
+            var after = (await cli.RunAsync("admin", "license", "get", "-o", "json")).Ok().Json;
+            Assert.Equal((state, installedId), (after.GetProperty("state").GetString(), after.GetProperty("license").GetProperty("id").GetString()));
+
+            var (tenantCli, _, _) = await LoggedInAsync();
+            (await tenantCli.RunAsync("admin", "license", "get")).Fails(3);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }

@@ -77,6 +77,8 @@ public sealed class OpenApiContractTests(Tenancy.TenancyFixture fixture)
         yield return (c => c.Billing.SubscriptionAsync(), null, typeof(Subscription));
         yield return (c => c.Billing.UsageAsync(), null, typeof(Usage));
         yield return (c => c.Admin.CreateTenantAsync(new CreateTenantRequest("n")), typeof(CreateTenantRequest), typeof(Tenant));
+        yield return (c => c.Admin.GetLicenseAsync(), null, typeof(LicenseStatus));
+        yield return (c => c.Admin.InstallLicenseAsync("x"), typeof(InstallLicenseRequest), typeof(LicenseStatus));
         yield return (c => c.Admin.ListTenantsAsync(), null, typeof(Page<Tenant>));
         yield return (c => c.Admin.GetTenantAsync(A), null, typeof(Tenant));
         yield return (c => c.Admin.UpdateTenantAsync(A, new UpdateTenantRequest()), typeof(UpdateTenantRequest), typeof(Tenant));
