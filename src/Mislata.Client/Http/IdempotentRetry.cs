@@ -36,7 +36,12 @@ internal static class IdempotentRetry
         MaxDelay = options.MaxRetryDelay,
         BackoffType = DelayBackoffType.Exponential,
         UseJitter = true,
-        ShouldRetryAfterHeader = true,
+        // Retry-After wins over the backoff, capped at MaxRetryDelay (Polly's own header handling is not capped).
+        ShouldRetryAfterHeader = false,
+        DelayGenerator = args => ValueTask.FromResult(
+            args.Outcome.Result is { } answer && MislataTransport.RetryAfter(answer) is { } after
+                ? (TimeSpan?)(after < TimeSpan.Zero ? TimeSpan.Zero : after > options.MaxRetryDelay ? options.MaxRetryDelay : after)
+                : null),
         ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context)),
         OnRetry = args =>
         {

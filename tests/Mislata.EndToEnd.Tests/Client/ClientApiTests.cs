@@ -281,6 +281,27 @@ public sealed class ClientApiTests(TenancyFixture fixture)
         Assert.Equal(0, retries);
     }
 
+    [Fact]
+    public async Task A_rate_limited_read_is_retried_with_backoff_and_reports_the_429_when_the_limit_stays()
+    {
+        var statuses = new System.Collections.Concurrent.ConcurrentQueue<int?>();
+        var (client, services, _) = await TenantAsync(rateLimit: 1, more: o =>
+        {
+            o.OnRetry = (_, _, status) => statuses.Enqueue(status);
+            o.MaxRetries = 2;
+            o.MaxRetryDelay = TimeSpan.FromMilliseconds(200);
+        });
+        await using var _ = services;
+
+        // The window holds one request a minute: the first read passes, the next is answered 429 with Retry-After,
+        // retried twice (a GET is idempotent; the delay is capped at 200 ms here) and then reported.
+        await client.Keys.ListAsync();
+        var limited = await Record.ExceptionAsync(() => client.Keys.ListAsync()) as MislataApiException;
+        Assert.Equal((429, "rate_limited"), (limited?.Status, limited?.Error));
+        Assert.NotNull(limited!.RetryAfter);
+        Assert.Equal([429, 429], statuses.ToArray());
+    }
+
     [Theory]
     [InlineData("ML-KEM-512")]
     [InlineData("ML-KEM-768")]
