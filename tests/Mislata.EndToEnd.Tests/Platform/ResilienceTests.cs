@@ -1,5 +1,9 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Mislata.Client;
+using Mislata.Client.Contracts;
 
 namespace Mislata.EndToEnd.Tests.Platform;
 
@@ -47,6 +51,47 @@ public sealed class ResilienceTests : IAsyncLifetime
         Assert.All(Stack.Services, s => Assert.False(s.HasExited, $"{s.Name} exited"));
         // No service restarted: the same processes, not merely the same ports.
         Assert.Equal(pids, Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList());
+    }
+
+    [Fact]
+    public async Task The_client_library_retries_a_read_answered_503_while_postgres_is_down_and_gets_it_when_postgres_is_back()
+    {
+        var (secretsKey, secretId) = await TenantWithSecretAsync();
+        var statuses = new ConcurrentQueue<int?>();
+        var thumbprint = Stack.Gateway.Certificate.GetCertHashString();
+        var services = new ServiceCollection();
+        services.AddMislataClient(o =>
+        {
+            o.BaseAddress = Stack.Gateway.BaseAddress;
+            o.ConfigureHandler = h => h.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == thumbprint;
+            o.ApiKey = secretsKey;
+            o.MaxRetries = 10;
+            o.RetryBaseDelay = TimeSpan.FromSeconds(1);
+            o.MaxRetryDelay = TimeSpan.FromSeconds(3);
+            o.OnRetry = (_, _, status) => statuses.Enqueue(status);
+        });
+        await using var provider = services.BuildServiceProvider();
+        var client = provider.GetRequiredService<MislataClient>();
+
+        await Stack.Postgres.StopAsync();
+        Task<SecretValue> read;
+        try
+        {
+            read = client.Secrets.GetAsync(secretId);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (!statuses.Contains(503) && !read.IsCompleted && watch.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(100);
+            }
+        }
+        finally
+        {
+            await Stack.Postgres.StartAsync();
+        }
+
+        // The GET was answered 503 while PostgreSQL was down, retried, and answered once it was back.
+        Assert.Equal(secretId, (await read).Id);
+        Assert.Contains(503, statuses);
     }
 
     /// <summary>A tenant (through the bootstrap operator client), an API key with the secrets scopes and one secret.</summary>
