@@ -6,9 +6,11 @@
 # with its own tenant's API key). Reports req/s, p50/p99, the ratio many ÷ one and the api's RSS; writes
 # bench/results/tenants-<UTC time>.{json,md}.
 #
-#   bench/run-tenants.sh [--tenants N] [--keys K] [--duration S] [--rounds R] [--connections C]
+#   bench/run-tenants.sh --license FILE [--tenants N] [--keys K] [--duration S] [--rounds R] [--connections C]
 #
-# Defaults: 10000 tenants × 10 keys, 15 s per round, 2 rounds. Setting up 100,000 keys takes minutes.
+# Defaults: 10000 tenants × 10 keys, 15 s per round, 2 rounds. Setting up 100,000 keys takes minutes. The stack starts
+# without a licence (Community: 5 tenants, 250 keys), so FILE must be a licence allowing N tenants and N × K keys: it is
+# installed with PUT /api/v1/admin/license before the tenants are created.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -17,8 +19,10 @@ KEYS=10
 BENCH_DURATION=15
 BENCH_WARMUP=5
 ROUNDS=2
+LICENSE=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --license) LICENSE="$2"; shift 2 ;;
     --tenants) TENANTS="$2"; shift 2 ;;
     --keys) KEYS="$2"; shift 2 ;;
     --duration) BENCH_DURATION="$2"; shift 2 ;;
@@ -28,6 +32,8 @@ while [ $# -gt 0 ]; do
     *) fail "unknown option $1 (see --help)" ;;
   esac
 done
+
+[ -n "$LICENSE" ] && [ -r "$LICENSE" ] || fail "--license FILE is required: a licence for $TENANTS tenants (Community allows 5)"
 
 BENCH_STATE="${MISLATA_BENCH_STATE:-$BENCH/.state-tenants}"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -43,7 +49,7 @@ bench_stack_start
 bench_meta "{\"connections\":$BENCH_CONNECTIONS,\"wrkThreads\":$BENCH_WRK_THREADS,\"warmupSeconds\":$BENCH_WARMUP,\"durationSeconds\":$BENCH_DURATION,\"rounds\":$ROUNDS}"
 
 say "Creating $TENANTS tenants × $KEYS keys…"
-python3 "$BENCH/tenants_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" "$TENANTS" "$KEYS"
+python3 "$BENCH/tenants_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" "$TENANTS" "$KEYS" "$LICENSE"
 say "Warming every key (one encrypt each)…"
 python3 "$BENCH/tenants_bench.py" warm "$RUN_DIR" "$GATEWAY" "$TLS_CERT"
 

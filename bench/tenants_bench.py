@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The HTTP side of bench/run-tenants.sh (standard library only).
 
-  tenants_bench.py setup RUN_DIR GATEWAY CA_CERT ADMIN_ENV TENANTS KEYS
-      a plan without limits; TENANTS tenants on it, each with an API key and KEYS AES-256-GCM keys; writes
+  tenants_bench.py setup RUN_DIR GATEWAY CA_CERT ADMIN_ENV TENANTS KEYS LICENSE_FILE
+      installs the licence (PUT /admin/license); a plan without limits; TENANTS tenants on it, each with an API key and KEYS AES-256-GCM keys; writes
       RUN_DIR/secret/pairs.tsv ("<API key>\\t<key id>" for every key, mode 600), RUN_DIR/secret/one.tsv (the first
       tenant's first key: the one-tenant reference) and RUN_DIR/bodies/one.json (its request body)
   tenants_bench.py warm RUN_DIR GATEWAY CA_CERT
@@ -25,7 +25,7 @@ from ops_bench import Http, TEXT_1K, expect, load, read_env, write  # noqa: E402
 THREADS = 8
 
 
-def setup(run_dir, gateway, ca_cert, admin_env, tenants, keys):
+def setup(run_dir, gateway, ca_cert, admin_env, tenants, keys, license_file):
     tenants, keys = int(tenants), int(keys)
     env = read_env(admin_env)
     local = threading.local()
@@ -50,6 +50,10 @@ def setup(run_dir, gateway, ca_cert, admin_env, tenants, keys):
             if time.monotonic() - token_at > 600:
                 operator, token_at = operator_headers(), time.monotonic()
             return operator
+
+    status, raw = http().call("PUT", "/api/v1/admin/license", {"license": open(license_file).read()}, operator)
+    installed = expect(status, raw, {200}, "install the licence")
+    print(f"  licence: {installed.get('state')}, limits {installed.get('limits')}", file=sys.stderr)
 
     suffix = uuid.uuid4().hex[:8]
     status, raw = http().call("POST", "/api/v1/admin/plans", {"code": "benchmt" + suffix, "name": "Benchmark, many tenants (no limits)"}, operator)
@@ -145,7 +149,7 @@ def report(run_dir, results_dir):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "setup":
+    if len(sys.argv) == 9 and sys.argv[1] == "setup":
         setup(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "warm":
         warm(*sys.argv[2:])
