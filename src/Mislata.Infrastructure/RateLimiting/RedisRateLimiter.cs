@@ -15,10 +15,12 @@ public readonly record struct RateLimitDecision(bool Allowed, int Limit, int Rem
 /// <summary>
 /// Sliding-window (60 s) request limits shared by every replica: one atomic Lua script checks every bucket against
 /// Redis's own clock and records the request in all of them only when all allow it, so the sum of accepted requests over
-/// any 60 s never exceeds a limit. Limits of 2,000 requests a minute and more are reserved in leases (a thousandth of
-/// the tightest limit, at most <see cref="MaxLease"/>) that the replica spends from memory within
-/// <see cref="LeaseLifetime"/>: one round trip per lease instead of per request; a request leased and never spent still
-/// counts, so leases only ever make a limit stricter. Below 2,000 a minute every request is decided by Redis. When Redis cannot be reached the request is let through (fail-open:
+/// any 60 s never exceeds a limit. Limits of 2,000 requests a minute and more are reserved in leases that the replica
+/// spends from memory within <see cref="LeaseLifetime"/>: one request at first, then twice the previous lease each time
+/// that one was spent within its lifetime, up to a thousandth of the tightest limit (at most <see cref="MaxLease"/>) —
+/// one round trip per lease instead of per request for a busy caller, no reservation beyond its use for a quiet one. A
+/// request leased and never spent still counts, so leases only ever make a limit stricter. Below 2,000 a minute every
+/// request is decided by Redis. When Redis cannot be reached the request is let through (fail-open:
 /// availability of the customer's own data first) without waiting for a timeout when the connection is known to be
 /// down; every such request is counted (<c>mislata.ratelimit.fail_open</c>) and a warning is logged at most every
 /// <see cref="LogInterval"/> with the number let through since the last one.
@@ -113,18 +115,23 @@ public sealed partial class RedisRateLimiter
             tightest = Math.Min(tightest, bucket.PerMinute);
         }
 
-        var leaseSize = LeaseSize(tightest);
-        var leaseKey = leaseSize > 1 ? LeaseKey(buckets) : null;
-        if (leaseKey is not null && _leases.TryGetValue(leaseKey, out var held) && held.TrySpend(_time.GetTimestamp(), out var fromLease))
+        var cap = LeaseSize(tightest);
+        var leaseKey = cap > 1 ? LeaseKey(buckets) : null;
+        Lease? held = null;
+        if (leaseKey is not null && _leases.TryGetValue(leaseKey, out held) && held.TrySpend(_time.GetTimestamp(), out var fromLease))
         {
             return fromLease;
         }
+
+        // A lease follows the caller's own rate: one request, then twice the last lease each time that one was spent
+        // within its lifetime, up to the cap. A caller seen once a second never reserves more than it uses.
+        var want = held is not null && held.SpentSoon(_time.GetTimestamp()) ? Math.Min(cap, held.Size * 2) : 1;
 
         var keys = new RedisKey[buckets.Count];
         var args = new RedisValue[buckets.Count + 3];
         args[0] = WindowMs;
         args[1] = Guid.NewGuid().ToString("N");
-        args[2] = leaseSize;
+        args[2] = want;
         for (var i = 0; i < buckets.Count; i++)
         {
             keys[i] = KeyPrefix + buckets[i].Name;
@@ -142,7 +149,7 @@ public sealed partial class RedisRateLimiter
             var resetMs = (long)result[3];
             var decision = new RateLimitDecision((int)result[0] == 1, (int)result[1], Math.Max(0, (int)result[2]), (int)Math.Max(1, (resetMs + 999) / 1000));
             var granted = (int)result[4];
-            if (leaseKey is not null && granted > 1)
+            if (leaseKey is not null && granted > 0)
             {
                 if (_leases.Count >= MaxLeases)
                 {
@@ -154,10 +161,10 @@ public sealed partial class RedisRateLimiter
                 var now = _time.GetTimestamp();
                 _leases.AddOrUpdate(
                     leaseKey,
-                    _ => new Lease(granted - 1, decision, now, _time),
+                    _ => new Lease(granted - 1, granted, decision, now, _time),
                     (_, existing) => existing.Expired(now)
-                        ? new Lease(granted - 1, decision, now, _time)
-                        : new Lease(existing.TakeAll() + granted - 1, decision, existing.ReservedAt, _time));
+                        ? new Lease(granted - 1, granted, decision, now, _time)
+                        : new Lease(existing.TakeAll() + granted - 1, granted, decision, existing.ReservedAt, _time));
                 return decision with { Remaining = decision.Remaining + granted - 1 };
             }
 
@@ -202,11 +209,17 @@ public sealed partial class RedisRateLimiter
     /// usable for <see cref="LeaseLifetime"/>: unspent ones are simply not used, so a lease can only make the limit
     /// stricter, never looser.
     /// </summary>
-    private sealed class Lease(int requests, RateLimitDecision atReservation, long reservedAt, TimeProvider time)
+    private sealed class Lease(int requests, int size, RateLimitDecision atReservation, long reservedAt, TimeProvider time)
     {
         private int _left = requests;
 
         public long ReservedAt => reservedAt;
+
+        /// <summary>How many requests the reservation took.</summary>
+        public int Size => size;
+
+        /// <summary>Every request spent, and the reservation recent (within two lifetimes): the caller wants a bigger lease.</summary>
+        public bool SpentSoon(long now) => Volatile.Read(ref _left) <= 0 && time.GetElapsedTime(reservedAt, now) < LeaseLifetime * 2;
 
         public bool Expired(long now) => time.GetElapsedTime(reservedAt, now) >= LeaseLifetime;
 

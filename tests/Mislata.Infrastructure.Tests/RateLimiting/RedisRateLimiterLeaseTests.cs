@@ -50,21 +50,33 @@ public sealed class RedisRateLimiterLeaseTests : RealRedisTest
     }
 
     [Fact]
-    public async Task A_large_limit_is_reserved_64_at_a_time_and_spent_from_memory_with_exact_remaining_counts()
+    public async Task A_busy_caller_s_leases_double_up_to_64_and_every_answer_counts_down_exactly()
     {
         var limiter = NewReplica();
         RateLimitBucket[] buckets = [new(_credential, 64_000)];
-        for (var i = 0; i < 64; i++)
+        for (var i = 0; i < 200; i++)
         {
             var decision = await limiter.AcquireAsync(buckets);
             Assert.True(decision.Allowed);
             Assert.Equal((64_000, 64_000 - 1 - i), (decision.Limit, decision.Remaining));
-            Assert.Equal(64, await RecordedAsync(_credential));
         }
 
-        var next = await limiter.AcquireAsync(buckets);
-        Assert.Equal(64_000 - 65, next.Remaining);
-        Assert.Equal(128, await RecordedAsync(_credential));
+        // Leases of 1, 2, 4, 8, 16, 32, then 64: 255 requests reserved for 200 made, in 9 round trips.
+        Assert.Equal(255, await RecordedAsync(_credential));
+    }
+
+    [Fact]
+    public async Task A_quiet_caller_reserves_one_request_at_a_time()
+    {
+        var limiter = NewReplica();
+        RateLimitBucket[] buckets = [new(_credential, 64_000)];
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True((await limiter.AcquireAsync(buckets)).Allowed);
+            _time.Advance(RedisRateLimiter.LeaseLifetime * 2);
+        }
+
+        Assert.Equal(5, await RecordedAsync(_credential));
     }
 
     [Fact]
@@ -73,10 +85,11 @@ public sealed class RedisRateLimiterLeaseTests : RealRedisTest
         var limiter = NewReplica();
         RateLimitBucket[] buckets = [new(_credential, 10_000)];
         Assert.True((await limiter.AcquireAsync(buckets)).Allowed);
-        Assert.Equal(10, await RecordedAsync(_credential));
+        Assert.True((await limiter.AcquireAsync(buckets)).Allowed);
+        Assert.Equal(3, await RecordedAsync(_credential)); // a lease of 2: one spent, one held
         _time.Advance(RedisRateLimiter.LeaseLifetime);
         Assert.True((await limiter.AcquireAsync(buckets)).Allowed);
-        Assert.Equal(20, await RecordedAsync(_credential));
+        Assert.Equal(4, await RecordedAsync(_credential)); // the held one expired unspent: a new reservation of one
     }
 
     [Fact]
