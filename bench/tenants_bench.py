@@ -123,7 +123,7 @@ def report(run_dir, results_dir):
             runs.append(f)
         if runs:
             rows[name] = {"rps": statistics.median(r["rps"] for r in runs), "rpsRounds": [r["rps"] for r in runs],
-                          "p50Ms": statistics.median(r["p50Ms"] for r in runs), "p99Ms": statistics.median(r["p99Ms"] for r in runs),
+                          "p50Ms": round(statistics.median(r["p50Ms"] for r in runs), 2), "p99Ms": round(statistics.median(r["p99Ms"] for r in runs), 2),
                           "errors": sum(r["errors"] for r in runs)}
     ratio = round(rows["many"]["rps"] / rows["one"]["rps"], 3) if rows.get("one") and rows.get("many") and rows["one"]["rps"] else None
     result = {"meta": meta, "setup": setup_info, "warm": warm_info, "rows": rows, "manyOverOne": ratio, "apiMemory": rss,
