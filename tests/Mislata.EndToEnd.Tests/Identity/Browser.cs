@@ -14,8 +14,14 @@ public sealed class Browser : IDisposable
     private readonly HttpClient _client;
 
     public Browser(MislataStack stack)
+        : this((stack ?? throw new ArgumentNullException(nameof(stack))).Gateway.BaseAddress, stack.Gateway.Certificate)
     {
-        ArgumentNullException.ThrowIfNull(stack);
+    }
+
+    /// <summary>A browser of the gateway at <paramref name="baseAddress"/> that trusts exactly <paramref name="certificate"/>.</summary>
+    public Browser(Uri baseAddress, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
         Cookies = new CookieContainer();
         var handler = new SocketsHttpHandler
         {
@@ -25,10 +31,10 @@ public sealed class Browser : IDisposable
             SslOptions =
             {
                 RemoteCertificateValidationCallback = (_, cert, _, _) =>
-                    cert is not null && cert.GetCertHashString() == stack.Gateway.Certificate.GetCertHashString(),
+                    cert is not null && cert.GetCertHashString() == certificate.GetCertHashString(),
             },
         };
-        _client = new HttpClient(handler) { BaseAddress = stack.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        _client = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public CookieContainer Cookies { get; }
