@@ -31,13 +31,15 @@ public sealed class ScaleOutTests
             Assert.Contains($"{name}: running (pid {instance.ReplicaPid(name)}, port {instance.ApiPort + i}, restarted 0 times)", status, StringComparison.Ordinal);
         }
 
-        // A tenant, its API key and an AES key (no rate limit in the way of the load).
+        // A tenant on a plan without a tight rate limit, its API key and an AES key.
         var token = await instance.OperatorTokenAsync();
         using var operatorClient = instance.Operator(token);
+        var plan = await RunScriptInstance.PostAsync(operatorClient, "/api/v1/admin/plans",
+            new { code = "load", name = "Load", requestsPerMinute = 10_000_000, features = Array.Empty<string>() }, HttpStatusCode.Created);
         var tenant = await RunScriptInstance.PostAsync(operatorClient, "/api/v1/admin/tenants",
-            new { name = "scale-" + Guid.NewGuid().ToString("N")[..8], adminEmail = "admin@example.com" }, HttpStatusCode.Created);
+            new { name = "scale-" + Guid.NewGuid().ToString("N")[..8], planId = plan.GetProperty("id").GetGuid(), adminEmail = "admin@example.com" }, HttpStatusCode.Created);
         var apiKey = await RunScriptInstance.PostAsync(operatorClient, $"/api/v1/admin/tenants/{tenant.GetProperty("id").GetGuid()}/api-keys",
-            new { name = "load", rateLimitPerMinute = 10_000_000 }, HttpStatusCode.Created);
+            new { name = "load", rateLimitPerMinute = 1_000_000 }, HttpStatusCode.Created);
         using var tenantClient = instance.WithApiKey(apiKey.GetProperty("key").GetString()!);
         var key = await RunScriptInstance.PostAsync(tenantClient, "/api/v1/keys", new { name = "load", algorithm = "AES-256-GCM" }, HttpStatusCode.Created);
         var keyId = key.GetProperty("id").GetString()!;

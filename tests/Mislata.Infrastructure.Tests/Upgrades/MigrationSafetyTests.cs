@@ -20,8 +20,10 @@ public sealed class MigrationSafetyTests
     /// <summary>"migration id: operation" → why it is safe for the previous release running beside it.</summary>
     private static readonly Dictionary<string, string> Allowed = new(StringComparer.Ordinal)
     {
+        ["20261123205828_Tenancy: sql"] =
+            "inserts the two built-in plans (community, business) into the plans table the same migration creates; no existing row or column changes",
         ["20261128205659_KeyedAuditChain: sql"] =
-            "creates the audit-chain helper objects and backfills; old replicas keep writing v1 rows that the keyed chain anchors at the next start-up (AuditChainUpgradeTests)",
+            "sets available_to_partners = true on the two built-in plans (a column the same migration adds with a default); the release before ignores the column",
     };
 
     [Fact]
