@@ -44,6 +44,31 @@ public sealed class ScaleOutTests
         var key = await RunScriptInstance.PostAsync(tenantClient, "/api/v1/keys", new { name = "load", algorithm = "AES-256-GCM" }, HttpStatusCode.Created);
         var keyId = key.GetProperty("id").GetString()!;
 
+        // A creating POST with Idempotency-Key goes through the gateway's retrying location to the same endpoint: the
+        // repeat is answered from the api's idempotency record (same key), a write without the header is untouched.
+        var idempotencyKey = "create-" + Guid.NewGuid().ToString("N");
+        var created = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/v1/keys?unused=1", UriKind.Relative))
+            {
+                Content = JsonContent.Create(new { name = "idempotent", algorithm = "AES-256-GCM" }),
+            };
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+            using var response = await tenantClient.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.Created, $"idempotent create {i}: {(int)response.StatusCode} {body}");
+            created.Add(JsonDocument.Parse(body).RootElement.GetProperty("id").GetString()!);
+        }
+
+        Assert.Equal(created[0], created[1]);
+        using (var rotate = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/v1/keys/{created[0]}/rotate", UriKind.Relative)))
+        {
+            rotate.Headers.Add("Idempotency-Key", idempotencyKey + "-rotate");
+            using var rotated = await tenantClient.SendAsync(rotate);
+            Assert.True(rotated.IsSuccessStatusCode, $"rotate: {(int)rotated.StatusCode} {await rotated.Content.ReadAsStringAsync()}");
+        }
+
         // The load: 8 clients, each with its own connections, encrypting distinct plaintexts for 15 s.
         var failures = new ConcurrentBag<string>();
         var results = new ConcurrentBag<(string Plaintext, string Payload, TimeSpan At)>();
