@@ -211,6 +211,7 @@ start_replica() {
   [ -f "$dll" ] || die "$service: $dll is not built"
   if [ -f "$STATE/run/$name.supervisor.pid" ] && kill -0 "$(cat "$STATE/run/$name.supervisor.pid")" 2>/dev/null; then return 0; fi
   echo $(( $(port_of "$service") + index )) > "$STATE/run/$name.port"
+  echo 0 > "$STATE/run/$name.restarts"
   ( service_env "$service" "$index"; supervise "$name" "$dll" ) < /dev/null >> "$STATE/logs/$name.log" 2>&1 &
   echo $! > "$STATE/run/$name.supervisor.pid"
 }
@@ -236,6 +237,7 @@ stop_services() {
     name="$(basename "$file" .pid)"
     case "$name" in identity|api|worker|identity-*|api-*|worker-*) "$STACK" service-stop "$file" ;; esac
   done
+  rm -f "$STATE"/run/*.restarts "$STATE"/run/*.port
 }
 
 build() {
