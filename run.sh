@@ -492,6 +492,7 @@ restore() {
   if [ -n "$missing" ]; then
     die "refusing to restore $file: its data is encrypted under master key(s) $(echo $missing), which the configured master key ring ($(echo $configured)) does not hold. Put the master key of the backed-up installation in $STATE/secrets/master.key (or master.key.previous) and try again. Nothing was changed."
   fi
+  "$STACK" packages
   ensure_secrets
   mkdir -p "$STATE/logs" "$STATE/run"
   info "Stopping the services…"

@@ -9,10 +9,11 @@ namespace Mislata.EndToEnd.Tests.Platform;
 
 /// <summary>
 /// Issue 13, backup/restore, through <c>./run.sh backup</c> and <c>./run.sh restore</c>: a running installation with a
-/// tenant, keys of three kinds, a secret and a user is backed up; a second installation made by run.sh refuses the
-/// backup while its master key differs (its data stays as it was, it keeps running), and once it holds the first
-/// installation's master key it restores it: every key opens the earlier payloads, the secret reads, the user signs
-/// in, the API key works.
+/// tenant, encryption keys of three kinds, a signing key, a secret and a user is backed up; a second installation made
+/// by run.sh refuses the backup while its master key differs (its data stays as it was, it keeps running); a fresh
+/// state folder holding only the first installation's master key restores it, and so does the running second
+/// installation once it holds that key: every key opens the earlier payloads, the signature verifies, the secret reads,
+/// the user signs in, the API key works.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class BackupRestoreTests
@@ -94,11 +95,29 @@ public sealed class BackupRestoreTests
             Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         }
 
-        // --- The same installation given the first one's master key (kept apart from the backup): restored.
+        // --- A fresh state folder holding only the first installation's master key (kept apart from the backup):
+        // restore sets up PostgreSQL and Redis, restores, and starts the services.
+        await second.RunAsync("stop");
+        await using var fresh = RunScriptInstance.Create();
+        Directory.CreateDirectory(Path.Combine(fresh.State, "secrets"));
+        File.WriteAllText(Path.Combine(fresh.State, "secrets", "master.key"), masterKey + "\n");
+        File.SetUnixFileMode(Path.Combine(fresh.State, "secrets", "master.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await fresh.RunAsync("restore", backup);
+        await VerifyRestoredAsync(fresh, apiKey, payloads, signingKey, signature, secretId, SecretValue, email, password);
+        await fresh.RunAsync("stop");
+
+        // --- And onto the running second installation once it holds that master key: its own data is replaced.
+        await second.StartAsync();
         File.WriteAllText(Path.Combine(second.State, "secrets", "master.key"), masterKey + "\n");
         await second.RunAsync("restore", backup);
+        await VerifyRestoredAsync(second, apiKey, payloads, signingKey, signature, secretId, SecretValue, email, password);
+    }
 
-        using var restored = second.WithApiKey(apiKey);
+    private static async Task VerifyRestoredAsync(
+        RunScriptInstance installation, string apiKey, List<(string KeyId, string Plaintext, string Payload)> payloads,
+        string signingKey, string signature, string secretId, string secretValue, string email, string password)
+    {
+        using var restored = installation.WithApiKey(apiKey);
         foreach (var (keyId, plaintext, payload) in payloads)
         {
             var opened = await RunScriptInstance.PostAsync(restored, "/api/v1/decrypt", new { encryptedPayload = payload }, HttpStatusCode.OK);
@@ -113,10 +132,10 @@ public sealed class BackupRestoreTests
         {
             var body = await secret.Content.ReadAsStringAsync();
             Assert.True(secret.StatusCode == HttpStatusCode.OK, body);
-            Assert.Equal(SecretValue, JsonDocument.Parse(body).RootElement.GetProperty("value").GetString());
+            Assert.Equal(secretValue, JsonDocument.Parse(body).RootElement.GetProperty("value").GetString());
         }
 
-        using var browser = new Browser(second.BaseAddress, second.Certificate);
+        using var browser = new Browser(installation.BaseAddress, installation.Certificate);
         var home = await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), email, password);
         Assert.Equal(email, home.Document.QuerySelector("#user")?.TextContent);
     }
