@@ -22,8 +22,7 @@ public sealed class BackupRestoreTests
     public async Task A_backup_restores_onto_a_fresh_installation_with_the_same_master_key_and_is_refused_with_another()
     {
         // --- The first installation, with data in it.
-        await using var first = RunScriptInstance.Create();
-        await first.StartAsync();
+        await using var first = await RunScriptInstance.StartNewAsync();
         using var firstOperator = first.Operator(await first.OperatorTokenAsync());
         var tenantId = (await RunScriptInstance.PostAsync(firstOperator, "/api/v1/admin/tenants",
             new { name = "backed-up", adminEmail = "admin@example.com" }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
@@ -72,8 +71,7 @@ public sealed class BackupRestoreTests
         await first.RunAsync("stop");
 
         // --- A second installation with its own master key: the restore is refused and changes nothing.
-        await using var second = RunScriptInstance.Create();
-        await second.StartAsync();
+        await using var second = await RunScriptInstance.StartNewAsync();
         using (var secondOperator = second.Operator(await second.OperatorTokenAsync()))
         {
             var ownTenant = (await RunScriptInstance.PostAsync(secondOperator, "/api/v1/admin/tenants",

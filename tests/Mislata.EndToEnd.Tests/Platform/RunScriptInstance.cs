@@ -92,6 +92,35 @@ public sealed class RunScriptInstance : IAsyncDisposable
 
     public Task<string> StartAsync() => RunAsync("start");
 
+    /// <summary>
+    /// A new installation started by <c>./run.sh start</c>. The ports were free when they were picked, but another
+    /// process on this shared machine may take one before run.sh binds it: then the installation is stopped and a
+    /// new one, with a new state folder and ports, is started instead (three attempts).
+    /// </summary>
+    public static async Task<RunScriptInstance> StartNewAsync(int apiReplicas = 1, int identityReplicas = 1)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var instance = Create(apiReplicas, identityReplicas);
+            try
+            {
+                await instance.StartAsync();
+                return instance;
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && instance.LostAPort(ex.Message))
+            {
+                await instance.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Whether run.sh's output or a log of the installation says a port was taken.</summary>
+    private bool LostAPort(string output)
+    {
+        static bool InUse(string text) => text.Contains("address already in use", StringComparison.OrdinalIgnoreCase);
+        return InUse(output) || Directory.EnumerateFiles(State, "*.log", SearchOption.AllDirectories).Any(f => InUse(File.ReadAllText(f)));
+    }
+
     /// <summary>The admin.env values run.sh wrote (bootstrap client, admin account).</summary>
     public IReadOnlyDictionary<string, string> AdminEnvironment()
     {

@@ -21,8 +21,7 @@ public sealed class ScaleOutTests
     [Fact]
     public async Task Killing_an_api_replica_under_load_loses_no_encrypt_call_and_it_rejoins_by_itself()
     {
-        await using var instance = RunScriptInstance.Create(apiReplicas: 3);
-        await instance.StartAsync();
+        await using var instance = await RunScriptInstance.StartNewAsync(apiReplicas: 3);
 
         var status = await instance.RunAsync("status");
         for (var i = 0; i < 3; i++)
