@@ -342,9 +342,16 @@ stop() {
 }
 
 status() {
-  local s i name pid port supervisor restarts
+  local s i n name pid port supervisor restarts file count
   for s in "${SERVICES[@]}"; do
-    for ((i = 0; i < $(replicas_of "$s"); i++)); do
+    # The replicas asked for now, and any more that still run from a start with a higher count.
+    count="$(replicas_of "$s")"
+    for file in "$STATE/run/$s"-*.supervisor.pid; do
+      [ -f "$file" ] || continue
+      n="$(basename "$file" .supervisor.pid)"; n="${n#"$s"-}"
+      [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge "$count" ] && count=$((n + 1))
+    done
+    for ((i = 0; i < count; i++)); do
       name="$(replica_name "$s" "$i")"
       port="$(cat "$STATE/run/$name.port" 2>/dev/null || echo $(( $(port_of "$s") + i )))"
       pid="$(cat "$STATE/run/$name.pid" 2>/dev/null || true)"

@@ -113,6 +113,28 @@ public sealed class RunScriptTests : IDisposable
         Assert.Contains("exit=1", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Status_shows_every_replica_that_runs_even_when_the_count_asked_for_now_is_lower()
+    {
+        var output = Bash(
+            """
+            . "$ROOT/run.sh"
+            mkdir -p "$STATE/run"
+            sleep 30 & sleeper=$!
+            echo "$sleeper" > "$STATE/run/api-2.supervisor.pid"
+            echo 7000 > "$STATE/run/api.port"
+            status
+            kill "$sleeper"
+            """,
+            new() { ["MISLATA_API_PORT"] = "7000", ["MISLATA_HTTPS_PORT"] = "1" });
+        Assert.Contains("api: stopped", output, StringComparison.Ordinal);
+        Assert.Contains("api-1: stopped", output, StringComparison.Ordinal);
+        Assert.Matches(@"api-2: restarting \(port 7002, supervisor pid \d+\)", output);
+        Assert.DoesNotContain("api-3", output, StringComparison.Ordinal);
+        Assert.Contains("identity: stopped", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("identity-1", output, StringComparison.Ordinal);
+    }
+
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     private string Bash(string script, Dictionary<string, string> environment)
