@@ -248,19 +248,45 @@ build() {
     || { tail -40 "$STATE/build.log" >&2; die "build failed (full log: $STATE/build.log)"; }
 }
 
+# A replica that exited during start-up is a failed start (its supervisor would only start it again).
+check_no_restart() {
+  local file name
+  for file in "$STATE"/run/*.restarts; do
+    [ -f "$file" ] || continue
+    name="$(basename "$file" .restarts)"
+    if [ "$(cat "$file")" != 0 ]; then
+      tail -20 "$STATE/logs/$name.log" >&2
+      die "$name exited during start-up (log: $STATE/logs/$name.log)"
+    fi
+  done
+}
+
+# Every replica answers its own /health/live before the gateway sends it anything: nginx marks a server it cannot
+# reach as failed (max_fails=1), and one that was failed gets a single probe request at a time until it answers, so a
+# gateway polled while all replicas were still starting would refuse the first burst of requests ("no live
+# upstreams").
+wait_replicas_live() {
+  local deadline=$((SECONDS + ${MISLATA_START_TIMEOUT:-180})) file port pending
+  while [ $SECONDS -lt $deadline ]; do
+    pending=0
+    for file in "$STATE"/run/*.port; do
+      [ -f "$file" ] || continue
+      port="$(cat "$file")"
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/live" || true)" = 200 ] || pending=1
+    done
+    [ "$pending" = 0 ] && return 0
+    check_no_restart
+    sleep 1
+  done
+  die "the services did not start in time (logs: $STATE/logs/)"
+}
+
 wait_healthy() {
-  local deadline=$((SECONDS + ${MISLATA_START_TIMEOUT:-180})) code file name
+  local deadline=$((SECONDS + ${MISLATA_START_TIMEOUT:-180})) code
   while [ $SECONDS -lt $deadline ]; do
     code="$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/health" || true)"
     [ "$code" = "200" ] && return 0
-    for file in "$STATE"/run/*.restarts; do
-      [ -f "$file" ] || continue
-      name="$(basename "$file" .restarts)"
-      if [ "$(cat "$file")" != 0 ]; then
-        tail -20 "$STATE/logs/$name.log" >&2
-        die "$name exited during start-up (log: $STATE/logs/$name.log)"
-      fi
-    done
+    check_no_restart
     sleep 1
   done
   curl -sk "https://127.0.0.1:$HTTPS_PORT/health" >&2 || true
@@ -292,6 +318,8 @@ start() {
   "$STACK" tls-cert "$STATE/tls"
   build
   start_services
+  info "Waiting for the services to start…"
+  wait_replicas_live
   "$STACK" nginx-render "$STATE/nginx" "$HTTP_PORT" "$HTTPS_PORT" "$HTTPS_PORT" \
     "$(replica_addresses identity)" "$(replica_addresses api)" "$(replica_addresses worker)" "$STATE/tls/cert.pem" "$STATE/tls/key.pem"
   "$STACK" nginx-start "$STATE/nginx"
