@@ -6,6 +6,12 @@
 #   ./run.sh stop       stop everything (data is kept)
 #   ./run.sh status     what runs, and the aggregate health
 #   ./run.sh logs [identity|api|worker|gateway|postgres|redis]
+#   ./run.sh backup FILE | ./run.sh restore FILE   (docs/operations/backup-restore.md)
+#
+# Replicas (docs/operations/scale-out.md): MISLATA_API_REPLICAS, MISLATA_IDENTITY_REPLICAS, MISLATA_WORKER_REPLICAS
+# (default 1 each). Replica i (0, 1, …) of a service listens on its base port + i (MISLATA_API_PORT + i, …); replica
+# 0 keeps the plain name (api, logs/api.log), the others are api-1, api-2, … Each replica runs under a small
+# supervisor that starts it again when it exits (after 1 s, doubling up to 30 s while it keeps failing).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +28,9 @@ PG_PORT="${MISLATA_PG_PORT:-55432}"
 REDIS_PORT="${MISLATA_REDIS_PORT:-56379}"
 CONFIGURATION="${MISLATA_CONFIGURATION:-Release}"
 SERVICES=(identity api worker)
+API_REPLICAS="${MISLATA_API_REPLICAS:-1}"
+IDENTITY_REPLICAS="${MISLATA_IDENTITY_REPLICAS:-1}"
+WORKER_REPLICAS="${MISLATA_WORKER_REPLICAS:-1}"
 
 info() { printf '%s\n' "$*"; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -39,6 +48,26 @@ dll_of() {
 
 port_of() {
   case "$1" in identity) echo "$IDENTITY_PORT" ;; api) echo "$API_PORT" ;; worker) echo "$WORKER_PORT" ;; esac
+}
+
+replicas_of() {
+  local count
+  case "$1" in identity) count="$IDENTITY_REPLICAS" ;; api) count="$API_REPLICAS" ;; worker) count="$WORKER_REPLICAS" ;; esac
+  [[ "$count" =~ ^[1-9][0-9]?$ ]] && [ "$count" -le 32 ] || die "MISLATA_${1^^}_REPLICAS must be a number from 1 to 32 (got '$count')"
+  echo "$count"
+}
+
+# The name of replica $2 of service $1: the service's own name for replica 0, then name-1, name-2, …
+replica_name() {
+  if [ "$2" = 0 ]; then echo "$1"; else echo "$1-$2"; fi
+}
+
+# host:port of every replica of a service, comma-separated (stack.sh nginx-render).
+replica_addresses() {
+  local i out="" base
+  base="$(port_of "$1")"
+  for ((i = 0; i < $(replicas_of "$1"); i++)); do out+="${out:+,}127.0.0.1:$((base + i))"; done
+  echo "$out"
 }
 
 # NAME='value', single-quoted, so that spaces, $, quotes, backslashes and newlines come back unchanged from ". file".
@@ -137,16 +166,119 @@ service_env() {
   else
     unset QAPI_ADMIN_EMAIL QAPI_ADMIN_PASSWORD QAPI_BOOTSTRAP_CLIENT_ID QAPI_BOOTSTRAP_CLIENT_SECRET
   fi
-  export ASPNETCORE_URLS="http://127.0.0.1:$(port_of "$name")"
+  export ASPNETCORE_URLS="http://127.0.0.1:$(( $(port_of "$name") + ${2:-0} ))"
   export DOTNET_ENVIRONMENT="${DOTNET_ENVIRONMENT:-Production}" ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Production}"
   export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 }
 
+# Runs one replica and starts it again whenever it exits, until this supervisor gets SIGTERM (./run.sh stop): it then
+# passes SIGTERM on, waits for the replica and exits. The replica's pid is in run/NAME.pid, the supervisor's in
+# run/NAME.supervisor.pid, how often it was restarted in run/NAME.restarts; lines "supervisor: …" go to its log.
+supervise() {
+  local name="$1" dll="$2" pidfile="$STATE/run/$1.pid" child="" sleeper rc started backoff=1 restarts=0 stopping=0
+  set +e
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+  echo 0 > "$STATE/run/$name.restarts"
+  while [ "$stopping" = 0 ]; do
+    started=$SECONDS
+    dotnet "$dll" < /dev/null &
+    child=$!
+    echo "$child" > "$pidfile"
+    # wait returns early when a signal arrives; the replica may still be shutting down then.
+    wait "$child"; rc=$?
+    while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
+    [ "$stopping" = 1 ] && break
+    [ $((SECONDS - started)) -ge 60 ] && backoff=1
+    restarts=$((restarts + 1))
+    echo "$restarts" > "$STATE/run/$name.restarts"
+    echo "supervisor: $name (pid $child) exited with status $rc; starting it again in ${backoff}s (restart $restarts)"
+    child=""
+    sleep "$backoff" &
+    sleeper=$!
+    wait "$sleeper"
+    kill "$sleeper" 2>/dev/null
+    backoff=$((backoff * 2 > 30 ? 30 : backoff * 2))
+  done
+  rm -f "$pidfile" "$STATE/run/$name.supervisor.pid"
+  echo "supervisor: $name stopped"
+}
+
+# Starts replica $2 of service $1 under its supervisor (nothing when that supervisor already runs).
+start_replica() {
+  local service="$1" index="$2" name dll
+  name="$(replica_name "$service" "$index")"
+  dll="$(dll_of "$service")"
+  [ -f "$dll" ] || die "$service: $dll is not built"
+  if [ -f "$STATE/run/$name.supervisor.pid" ] && kill -0 "$(cat "$STATE/run/$name.supervisor.pid")" 2>/dev/null; then return 0; fi
+  echo $(( $(port_of "$service") + index )) > "$STATE/run/$name.port"
+  echo 0 > "$STATE/run/$name.restarts"
+  ( service_env "$service" "$index"; supervise "$name" "$dll" ) < /dev/null >> "$STATE/logs/$name.log" 2>&1 &
+  echo $! > "$STATE/run/$name.supervisor.pid"
+}
+
+# Stops every replica that runs, whatever the replica counts are now: supervisors first (they stop their replica),
+# then any replica left without one.
+stop_services() {
+  local file pid name
+  for file in "$STATE"/run/*.supervisor.pid; do
+    [ -f "$file" ] || continue
+    pid="$(cat "$file")"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for file in "$STATE"/run/*.supervisor.pid; do
+    [ -f "$file" ] || continue
+    pid="$(cat "$file")"
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$file"
+  done
+  for file in "$STATE"/run/*.pid; do
+    [ -f "$file" ] || continue
+    name="$(basename "$file" .pid)"
+    case "$name" in identity|api|worker|identity-*|api-*|worker-*) "$STACK" service-stop "$file" ;; esac
+  done
+  rm -f "$STATE"/run/*.restarts "$STATE"/run/*.port
+}
+
 build() {
+  if [ "${MISLATA_SKIP_BUILD:-0}" = 1 ]; then return 0; fi
   info "Building ($CONFIGURATION)…"
   export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
   dotnet build "$ROOT/Mislata.slnx" -c "$CONFIGURATION" -v quiet -nologo > "$STATE/build.log" 2>&1 \
     || { tail -40 "$STATE/build.log" >&2; die "build failed (full log: $STATE/build.log)"; }
+}
+
+# A replica that exited during start-up is a failed start (its supervisor would only start it again).
+check_no_restart() {
+  local file name
+  for file in "$STATE"/run/*.restarts; do
+    [ -f "$file" ] || continue
+    name="$(basename "$file" .restarts)"
+    if [ "$(cat "$file")" != 0 ]; then
+      tail -20 "$STATE/logs/$name.log" >&2
+      die "$name exited during start-up (log: $STATE/logs/$name.log)"
+    fi
+  done
+}
+
+# Every replica answers its own /health/live before the gateway sends it anything: nginx marks a server it cannot
+# reach as failed (max_fails=1), and one that was failed gets a single probe request at a time until it answers, so a
+# gateway polled while all replicas were still starting would refuse the first burst of requests ("no live
+# upstreams").
+wait_replicas_live() {
+  local deadline=$((SECONDS + ${MISLATA_START_TIMEOUT:-180})) file port pending
+  while [ $SECONDS -lt $deadline ]; do
+    pending=0
+    for file in "$STATE"/run/*.port; do
+      [ -f "$file" ] || continue
+      port="$(cat "$file")"
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/live" || true)" = 200 ] || pending=1
+    done
+    [ "$pending" = 0 ] && return 0
+    check_no_restart
+    sleep 1
+  done
+  die "the services did not start in time (logs: $STATE/logs/)"
 }
 
 wait_healthy() {
@@ -154,16 +286,27 @@ wait_healthy() {
   while [ $SECONDS -lt $deadline ]; do
     code="$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/health" || true)"
     [ "$code" = "200" ] && return 0
-    for s in "${SERVICES[@]}"; do
-      if [ -f "$STATE/run/$s.pid" ] && ! kill -0 "$(cat "$STATE/run/$s.pid")" 2>/dev/null; then
-        tail -20 "$STATE/logs/$s.log" >&2
-        die "$s exited during start-up (log: $STATE/logs/$s.log)"
-      fi
-    done
+    check_no_restart
     sleep 1
   done
   curl -sk "https://127.0.0.1:$HTTPS_PORT/health" >&2 || true
   die "the stack did not become healthy in time (logs: $STATE/logs/)"
+}
+
+# The superuser only sets up: the cluster, the database and the roles (deploy/postgres/roles.sql).
+start_datastores() {
+  ( stack_secrets_env
+    "$STACK" pg-init "$STATE/postgres" "$PG_PORT"
+    "$STACK" pg-start "$STATE/postgres"
+    "$STACK" pg-roles "$PG_PORT" mislata
+    "$STACK" redis-start "$STATE/redis" "$REDIS_PORT" )
+}
+
+start_services() {
+  local s i
+  for s in "${SERVICES[@]}"; do
+    for ((i = 0; i < $(replicas_of "$s"); i++)); do start_replica "$s" "$i"; done
+  done
 }
 
 start() {
@@ -171,19 +314,14 @@ start() {
   mkdir -p "$STATE/logs" "$STATE/run"
   "$STACK" packages
   ensure_secrets
-  # The superuser only sets up: the cluster, the database and the roles (deploy/postgres/roles.sql).
-  ( stack_secrets_env
-    "$STACK" pg-init "$STATE/postgres" "$PG_PORT"
-    "$STACK" pg-start "$STATE/postgres"
-    "$STACK" pg-roles "$PG_PORT" mislata
-    "$STACK" redis-start "$STATE/redis" "$REDIS_PORT" )
+  start_datastores
   "$STACK" tls-cert "$STATE/tls"
   build
-  for s in "${SERVICES[@]}"; do
-    ( service_env "$s"; "$STACK" service-start "$s" "$(dll_of "$s")" "$STATE/logs/$s.log" "$STATE/run/$s.pid" )
-  done
+  start_services
+  info "Waiting for the services to start…"
+  wait_replicas_live
   "$STACK" nginx-render "$STATE/nginx" "$HTTP_PORT" "$HTTPS_PORT" "$HTTPS_PORT" \
-    "127.0.0.1:$IDENTITY_PORT" "127.0.0.1:$API_PORT" "127.0.0.1:$WORKER_PORT" "$STATE/tls/cert.pem" "$STATE/tls/key.pem"
+    "$(replica_addresses identity)" "$(replica_addresses api)" "$(replica_addresses worker)" "$STATE/tls/cert.pem" "$STATE/tls/key.pem"
   "$STACK" nginx-start "$STATE/nginx"
   info "Waiting for the services to become healthy…"
   wait_healthy
@@ -225,17 +363,36 @@ MSG
 stop() {
   [ -d "$STATE" ] || { info "Nothing to stop."; return 0; }
   "$STACK" nginx-stop "$STATE/nginx"
-  for s in worker api identity; do "$STACK" service-stop "$STATE/run/$s.pid"; done
+  stop_services
   "$STACK" redis-stop "$STATE/redis"
   "$STACK" pg-stop "$STATE/postgres"
   info "Mislata stopped (data kept in $STATE)."
 }
 
 status() {
-  local s pid
+  local s i n name pid port supervisor restarts file count
   for s in "${SERVICES[@]}"; do
-    pid="$(cat "$STATE/run/$s.pid" 2>/dev/null || true)"
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then info "$s: running (pid $pid)"; else info "$s: stopped"; fi
+    # The replicas asked for now, and any more that still run from a start with a higher count.
+    count="$(replicas_of "$s")"
+    for file in "$STATE/run/$s"-*.supervisor.pid; do
+      [ -f "$file" ] || continue
+      n="$(basename "$file" .supervisor.pid)"; n="${n#"$s"-}"
+      [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge "$count" ] && count=$((n + 1))
+    done
+    for ((i = 0; i < count; i++)); do
+      name="$(replica_name "$s" "$i")"
+      port="$(cat "$STATE/run/$name.port" 2>/dev/null || echo $(( $(port_of "$s") + i )))"
+      pid="$(cat "$STATE/run/$name.pid" 2>/dev/null || true)"
+      supervisor="$(cat "$STATE/run/$name.supervisor.pid" 2>/dev/null || true)"
+      restarts="$(cat "$STATE/run/$name.restarts" 2>/dev/null || echo 0)"
+      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        info "$name: running (pid $pid, port $port, restarted $restarts times)"
+      elif [ -n "$supervisor" ] && kill -0 "$supervisor" 2>/dev/null; then
+        info "$name: restarting (port $port, supervisor pid $supervisor)"
+      else
+        info "$name: stopped"
+      fi
+    done
   done
   pid="$(cat "$STATE/nginx/run/nginx.pid" 2>/dev/null || true)"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then info "gateway: running (pid $pid)"; else info "gateway: stopped"; fi
@@ -249,13 +406,143 @@ status() {
 logs() {
   local which="${1:-}"
   case "$which" in
-    identity|api|worker) tail -n 200 -f "$STATE/logs/$which.log" ;;
+    identity|api|worker)
+      local files=("$STATE/logs/$which.log") f
+      for f in "$STATE/logs/$which"-*.log; do [ -f "$f" ] && files+=("$f"); done
+      tail -n 200 -f "${files[@]}" ;;
+    identity-*|api-*|worker-*) tail -n 200 -f "$STATE/logs/$which.log" ;;
     gateway) tail -n 200 -f "$STATE/nginx/logs/access.log" "$STATE/nginx/logs/error.log" ;;
     postgres) tail -n 200 -f "$STATE/postgres/postgres.log" ;;
     redis) tail -n 200 -f "$STATE/redis/redis.log" ;;
     "") tail -n 50 -f "$STATE"/logs/*.log ;;
     *) die "unknown service '$which' (identity, api, worker, gateway, postgres, redis)" ;;
   esac
+}
+
+# --- Backup and restore (docs/operations/backup-restore.md) ---------------------------------------------------------
+
+BACKUP_FORMAT=1
+DP_RING_KEY="mislata:dataprotection:keys"
+
+# The public id of the base64 master key read from file $1, as MasterKey.Id computes it (Mislata.Crypto):
+# HKDF-SHA256(key, salt = none, info = "mislata/v1/master-key-id", 8 bytes) → "mk-" + hex. The key goes through stdin
+# only. python3 is already one of the tools stack.sh installs; the restore test shows the two agree.
+master_key_id() {
+  python3 -c '
+import base64, hashlib, hmac, sys
+key = base64.b64decode(sys.stdin.read().strip(), validate=True)
+if len(key) != 32: sys.exit("the master key does not decode to 32 bytes")
+prk = hmac.new(b"\0" * 32, key, hashlib.sha256).digest()
+print("mk-" + hmac.new(prk, b"mislata/v1/master-key-id\x01", hashlib.sha256).digest()[:8].hex())' < "$1"
+}
+
+# The ids of the configured master key ring: QAPI_MASTER_KEY (secrets/master.key) and, during a rotation,
+# QAPI_MASTER_KEY_PREVIOUS (secrets/master.key.previous).
+configured_master_key_ids() {
+  [ -f "$STATE/secrets/master.key" ] || die "no master key in $STATE/secrets/master.key"
+  master_key_id "$STATE/secrets/master.key"
+  [ ! -f "$STATE/secrets/master.key.previous" ] || master_key_id "$STATE/secrets/master.key.previous"
+}
+
+pg_running() { [ -f "$STATE/postgres/data/postmaster.pid" ] && kill -0 "$(head -1 "$STATE/postgres/data/postmaster.pid")" 2>/dev/null; }
+
+redis_operator() { REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# Every master key id the data names: each column master_key_id / MasterKeyId of the database (tenant data keys,
+# signing keys, platform keys, whatever table has one), and the masterKeyId of each Data Protection ring entry.
+referenced_master_key_ids() {
+  local ring="$1" sql
+  sql="$( ( stack_secrets_env; "$STACK" pg-sql "$PG_PORT" mislata ) <<'SQL'
+SELECT string_agg(format('SELECT %I::text FROM %I.%I', column_name, table_schema, table_name), ' UNION ')
+FROM information_schema.columns
+WHERE table_schema IN ('mislata', 'identity') AND column_name IN ('master_key_id', 'MasterKeyId');
+SQL
+)"
+  {
+    [ -z "$sql" ] || ( stack_secrets_env; "$STACK" pg-sql "$PG_PORT" mislata <<< "$sql" )
+    grep -oE 'masterKeyId=\\?"mk-[0-9a-f]{16}' "$ring" | grep -oE 'mk-[0-9a-f]{16}' || true
+  } | grep -E '^mk-[0-9a-f]{16}$' | sort -u
+}
+
+json_string_array() {
+  local first=1 item
+  printf '['
+  while IFS= read -r item; do
+    [ -n "$item" ] || continue
+    [ "$first" = 1 ] || printf ','
+    printf '"%s"' "$item"
+    first=0
+  done
+  printf ']'
+}
+
+backup() {
+  local file="${1:-}"
+  [ -n "$file" ] || die "usage: ./run.sh backup FILE"
+  [ -f "$STATE/secrets/stack.env" ] || die "no installation in $STATE"
+  # shellcheck disable=SC1091
+  . "$STATE/secrets/stack.env"
+  pg_running || die "PostgreSQL of $STATE is not running: ./run.sh start first"
+  local work
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" EXIT
+  chmod 700 "$work"
+  ( umask 077
+    ( stack_secrets_env; "$STACK" pg-dump "$PG_PORT" mislata "$work/database.dump" )
+    # The ring as one JSON array of its entries (each entry is encrypted under the master key named in it).
+    redis_operator --raw EVAL "return cjson.encode(redis.call('LRANGE', KEYS[1], 0, -1))" 1 "$DP_RING_KEY" > "$work/dataprotection.json" \
+      || die "reading the Data Protection key ring from Redis failed"
+    local ids commit
+    ids="$(referenced_master_key_ids "$work/dataprotection.json" | json_string_array)"
+    commit="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+    {
+      printf '{"format":%s,"product":"mislata","commit":"%s","createdAt":"%s",' "$BACKUP_FORMAT" "$commit" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+      printf '"database":"database.dump","dataProtectionRing":"dataprotection.json","masterKeyIds":%s}\n' "$ids"
+    } > "$work/manifest.json"
+    tar -C "$work" -cf "$file.partial" manifest.json database.dump dataprotection.json
+    chmod 600 "$file.partial"
+    mv -f "$file.partial" "$file" )
+  info "Backup written to $file (mode 600): database, Data Protection key ring, manifest."
+  info "It holds no master key: keep $STATE/secrets/master.key apart, restores need it."
+}
+
+restore() {
+  local file="${1:-}"
+  [ -n "$file" ] || die "usage: ./run.sh restore FILE"
+  [ -f "$file" ] || die "no backup file $file"
+  local work
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" EXIT
+  chmod 700 "$work"
+  tar -C "$work" -xf "$file" manifest.json database.dump dataprotection.json 2>/dev/null \
+    || die "$file is not a Mislata backup (manifest.json, database.dump, dataprotection.json)"
+  grep -qE "\"format\":$BACKUP_FORMAT[,}]" "$work/manifest.json" || die "$file has a backup format this version does not read"
+  # Every master key the data was encrypted under must be in the configured ring; checked before anything changes.
+  local needed configured missing
+  needed="$(grep -oE '"masterKeyIds":\[[^]]*\]' "$work/manifest.json" | grep -oE 'mk-[0-9a-f]{16}' | sort -u)"
+  configured="$(configured_master_key_ids | sort -u)"
+  missing="$(comm -23 <(printf '%s\n' "$needed" | sed '/^$/d') <(printf '%s\n' "$configured"))"
+  if [ -n "$missing" ]; then
+    die "refusing to restore $file: its data is encrypted under master key(s) $(echo $missing), which the configured master key ring ($(echo $configured)) does not hold. Put the master key of the backed-up installation in $STATE/secrets/master.key (or master.key.previous) and try again. Nothing was changed."
+  fi
+  "$STACK" packages
+  ensure_secrets
+  mkdir -p "$STATE/logs" "$STATE/run"
+  info "Stopping the services…"
+  stop_services
+  start_datastores
+  info "Restoring the database…"
+  ( stack_secrets_env; "$STACK" pg-restore "$PG_PORT" mislata "$work/database.dump" )
+  # Redis holds caches, rate-limit and idempotency records and the worker's queues (rebuilt as the services run),
+  # and the Data Protection key ring, which comes back from the backup.
+  info "Restoring the Data Protection key ring…"
+  redis_operator FLUSHALL > /dev/null
+  redis_operator -x EVAL "for _, v in ipairs(cjson.decode(ARGV[1])) do redis.call('RPUSH', KEYS[1], v) end return redis.call('LLEN', KEYS[1])" 1 "$DP_RING_KEY" \
+    < "$work/dataprotection.json" > /dev/null || die "restoring the Data Protection key ring failed"
+  info "Restored $file; starting the services."
+  start
 }
 
 # Sourced (by tests/Mislata.Deploy.Tests) rather than run: define the functions only.
@@ -267,5 +554,7 @@ case "${1:-start}" in
   restart) stop; start ;;
   status) status ;;
   logs) shift; logs "${1:-}" ;;
-  *) die "usage: ./run.sh [start|stop|restart|status|logs [service]]" ;;
+  backup) shift; backup "${1:-}" ;;
+  restore) shift; restore "${1:-}" ;;
+  *) die "usage: ./run.sh [start|stop|restart|status|logs [service]|backup FILE|restore FILE]" ;;
 esac

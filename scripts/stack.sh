@@ -8,6 +8,9 @@
 #   stack.sh pg-start  DIR | pg-stop DIR
 #   stack.sh pg-roles  PORT DATABASE                   create DATABASE if missing and its roles (deploy/postgres/roles.sql):
 #                                                      DATABASE_owner (migrations) and DATABASE_{identity,api,worker}
+#   stack.sh pg-dump PORT DATABASE FILE                pg_dump -Fc of DATABASE (every schema) as the superuser
+#   stack.sh pg-restore PORT DATABASE FILE             pg_restore --clean --if-exists, one transaction, stop on error
+#   stack.sh pg-sql PORT DATABASE                      the SQL on stdin, rows on stdout (unaligned, tuples only)
 #   stack.sh redis-start DIR PORT | redis-stop DIR     with the ACL users of deploy/redis/users.conf.template
 #   stack.sh tls-cert  DIR                             self-signed cert for localhost (DIR/cert.pem, DIR/key.pem)
 #   stack.sh nginx-render DIR HTTP HTTPS PUBLIC_HTTPS IDENTITY_ADDRS API_ADDRS WORKER_ADDRS CERT KEY
@@ -17,7 +20,7 @@
 #   stack.sh free-port                                 print a free TCP port on 127.0.0.1
 #
 # Passwords never go on a command line (ps shows every process's arguments): they come from the environment.
-#   pg-init, pg-roles   MISLATA_PG_SUPERUSER_PASSWORD
+#   pg-init, pg-roles, pg-dump, pg-restore, pg-sql   MISLATA_PG_SUPERUSER_PASSWORD
 #   pg-roles            MISLATA_PG_OWNER_PASSWORD, MISLATA_PG_IDENTITY_PASSWORD, MISLATA_PG_API_PASSWORD,
 #                       MISLATA_PG_WORKER_PASSWORD
 #   redis-start         MISLATA_REDIS_PASSWORD (the operator: Redis's default user), and MISLATA_REDIS_IDENTITY_PASSWORD,
@@ -140,6 +143,29 @@ cmd_pg_roles() {
     required_env "$name" >/dev/null
   done
   "${psql[@]}" -d "$database" -f "$ROOT/deploy/postgres/roles.sql" >/dev/null
+}
+
+cmd_pg_dump() {
+  local port="$1" database="$2" file="$3" bin
+  bin="$(pg_bin)"
+  PGPASSWORD="$(required_env MISLATA_PG_SUPERUSER_PASSWORD)" \
+    "$bin/pg_dump" -h 127.0.0.1 -p "$port" -U mislata -d "$database" --format=custom --file="$file" \
+    || die "pg_dump of $database failed"
+}
+
+cmd_pg_restore() {
+  local port="$1" database="$2" file="$3" bin
+  bin="$(pg_bin)"
+  PGPASSWORD="$(required_env MISLATA_PG_SUPERUSER_PASSWORD)" \
+    "$bin/pg_restore" -h 127.0.0.1 -p "$port" -U mislata -d "$database" --clean --if-exists --single-transaction \
+    --exit-on-error "$file" || die "pg_restore into $database failed (nothing was changed: one transaction)"
+}
+
+cmd_pg_sql() {
+  local port="$1" database="$2" bin
+  bin="$(pg_bin)"
+  PGPASSWORD="$(required_env MISLATA_PG_SUPERUSER_PASSWORD)" \
+    "$bin/psql" -X -q -tA -h 127.0.0.1 -p "$port" -U mislata -d "$database" -v ON_ERROR_STOP=1 -f -
 }
 
 # SHA-256 (hex) of the value of the environment variable named $1: Redis ACL "#<hash>" passwords.
@@ -295,6 +321,9 @@ main() {
     pg-start) cmd_pg_start "$@" ;;
     pg-stop) cmd_pg_stop "$@" ;;
     pg-roles) cmd_pg_roles "$@" ;;
+    pg-dump) cmd_pg_dump "$@" ;;
+    pg-restore) cmd_pg_restore "$@" ;;
+    pg-sql) cmd_pg_sql "$@" ;;
     redis-start) cmd_redis_start "$@" ;;
     redis-stop) cmd_redis_stop "$@" ;;
     tls-cert) cmd_tls_cert "$@" ;;

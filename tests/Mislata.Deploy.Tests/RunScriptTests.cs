@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace Mislata.Deploy.Tests;
 
 /// <summary>
-/// run.sh's secrets files, checked by sourcing run.sh (it then only defines its functions) in bash: no stack is
-/// started. What run.sh prints and which processes it starts is checked by hand (see the final report of the
-/// change) and, for the passwords it hands to stack.sh, by the end-to-end CommandLineTests.
+/// run.sh's secrets files, replica layout and master key ids, checked by sourcing run.sh (it then only defines its
+/// functions) in bash: no stack is started. The processes it starts (replicas, supervisors), backup and restore are
+/// checked by the end-to-end ScaleOutTests and BackupRestoreTests through ./run.sh itself, and the passwords it hands to
+/// stack.sh by the end-to-end CommandLineTests.
 /// </summary>
 public sealed class RunScriptTests : IDisposable
 {
@@ -64,6 +65,74 @@ public sealed class RunScriptTests : IDisposable
         {
             Assert.Contains(name, names);
         }
+    }
+
+    [Fact]
+    public void Master_key_ids_are_those_the_services_compute()
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            File.WriteAllText(Path.Combine(_state, "master.key"), key + "\n");
+            using var ring = Mislata.Crypto.Envelope.MasterKeyRing.FromBase64(key, null);
+            Assert.Equal(ring.Current.Id, Bash(""". "$ROOT/run.sh"; master_key_id "$STATE/master.key" """, []).Trim());
+        }
+    }
+
+    [Fact]
+    public void A_master_key_that_is_not_32_bytes_has_no_id()
+    {
+        File.WriteAllText(Path.Combine(_state, "master.key"), Convert.ToBase64String(new byte[16]));
+        Assert.Contains("exit=1", Bash(""". "$ROOT/run.sh"; set +e; (master_key_id "$STATE/master.key") 2>/dev/null; echo "exit=$?" """, []), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Replica_i_listens_on_the_base_port_plus_i_and_the_gateway_lists_every_replica()
+    {
+        var output = Lines(Bash(
+            """
+            . "$ROOT/run.sh"
+            replica_addresses api
+            replica_addresses identity
+            replica_addresses worker
+            replica_name api 0; replica_name api 2
+            """,
+            new() { ["MISLATA_API_REPLICAS"] = "3", ["MISLATA_API_PORT"] = "6000", ["MISLATA_IDENTITY_REPLICAS"] = "2", ["MISLATA_IDENTITY_PORT"] = "7000", ["MISLATA_WORKER_PORT"] = "8000" }));
+        Assert.Equal(["127.0.0.1:6000,127.0.0.1:6001,127.0.0.1:6002", "127.0.0.1:7000,127.0.0.1:7001", "127.0.0.1:8000", "api", "api-2"], output);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("33")]
+    [InlineData("two")]
+    [InlineData("-1")]
+    public void A_replica_count_out_of_range_is_refused(string count)
+    {
+        var output = Bash(""". "$ROOT/run.sh"; set +e; (replicas_of api) 2>&1; echo "exit=$?" """, new() { ["MISLATA_API_REPLICAS"] = count });
+        Assert.Contains("MISLATA_API_REPLICAS must be a number from 1 to 32", output, StringComparison.Ordinal);
+        Assert.Contains("exit=1", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Status_shows_every_replica_that_runs_even_when_the_count_asked_for_now_is_lower()
+    {
+        var output = Bash(
+            """
+            . "$ROOT/run.sh"
+            mkdir -p "$STATE/run"
+            sleep 30 & sleeper=$!
+            echo "$sleeper" > "$STATE/run/api-2.supervisor.pid"
+            echo 7000 > "$STATE/run/api.port"
+            status
+            kill "$sleeper"
+            """,
+            new() { ["MISLATA_API_PORT"] = "7000", ["MISLATA_HTTPS_PORT"] = "1" });
+        Assert.Contains("api: stopped", output, StringComparison.Ordinal);
+        Assert.Contains("api-1: stopped", output, StringComparison.Ordinal);
+        Assert.Matches(@"api-2: restarting \(port 7002, supervisor pid \d+\)", output);
+        Assert.DoesNotContain("api-3", output, StringComparison.Ordinal);
+        Assert.Contains("identity: stopped", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("identity-1", output, StringComparison.Ordinal);
     }
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -13,10 +13,17 @@ public sealed class Browser : IDisposable
     private static readonly HtmlParser Parser = new();
     private readonly HttpClient _client;
 
+    /// <param name="stack">The stack whose gateway the browser talks to.</param>
     /// <param name="source">The address the browser connects from; by default one no other browser of the run uses.</param>
     public Browser(MislataStack stack, IPAddress? source = null)
+        : this((stack ?? throw new ArgumentNullException(nameof(stack))).Gateway.BaseAddress, stack.Gateway.Certificate, source)
     {
-        ArgumentNullException.ThrowIfNull(stack);
+    }
+
+    /// <summary>A browser of the gateway at <paramref name="baseAddress"/> that trusts exactly <paramref name="certificate"/>.</summary>
+    public Browser(Uri baseAddress, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, IPAddress? source = null)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
         Cookies = new CookieContainer();
         var handler = new SocketsHttpHandler
         {
@@ -27,10 +34,10 @@ public sealed class Browser : IDisposable
             SslOptions =
             {
                 RemoteCertificateValidationCallback = (_, cert, _, _) =>
-                    cert is not null && cert.GetCertHashString() == stack.Gateway.Certificate.GetCertHashString(),
+                    cert is not null && cert.GetCertHashString() == certificate.GetCertHashString(),
             },
         };
-        _client = new HttpClient(handler) { BaseAddress = stack.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        _client = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public CookieContainer Cookies { get; }
