@@ -65,6 +65,38 @@ public sealed class TenantLifecycleTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task The_operator_finds_tenants_by_a_name_prefix_in_any_case_with_wildcards_taken_literally()
+    {
+        using var client = fixture.Operator();
+        var stem = "Find_" + Guid.NewGuid().ToString("N")[..10];
+        var ids = new List<Guid>();
+        foreach (var name in new[] { stem + "-alpha", stem + "-beta", stem.Replace("_", "x", StringComparison.Ordinal) + "-decoy" })
+        {
+            using var created = await client.PostAsJsonAsync(U("/api/v1/admin/tenants"), new { name });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            ids.Add(JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid());
+        }
+
+        async Task<List<string>> NamesAsync(string query) =>
+            JsonDocument.Parse(await client.GetStringAsync(U("/api/v1/admin/tenants?" + query))).RootElement.GetProperty("data")
+                .EnumerateArray().Select(t => t.GetProperty("name").GetString()!).Order(StringComparer.Ordinal).ToList();
+
+        Assert.Equal([stem + "-alpha", stem + "-beta"], await NamesAsync("name=" + Uri.EscapeDataString(stem.ToLowerInvariant())));
+        Assert.Equal([stem + "-beta"], await NamesAsync("name=" + Uri.EscapeDataString(stem.ToUpperInvariant() + "-B")));
+        Assert.Empty(await NamesAsync("name=" + Uri.EscapeDataString(stem + "%")));
+        using (var empty = await client.GetAsync(U("/api/v1/admin/tenants?name=")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+            Assert.Equal("validation_failed", await TenancyFixture.ErrorCodeAsync(empty));
+        }
+
+        using (var tooLong = await client.GetAsync(U("/api/v1/admin/tenants?name=" + new string('x', 201))))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task A_revoked_key_is_refused_at_once_by_both_replicas_and_the_gateway()
     {
         var tenant = await fixture.CreateTenantAsync();
