@@ -169,6 +169,7 @@ public sealed class ConsoleBrowserTests(IdentityFixture fixture) : IAsyncLifetim
         var page = await SignInToConsoleAsync(email, password, totp);
         await Assertions.Expect(page.Locator("h1#view-title")).ToHaveTextAsync("Dashboard");
         await Assertions.Expect(page.Locator(".who")).ToHaveTextAsync(email);
+        await Assertions.Expect(page.Locator("figure.chart table tbody tr")).ToHaveCountAsync(12); // usage over 12 months
         await CheckViewAsync(page, "01-dashboard");
 
         // Keys: create an AES-256-GCM key.
