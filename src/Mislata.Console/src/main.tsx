@@ -8,6 +8,7 @@ import { Audit } from './views/Audit';
 import { Dashboard } from './views/Dashboard';
 import { KeyCreate, KeyDetail, KeyList } from './views/Keys';
 import { Platform, Tenants } from './views/Operator';
+import { Partners, Plans } from './views/Plans';
 import { Playground } from './views/Playground';
 import { SecretCreate, SecretDetail, SecretList } from './views/Secrets';
 import { Users } from './views/Users';
@@ -27,6 +28,8 @@ const TENANT_NAV: NavItem[] = [
 
 const OPERATOR_NAV: NavItem[] = [
   { href: '/console/tenants', label: 'Tenants', scope: 'platform:admin' },
+  { href: '/console/plans', label: 'Plans', scope: 'platform:admin' },
+  { href: '/console/partners', label: 'Partners', scope: 'platform:admin' },
   { href: '/console/platform', label: 'Platform', scope: 'platform:admin' },
 ];
 
@@ -49,6 +52,8 @@ function route(path: string) {
     case 'users': return <Users />;
     case 'audit': return <Audit />;
     case 'tenants': return <Tenants />;
+    case 'plans': return <Plans />;
+    case 'partners': return <Partners />;
     case 'platform': return <Platform />;
     default: return <View title="Not found"><p>There is no such page. <a href="/console/">Go to the dashboard</a>.</p></View>;
   }

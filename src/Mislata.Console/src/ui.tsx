@@ -195,3 +195,12 @@ export function formatTime(value: string | null | undefined): string {
 export function StateBadge(props: { state: string }) {
   return <span class={`badge badge-${props.state.toLowerCase()}`}>{props.state}</span>;
 }
+
+/** A table that may scroll sideways on a narrow screen: a named, focusable region so the keyboard can scroll it. */
+export function TableWrap(props: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap" role="region" aria-label={props.label} tabIndex={0}>
+      {props.children}
+    </div>
+  );
+}

@@ -312,8 +312,27 @@ public sealed class ConsoleBrowserTests(IdentityFixture fixture) : IAsyncLifetim
         Assert.Equal(name, tenant.GetProperty("name").GetString());
         Assert.Equal("suspended", tenant.GetProperty("status").GetString());
 
+        // Moving the tenant to another plan.
+        await page.GetByLabel("Plan of " + name).SelectOptionAsync(new SelectOptionValue { Label = "Business" });
+        await Assertions.Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "is now on Business" })).ToBeVisibleAsync();
+        (status, tenants, _) = await Oidc.ApiAsync(Stack, HttpMethod.Get, "/api/v1/admin/tenants?name=" + name, operatorToken);
+        var (_, plans, _) = await Oidc.ApiAsync(Stack, HttpMethod.Get, "/api/v1/admin/plans", operatorToken);
+        var business = plans.GetProperty("data").EnumerateArray().Single(p => p.GetProperty("code").GetString() == "business").GetProperty("id").GetGuid();
+        Assert.Equal(business, Assert.Single(tenants.GetProperty("data").EnumerateArray()).GetProperty("planId").GetGuid());
+
+        await NavigateAsync(page, "Plans", "Plans");
+        await Assertions.Expect(page.GetByRole(AriaRole.Rowheader).Filter(new() { HasText = "Community" })).ToBeVisibleAsync();
+        await CheckViewAsync(page, "21-operator-plans-phone");
+
+        await NavigateAsync(page, "Partners", "Partners");
+        var partner = "console-partner-" + Guid.NewGuid().ToString("N")[..6];
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync(partner);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create partner" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = partner })).ToBeVisibleAsync();
+        await CheckViewAsync(page, "22-operator-partners-phone");
+
         await NavigateAsync(page, "Platform", "Platform");
-        await CheckViewAsync(page, "21-operator-platform-phone");
+        await CheckViewAsync(page, "23-operator-platform-phone");
         await page.Context.CloseAsync();
     }
 

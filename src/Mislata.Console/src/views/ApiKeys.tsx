@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import { currentSession, hasScope } from '../auth';
 import type { ApiKey, CreatedApiKey } from '../model';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
 /** Tenant scopes an API key can carry; the form offers only those the signed-in user holds (a key gets no more). */
 const TENANT_SCOPES = [
@@ -76,7 +76,7 @@ export function ApiKeys() {
       {!list.data && !list.error && <Loading what="API keys" />}
       {list.data && list.data.data.length === 0 && <p>No API keys yet.</p>}
       {list.data && list.data.data.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="API keys of your tenant (the keys themselves are never shown again)">
           <table>
             <caption class="visually-hidden">API keys of your tenant (the keys themselves are never shown again)</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Status</th><th scope="col">Created</th>{write && <th scope="col"><span class="visually-hidden">Actions</span></th>}</tr></thead>
@@ -110,7 +110,7 @@ export function ApiKeys() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
     </View>

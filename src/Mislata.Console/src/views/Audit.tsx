@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import type { AuditEvent } from '../model';
-import { Busy, FormError, Loading, Notice, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, FormError, Loading, Notice, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
 interface Verification { valid: boolean; checked: number; firstInvalidEventId?: string | null; reason?: string | null }
 
@@ -86,7 +86,7 @@ export function Audit() {
       {!list.data && !list.error && <Loading what="events" />}
       {list.data && list.data.data.length === 0 && <p>No events match.</p>}
       {list.data && list.data.data.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Audit events, newest first">
           <table>
             <caption class="visually-hidden">Audit events, newest first</caption>
             <thead><tr><th scope="col">Time</th><th scope="col">Action</th><th scope="col">Outcome</th><th scope="col">Actor</th><th scope="col">Resource</th><th scope="col">Source</th></tr></thead>
@@ -103,7 +103,7 @@ export function Audit() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Older events</button>}
     </View>

@@ -3,7 +3,7 @@ import { api, withQuery, type Page } from '../api';
 import { hasScope } from '../auth';
 import { ALGORITHMS, type Key } from '../model';
 import { navigate } from '../router';
-import { Busy, Field, FormError, Loading, StateBadge, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, Field, FormError, Loading, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
 const STATES = ['enabled', 'disabled', 'pendingDeletion', 'destroyed'];
 
@@ -40,7 +40,7 @@ export function KeyList() {
       {!list.data && !list.error && <Loading what="keys" />}
       {list.data && list.data.data.length === 0 && <p>No keys match.</p>}
       {list.data && list.data.data.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Keys of your tenant">
           <table>
             <caption class="visually-hidden">Keys of your tenant</caption>
             <thead>
@@ -58,7 +58,7 @@ export function KeyList() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {list.data?.nextCursor && (
         <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>
@@ -202,7 +202,7 @@ export function KeyDetail(props: { id: string }) {
             </form>
           )}
           <h2>Versions</h2>
-          <div class="table-wrap">
+          <TableWrap label="Versions">
             <table>
               <thead><tr><th scope="col">Version</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Last used</th></tr></thead>
               <tbody>
@@ -211,7 +211,7 @@ export function KeyDetail(props: { id: string }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           {k.type !== 'symmetric' && k.type !== 'hmac' && k.state !== 'destroyed' && (
             <>
               <h2>Public key</h2>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
-import { Busy, Field, FormError, Loading, Notice, StateBadge, UsageMeter, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, Field, FormError, Loading, Notice, StateBadge, UsageMeter, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
 interface Tenant { id: string; name: string; status: string; planId: string; partnerId?: string | null; adminEmail?: string | null; createdAt: string; suspendedAt?: string | null }
 interface Plan { id: string; code: string; name: string; operationsPerMonth?: number | null; maxKeys?: number | null; requestsPerMinute?: number | null }
@@ -70,7 +70,7 @@ export function Tenants() {
       {!list.data && !list.error && <Loading what="tenants" />}
       {list.data && list.data.data.length === 0 && <p>{search ? 'No tenant name starts with that.' : 'No tenants yet.'}</p>}
       {list.data && list.data.data.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Tenants of this installation">
           <table>
             <caption class="visually-hidden">Tenants of this installation</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Plan</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
@@ -79,7 +79,20 @@ export function Tenants() {
                 <tr key={t.id}>
                   <th scope="row">{t.name}</th>
                   <td><StateBadge state={t.status} /></td>
-                  <td>{planList.find((p) => p.id === t.planId)?.name ?? t.planId}</td>
+                  <td>
+                    <label class="visually-hidden" for={`plan-of-${t.id}`}>Plan of {t.name}</label>
+                    <select
+                      id={`plan-of-${t.id}`}
+                      value={t.planId}
+                      onChange={async (e) => {
+                        const planId = e.currentTarget.value;
+                        const done = await action.run(async () => { await api('PATCH', `/admin/tenants/${t.id}`, { planId }); return true; });
+                        if (done) { setNotice(`${t.name} is now on ${planList.find((p) => p.id === planId)?.name ?? 'the new plan'}.`); list.reload(); }
+                      }}
+                    >
+                      {planList.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+                    </select>
+                  </td>
                   <td>{formatTime(t.createdAt)}</td>
                   <td>
                     {t.status === 'active'
@@ -90,7 +103,7 @@ export function Tenants() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
     </View>

@@ -3,7 +3,7 @@ import { api, withQuery, type Page } from '../api';
 import { hasScope } from '../auth';
 import type { Secret, SecretValue, SecretVersion } from '../model';
 import { navigate } from '../router';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
 export function SecretList() {
   const [name, setName] = useState('');
@@ -29,7 +29,7 @@ export function SecretList() {
       {!list.data && !list.error && <Loading what="secrets" />}
       {list.data && list.data.data.length === 0 && <p>No secrets match.</p>}
       {list.data && list.data.data.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Secrets (values are never listed)">
           <table>
             <caption class="visually-hidden">Secrets (values are never listed)</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">State</th><th scope="col">Updated</th></tr></thead>
@@ -44,7 +44,7 @@ export function SecretList() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
     </View>
@@ -165,7 +165,7 @@ export function SecretDetail(props: { id: string }) {
             </form>
           )}
           <h2>History</h2>
-          <div class="table-wrap">
+          <TableWrap label="Versions">
             <table>
               <thead><tr><th scope="col">Version</th><th scope="col">Created</th><th scope="col">By</th></tr></thead>
               <tbody>
@@ -174,7 +174,7 @@ export function SecretDetail(props: { id: string }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           {write && (
             <div class="toolbar">
               {s.state === 'live' ? (

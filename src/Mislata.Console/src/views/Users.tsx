@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import { currentSession, hasScope } from '../auth';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
 interface User { id: string; email: string; roles: string[]; tenantId?: string | null; status: string; mfaEnabled: boolean; createdAt: string }
 interface CreatedUser extends User { setPasswordUrl?: string | null }
@@ -72,7 +72,7 @@ export function Users() {
       <FormError message={list.error ?? action.error} />
       {!list.data && !list.error && <Loading what="users" />}
       {list.data && list.data.data.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Users of your tenant">
           <table>
             <caption class="visually-hidden">Users of your tenant</caption>
             <thead><tr><th scope="col">Email</th><th scope="col">Roles</th><th scope="col">Status</th><th scope="col">MFA</th><th scope="col">Created</th>{write && <th scope="col"><span class="visually-hidden">Actions</span></th>}</tr></thead>
@@ -95,7 +95,7 @@ export function Users() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
       {action.busy && <p role="status">Working…</p>}
