@@ -246,6 +246,7 @@ build() {
   export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
   dotnet build "$ROOT/Mislata.slnx" -c "$CONFIGURATION" -v quiet -nologo > "$STATE/build.log" 2>&1 \
     || { tail -40 "$STATE/build.log" >&2; die "build failed (full log: $STATE/build.log)"; }
+  "$ROOT/scripts/console.sh" || die "the web console did not build"
 }
 
 # A replica that exited during start-up is a failed start (its supervisor would only start it again).

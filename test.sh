@@ -66,7 +66,7 @@ mkdir -p "$RESULTS"
 started=$SECONDS
 
 echo "== Mislata tests ($RUN_ID)"
-"$STACK" packages || { echo "0 passed, 1 failed"; exit 1; }
+MISLATA_WITH_BROWSER=1 "$STACK" packages || { echo "0 passed, 1 failed"; exit 1; }
 
 if [ -n "${MISLATA_TEST_NO_BUILD:-}" ]; then
   echo "== build skipped (MISLATA_TEST_NO_BUILD): the tests of the last $CONFIGURATION build run"
@@ -75,6 +75,11 @@ else
   if ! dotnet build "$ROOT/Mislata.slnx" -c "$CONFIGURATION" -nologo -v quiet > "$MISLATA_TEST_STATE/build.log" 2>&1; then
     grep -E "error|Error" "$MISLATA_TEST_STATE/build.log" | sort -u | head -40
     echo "build failed (log: $MISLATA_TEST_STATE/build.log)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  if ! "$ROOT/scripts/console.sh"; then
+    echo "the web console did not build"
     echo "0 passed, 1 failed"
     exit 1
   fi

@@ -67,6 +67,8 @@ cmd_packages() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   command -v pkill >/dev/null 2>&1 || missing+=(procps)
+  # The test suite drives the web console in a real headless Chromium (Debian's package).
+  if [ "${MISLATA_WITH_BROWSER:-}" = 1 ]; then command -v chromium >/dev/null 2>&1 || missing+=(chromium); fi
   [ ${#missing[@]} -eq 0 ] && return 0
   log "Installing from the distribution's packages: ${missing[*]}"
   local sudo=""
@@ -258,6 +260,10 @@ cmd_nginx_render() {
   export NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-auto}"
   export NGINX_RUN_DIR="$dir/run" NGINX_LOG_DIR="$dir/logs" NGINX_CONF_DIR="$dir"
   cp "$ROOT/deploy/nginx/health.js" "$dir/health.js"
+  # The web console's static files (built by scripts/console.sh); without a build, /console/ answers 404.
+  rm -rf "$dir/www"
+  mkdir -p "$dir/www"
+  if [ -f "$ROOT/src/Mislata.Console/dist/index.html" ]; then cp -R "$ROOT/src/Mislata.Console/dist" "$dir/www/console"; fi
   envsubst '${NGINX_JS_MODULE} ${NGINX_WORKER_PROCESSES} ${NGINX_RUN_DIR} ${NGINX_LOG_DIR} ${NGINX_CONF_DIR} ${GATEWAY_HTTP_PORT} ${GATEWAY_HTTPS_PORT} ${GATEWAY_PUBLIC_HTTPS_PORT} ${IDENTITY_SERVERS} ${API_SERVERS} ${WORKER_SERVERS} ${TLS_CERT} ${TLS_KEY}' \
     < "$ROOT/deploy/nginx/nginx.conf.template" > "$dir/nginx.conf"
   # nginx's workers run unprivileged when the master is root: they need to read the config folder.

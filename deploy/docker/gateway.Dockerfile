@@ -6,6 +6,16 @@
 # The build context is the repository root (see /.dockerignore).
 
 ARG NGINX_VERSION=1.30
+ARG NODE_VERSION=20.20
+
+# The web console (src/Mislata.Console): built from the committed lock file, served as static files at /console/.
+FROM node:${NODE_VERSION}-bookworm-slim AS console
+WORKDIR /src
+COPY src/Mislata.Console/package.json src/Mislata.Console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY src/Mislata.Console/ ./
+RUN npm run build
+
 FROM nginx:${NGINX_VERSION}-trixie
 
 # The Debian variant carries what the entry point needs: envsubst (gettext-base), the njs module, curl for the
@@ -19,6 +29,7 @@ RUN set -eu; \
     chmod 0750 /etc/mislata/tls
 
 COPY deploy/nginx/nginx.conf.template deploy/nginx/health.js /etc/mislata/gateway/
+COPY --from=console /src/dist /etc/mislata/gateway/www/console
 COPY --chmod=0755 deploy/docker/gateway-entrypoint.sh /usr/local/bin/gateway-entrypoint.sh
 
 # Inside the container nginx listens on unprivileged ports and runs as the image's `nginx` user (uid 101);

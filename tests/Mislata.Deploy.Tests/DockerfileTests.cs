@@ -62,6 +62,13 @@ public sealed partial class DockerfileTests
         Assert.Contains("deploy/nginx/health.js", text, StringComparison.Ordinal);
         Assert.Contains("deploy/docker/gateway-entrypoint.sh", text, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^EXPOSE 8080 8443$", text);
+
+        // The web console is built from its lock file in a pinned Node.js stage and served from the template's www folder.
+        Assert.Matches(@"(?m)^FROM node:\$\{NODE_VERSION\}-[a-z]+-slim AS console$", text);
+        Assert.Matches(@"(?m)^ARG NODE_VERSION=20\.\d+$", text);
+        Assert.Contains("RUN npm ci", text, StringComparison.Ordinal);
+        Assert.Contains("COPY --from=console /src/dist /etc/mislata/gateway/www/console", text, StringComparison.Ordinal);
+        Assert.Contains("root ${NGINX_CONF_DIR}/www;", RepositoryFiles.ReadText("deploy/nginx/nginx.conf.template"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -313,6 +313,29 @@ public sealed class SecretsApiTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task Metadata_of_a_live_or_deleted_secret_carries_no_value_and_records_no_value_read()
+    {
+        using var owner = await TenantClientAsync();
+        var id = (await CreateAsync(owner, new { name = Name(), value = "metadata-only-marker", description = "the db password" })).GetProperty("id").GetGuid();
+        var reads = await fixture.ScalarAsync($"SELECT count(*) FROM mislata.audit_events WHERE resource_id = '{id}'");
+
+        var live = await OkJsonAsync(await owner.GetAsync(U($"/api/v1/secrets/{id}/metadata")));
+        Assert.Equal(("live", 1, "the db password"), (live.GetProperty("state").GetString(), live.GetProperty("currentVersion").GetInt32(), live.GetProperty("description").GetString()));
+        Assert.False(live.TryGetProperty("value", out _));
+        Assert.DoesNotContain("metadata-only-marker", live.GetRawText(), StringComparison.Ordinal);
+        Assert.Equal(reads, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.audit_events WHERE resource_id = '{id}'"));
+
+        using (var deleted = await owner.DeleteAsync(U($"/api/v1/secrets/{id}")))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+
+        Assert.Equal("deleted", (await OkJsonAsync(await owner.GetAsync(U($"/api/v1/secrets/{id}/metadata")))).GetProperty("state").GetString());
+        await AssertProblemAsync(await owner.GetAsync(U($"/api/v1/secrets/{Guid.NewGuid()}/metadata")), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await owner.GetAsync(U("/api/v1/secrets/not-a-guid/metadata")), HttpStatusCode.NotFound, "not_found");
+    }
+
+    [Fact]
     public async Task Another_tenants_secret_is_not_found_on_every_route_and_nothing_changes()
     {
         using var owner = await TenantClientAsync();
@@ -324,6 +347,7 @@ public sealed class SecretsApiTests(TenancyFixture fixture)
             (HttpMethod.Get, $"/api/v1/secrets/{id}", null),
             (HttpMethod.Get, $"/api/v1/secrets/{id}?version=1&includeExpired=true", null),
             (HttpMethod.Get, $"/api/v1/secrets/{id}/versions", null),
+            (HttpMethod.Get, $"/api/v1/secrets/{id}/metadata", null),
             (HttpMethod.Put, $"/api/v1/secrets/{id}", new { value = "stolen", expectedVersion = 1 }),
             (HttpMethod.Patch, $"/api/v1/secrets/{id}", new { description = "mine now" }),
             (HttpMethod.Delete, $"/api/v1/secrets/{id}", null),
@@ -364,7 +388,7 @@ public sealed class SecretsApiTests(TenancyFixture fixture)
             (HttpMethod.Delete, $"/api/v1/secrets/{id}?permanent=true", null),
             (HttpMethod.Post, $"/api/v1/secrets/{id}/restore", null),
         };
-        var reads = new[] { "/api/v1/secrets", $"/api/v1/secrets/{id}", $"/api/v1/secrets/{id}/versions" };
+        var reads = new[] { "/api/v1/secrets", $"/api/v1/secrets/{id}", $"/api/v1/secrets/{id}/versions", $"/api/v1/secrets/{id}/metadata" };
         foreach (var (method, path, body) in writes)
         {
             using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };

@@ -43,6 +43,7 @@ public sealed class AccessMatrixTests(TenancyFixture fixture)
             new("DELETE", $"/api/v1/api-keys/{resourceOfA}", true),
             new("GET", "/api/v1/billing/subscription", false),
             new("GET", "/api/v1/billing/usage", false),
+            new("GET", "/api/v1/billing/usage/history?months=3", false),
             new("GET", "/api/v1/audit", false),
             new("GET", "/api/v1/audit/verify", false),
             new("GET", $"/api/v1/audit?resourceId={resourceOfA}&tenantId={tenantA}", true),

@@ -65,6 +65,76 @@ public sealed class TenantLifecycleTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task Usage_history_lists_the_months_oldest_first_from_the_roll_up_and_the_month_in_progress_and_only_the_callers()
+    {
+        var tenant = await fixture.CreateTenantAsync();
+        var other = await fixture.CreateTenantAsync();
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["billing:read", "apikeys:write"]);
+        var now = DateTimeOffset.UtcNow;
+        var month = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        await fixture.ExecuteAsync($"""
+            INSERT INTO mislata.usage_periods (tenant_id, period_start, operations, rolled_up_at) VALUES
+              ('{tenant}', '{month.AddMonths(-2):yyyy-MM-dd}', 1200, now()), ('{tenant}', '{month.AddMonths(-5):yyyy-MM-dd}', 9, now()),
+              ('{other}', '{month.AddMonths(-1):yyyy-MM-dd}', 777, now())
+            """);
+        using var client = fixture.WithKey(key);
+        using (var write = await client.PostAsJsonAsync(U("/api/v1/api-keys"), new { name = "counted", scopes = new[] { "billing:read" } }))
+        {
+            Assert.Equal(HttpStatusCode.Created, write.StatusCode); // a write: one operation of this month
+        }
+
+        var history = JsonDocument.Parse(await client.GetStringAsync(U("/api/v1/billing/usage/history?months=3"))).RootElement;
+        Assert.Equal(tenant, history.GetProperty("tenantId").GetGuid());
+        var data = history.GetProperty("data").EnumerateArray().ToList();
+        Assert.Equal([month.AddMonths(-2), month.AddMonths(-1), month], data.Select(d => d.GetProperty("periodStart").GetDateTimeOffset()));
+        Assert.Equal([1200L, 0L], data.Take(2).Select(d => d.GetProperty("operations").GetInt64()));
+        Assert.True(data[2].GetProperty("operations").GetInt64() >= 1);
+        Assert.Equal([true, true, false], data.Select(d => d.GetProperty("final").GetBoolean()));
+
+        Assert.Equal(12, JsonDocument.Parse(await client.GetStringAsync(U("/api/v1/billing/usage/history"))).RootElement.GetProperty("data").GetArrayLength());
+        var six = JsonDocument.Parse(await client.GetStringAsync(U("/api/v1/billing/usage/history?months=6"))).RootElement.GetProperty("data");
+        Assert.Equal(9, six[0].GetProperty("operations").GetInt64());
+        foreach (var bad in new[] { "0", "37", "abc", "-1", "1.5" })
+        {
+            using var refused = await client.GetAsync(U("/api/v1/billing/usage/history?months=" + bad));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Equal("validation_failed", await TenancyFixture.ErrorCodeAsync(refused));
+        }
+    }
+
+    [Fact]
+    public async Task The_operator_finds_tenants_by_a_name_prefix_in_any_case_with_wildcards_taken_literally()
+    {
+        using var client = fixture.Operator();
+        var stem = "Find_" + Guid.NewGuid().ToString("N")[..10];
+        var ids = new List<Guid>();
+        foreach (var name in new[] { stem + "-alpha", stem + "-beta", stem.Replace("_", "x", StringComparison.Ordinal) + "-decoy" })
+        {
+            using var created = await client.PostAsJsonAsync(U("/api/v1/admin/tenants"), new { name });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            ids.Add(JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid());
+        }
+
+        async Task<List<string>> NamesAsync(string query) =>
+            JsonDocument.Parse(await client.GetStringAsync(U("/api/v1/admin/tenants?" + query))).RootElement.GetProperty("data")
+                .EnumerateArray().Select(t => t.GetProperty("name").GetString()!).Order(StringComparer.Ordinal).ToList();
+
+        Assert.Equal([stem + "-alpha", stem + "-beta"], await NamesAsync("name=" + Uri.EscapeDataString(stem.ToLowerInvariant())));
+        Assert.Equal([stem + "-beta"], await NamesAsync("name=" + Uri.EscapeDataString(stem.ToUpperInvariant() + "-B")));
+        Assert.Empty(await NamesAsync("name=" + Uri.EscapeDataString(stem + "%")));
+        using (var empty = await client.GetAsync(U("/api/v1/admin/tenants?name=")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+            Assert.Equal("validation_failed", await TenancyFixture.ErrorCodeAsync(empty));
+        }
+
+        using (var tooLong = await client.GetAsync(U("/api/v1/admin/tenants?name=" + new string('x', 201))))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task A_revoked_key_is_refused_at_once_by_both_replicas_and_the_gateway()
     {
         var tenant = await fixture.CreateTenantAsync();

@@ -19,7 +19,12 @@ public sealed record UsageResponse(
     Guid TenantId, string Plan, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, UsageFigure Operations, UsageFigure ApiKeys,
     UsageFigure Keys, UsageFigure Secrets, UsageFigure Users, int? RequestsPerMinute);
 
-/// <summary><c>/api/v1/billing/subscription</c> and <c>/billing/usage</c> (billing:read).</summary>
+/// <summary>One month of <c>/billing/usage/history</c>: <c>final</c> is false for the month in progress.</summary>
+public sealed record UsagePeriodResponse(DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, long Operations, bool Final);
+
+public sealed record UsageHistoryResponse(Guid TenantId, IReadOnlyList<UsagePeriodResponse> Data);
+
+/// <summary><c>/api/v1/billing/subscription</c>, <c>/billing/usage</c> and <c>/billing/usage/history</c> (billing:read).</summary>
 public static class BillingApi
 {
     public static IEndpointRouteBuilder MapBillingApi(this IEndpointRouteBuilder app)
@@ -27,6 +32,8 @@ public static class BillingApi
         var group = app.MapGroup("/api/v1/billing").WithTags("Billing").RequireScope(Scopes.BillingRead);
         group.MapGet("/subscription", SubscriptionAsync);
         group.MapGet("/usage", UsageAsync);
+        group.MapGet("/usage/history", HistoryAsync)
+            .WithSummary("Operations per month").WithDescription("`months` 1..36 (default 12), oldest first, ending with the month in progress; earlier months come from the worker's roll-up (months without operations count 0).");
         return app;
     }
 
@@ -69,5 +76,33 @@ public static class BillingApi
             new UsageFigure(Used("secrets"), limits.MaxSecrets),
             new UsageFigure(Used("users"), limits.MaxUsers),
             limits.RequestsPerMinute));
+    }
+
+    private static async Task<Results<Ok<UsageHistoryResponse>, ProblemHttpResult>> HistoryAsync(
+        string? months, HttpContext http, MislataDbContext db, IUsageMeter usage, CancellationToken ct)
+    {
+        var count = 12;
+        if (months is not null && (!int.TryParse(months, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count) || count is < 1 or > 36))
+        {
+            return Problem.Validation(new Dictionary<string, string[]> { ["months"] = ["must be a whole number from 1 to 36."] });
+        }
+
+        var tenantId = http.GetCaller().TenantId!.Value;
+        var (start, end) = usage.CurrentPeriod();
+        var first = start.AddMonths(1 - count);
+        var firstDay = DateOnly.FromDateTime(first.UtcDateTime);
+        var rolledUp = await db.Set<Mislata.Infrastructure.Persistence.Usage.UsagePeriodRecord>().AsNoTracking()
+            .Where(p => p.TenantId == tenantId && p.PeriodStart >= firstDay)
+            .ToDictionaryAsync(p => p.PeriodStart, p => p.Operations, ct);
+        var current = await usage.OperationsThisPeriodAsync(tenantId, ct);
+        var data = new List<UsagePeriodResponse>(count);
+        for (var month = first; month < end; month = month.AddMonths(1))
+        {
+            var inProgress = month == start;
+            var operations = rolledUp.GetValueOrDefault(DateOnly.FromDateTime(month.UtcDateTime));
+            data.Add(new UsagePeriodResponse(month, month.AddMonths(1), inProgress ? Math.Max(current, operations) : operations, !inProgress));
+        }
+
+        return TypedResults.Ok(new UsageHistoryResponse(tenantId, data));
     }
 }

@@ -44,6 +44,8 @@ public static class SecretsApi
             .WithSummary("Write a new version").WithDescription("`expectedVersion` makes it a check-and-set: 409 conflict when another write came first.");
         group.MapPatch("/{id:guid}", UpdateAsync).RequireScope(Scopes.SecretsWrite)
             .WithSummary("Update metadata").WithDescription("`description`, `labels`, `contentType`, `expiresAt` (null removes it).");
+        group.MapGet("/{id:guid}/metadata", MetadataAsync).RequireScope(Scopes.SecretsRead)
+            .WithSummary("A secret's metadata, without its value").WithDescription("Live or deleted; reading it neither decrypts nor audits a value read.");
         group.MapGet("/{id:guid}/versions", VersionsAsync).RequireScope(Scopes.SecretsRead)
             .WithSummary("Version history (no values)").WithDescription("Newest first; cursor paging.");
         group.MapDelete("/{id:guid}", DeleteAsync).RequireScope(Scopes.SecretsWrite)
@@ -162,6 +164,13 @@ public static class SecretsApi
 
         var rows = await query.OrderBy(s => s.Id).Take(pageSize + 1).ToListAsync(ct);
         return TypedResults.Ok(Paging.Page(rows, pageSize, s => s.Id, SecretResponse.From));
+    }
+
+    private static async Task<Results<Ok<SecretResponse>, ProblemHttpResult>> MetadataAsync(Guid id, HttpContext http, MislataDbContext db, CancellationToken ct)
+    {
+        var tenantId = http.GetCaller().TenantId!.Value;
+        var secret = await db.Set<Secret>().AsNoTracking().SingleOrDefaultAsync(s => s.TenantId == tenantId && s.Id == id, ct);
+        return secret is null ? Problem.NotFound() : TypedResults.Ok(SecretResponse.From(secret));
     }
 
     private static async Task<Results<Ok<SecretValueResponse>, ProblemHttpResult>> GetAsync(

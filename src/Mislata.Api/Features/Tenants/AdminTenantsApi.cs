@@ -32,14 +32,26 @@ public static class AdminTenantsApi
     }
 
     private static async Task<Results<Ok<Page<TenantResponse>>, ProblemHttpResult>> ListAsync(
-        int? limit, string? cursor, Guid? partnerId, string? status, MislataDbContext db, CancellationToken ct)
+        int? limit, string? cursor, Guid? partnerId, string? status, string? name, MislataDbContext db, CancellationToken ct)
     {
         if (!Paging.TryRead(limit, cursor, out var take, out var after, out var problem))
         {
             return problem!;
         }
 
+        if (name is { Length: 0 or > 200 })
+        {
+            return Problem.Validation(new Dictionary<string, string[]> { ["name"] = ["must be 1 to 200 characters."] });
+        }
+
         var query = db.Set<Tenant>().AsNoTracking();
+        if (name is not null)
+        {
+            // A prefix, compared without regard to case (the operator's search box).
+            var pattern = name.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
+            query = query.Where(t => EF.Functions.ILike(t.Name, pattern, "\\"));
+        }
+
         if (partnerId is { } p)
         {
             query = query.Where(t => t.PartnerId == p);

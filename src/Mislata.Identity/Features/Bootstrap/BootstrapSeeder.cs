@@ -12,11 +12,15 @@ namespace Mislata.Identity.Features.Bootstrap;
 
 /// <summary>
 /// First start: the roles, the platform admin (QAPI_ADMIN_EMAIL / QAPI_ADMIN_PASSWORD, or a generated password
-/// printed once to the console) and the operator client (QAPI_BOOTSTRAP_CLIENT_ID / _SECRET). Idempotent; replicas
-/// starting together serialise on a PostgreSQL advisory lock.
+/// printed once to the console), the operator client (QAPI_BOOTSTRAP_CLIENT_ID / _SECRET) and the web console's
+/// public client (<see cref="ConsoleClientId"/>, its redirect URIs under QAPI_PUBLIC_URL kept current at every start).
+/// Idempotent; replicas starting together serialise on a PostgreSQL advisory lock.
 /// </summary>
 internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlDataSource dataSource, IConfiguration configuration, TimeProvider time, ILogger<BootstrapSeeder> logger)
 {
+    /// <summary>The web console (/console): a platform-owned public client, authorization code + PKCE, no secret.</summary>
+    public const string ConsoleClientId = "mislata-console";
+
     /// <summary>Advisory lock key: ASCII "MISLBOOT".</summary>
     private const long AdvisoryLockKey = 0x4D49534C424F4F54;
 
@@ -34,6 +38,7 @@ internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlD
             await SeedRolesAsync(scope.ServiceProvider.GetRequiredService<RoleManager<MislataRole>>());
             await SeedAdminAsync(scope.ServiceProvider.GetRequiredService<UserManager<MislataUser>>());
             await SeedOperatorClientAsync(scope.ServiceProvider, cancellationToken);
+            await SeedConsoleClientAsync(scope.ServiceProvider, cancellationToken);
         }
         finally
         {
@@ -156,6 +161,68 @@ internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlD
     }
 
     /// <summary>
+    /// The console signs users of every tenant in (a platform application, like the account pages): it gets only the
+    /// scopes of each user's roles, and every token carries the user's tenant. Public: nothing in a browser keeps a
+    /// secret, so PKCE is required; consent is implicit (first-party). Its redirect URIs follow QAPI_PUBLIC_URL.
+    /// </summary>
+    private async Task SeedConsoleClientAsync(IServiceProvider scoped, CancellationToken cancellationToken)
+    {
+        var publicUrl = (configuration["QAPI_PUBLIC_URL"] ?? string.Empty).TrimEnd('/');
+        if (!Uri.TryCreate(publicUrl, UriKind.Absolute, out _))
+        {
+            return; // identity refuses to start without it (IdentityServerSetup); nothing to register against.
+        }
+
+        var descriptor = new OpenIddictApplicationDescriptor
+        {
+            ClientId = ConsoleClientId,
+            ClientType = ClientTypes.Public,
+            ConsentType = ConsentTypes.Implicit,
+            DisplayName = "Mislata console",
+            RedirectUris = { new Uri(publicUrl + "/console/callback") },
+            PostLogoutRedirectUris = { new Uri(publicUrl + "/console/") },
+            Permissions =
+            {
+                Permissions.Endpoints.Authorization,
+                Permissions.Endpoints.Token,
+                Permissions.Endpoints.EndSession,
+                Permissions.Endpoints.Revocation,
+                Permissions.GrantTypes.AuthorizationCode,
+                Permissions.GrantTypes.RefreshToken,
+                Permissions.ResponseTypes.Code,
+                Permissions.Scopes.Email,
+                Permissions.Scopes.Profile,
+                Permissions.Scopes.Roles,
+            },
+            Requirements = { Requirements.Features.ProofKeyForCodeExchange },
+        };
+        foreach (var scope in Mislata.Core.Access.Scopes.All)
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
+        }
+
+        var applications = scoped.GetRequiredService<IOpenIddictApplicationManager>();
+        var existing = await applications.FindByClientIdAsync(ConsoleClientId, cancellationToken);
+        if (existing is null)
+        {
+            await ApplicationsApi.CreateWithOwnerAsync(scoped, descriptor, tenantId: null, time.GetUtcNow(), beforeCommit: null, cancellationToken);
+            LogConsoleCreated(logger, publicUrl);
+            return;
+        }
+
+        var current = new OpenIddictApplicationDescriptor();
+        await applications.PopulateAsync(current, existing, cancellationToken);
+        if (!current.RedirectUris.SetEquals(descriptor.RedirectUris) || !current.PostLogoutRedirectUris.SetEquals(descriptor.PostLogoutRedirectUris)
+            || !current.Permissions.SetEquals(descriptor.Permissions) || current.ClientType != ClientTypes.Public)
+        {
+            await applications.UpdateAsync(existing, descriptor, cancellationToken);
+            LogConsoleUpdated(logger, publicUrl);
+        }
+
+        await EnsurePlatformOwnerAsync(scoped, Guid.Parse((await applications.GetIdAsync(existing, cancellationToken))!), ConsoleClientId, cancellationToken);
+    }
+
+    /// <summary>
     /// An application without an owner row is refused everywhere; an operator client from before owner rows existed
     /// gets its platform owner row back (one it already has, even a tenant's, is left as it is).
     /// </summary>
@@ -188,6 +255,12 @@ internal sealed partial class BootstrapSeeder(IServiceProvider services, NpgsqlD
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Updated the secret of the operator client {ClientId}")]
     private static partial void LogOperatorSecretUpdated(ILogger logger, string clientId);
+
+    [LoggerMessage(EventId = 404, Level = LogLevel.Information, Message = "Registered the console client for {PublicUrl}")]
+    private static partial void LogConsoleCreated(ILogger logger, string publicUrl);
+
+    [LoggerMessage(EventId = 405, Level = LogLevel.Information, Message = "Updated the console client for {PublicUrl}")]
+    private static partial void LogConsoleUpdated(ILogger logger, string publicUrl);
 
     [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "The operator client {ClientId} had no owner row: recorded it as a platform application")]
     private static partial void LogOperatorOwnerRestored(ILogger logger, string clientId);

@@ -1,0 +1,135 @@
+import { useState } from 'preact/hooks';
+import { api, withQuery, type Page } from '../api';
+import { Busy, Field, FormError, Loading, Notice, StateBadge, UsageMeter, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+
+interface Tenant { id: string; name: string; status: string; planId: string; partnerId?: string | null; adminEmail?: string | null; createdAt: string; suspendedAt?: string | null }
+interface Plan { id: string; code: string; name: string; operationsPerMonth?: number | null; maxKeys?: number | null; requestsPerMinute?: number | null }
+interface LicenceFigure { used: number; limit: number | null }
+interface Licence {
+  state: string; reason?: string | null; restricted: boolean;
+  license?: { licensee: string; edition: string; expiresAt: string; graceEndsAt: string } | null;
+  usage: { tenants: LicenceFigure; users: LicenceFigure; keys: LicenceFigure };
+}
+
+export function Tenants() {
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [search, setSearch] = useState('');
+  const list = useLoad(() => api<Page<Tenant>>('GET', withQuery('/admin/tenants', { limit: 50, cursor, name: search })), [cursor, search]);
+  const plans = useLoad(() => api<Page<Plan> | Plan[]>('GET', '/admin/plans?limit=100'), []);
+  const planList = Array.isArray(plans.data) ? plans.data : (plans.data?.data ?? []);
+  const [name, setName] = useState('');
+  const [planId, setPlanId] = useState('');
+  const [adminEmail, setAdminEmail] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+  const create = useSubmission();
+  const action = useSubmission();
+
+  async function setStatus(tenant: Tenant, suspend: boolean) {
+    const done = await action.run(async () => { await api('POST', `/admin/tenants/${tenant.id}/${suspend ? 'suspend' : 'reactivate'}`); return true; });
+    if (done) { setNotice(`${tenant.name} is ${suspend ? 'suspended: its credentials are refused' : 'active again'}.`); list.reload(); }
+  }
+
+  return (
+    <View title="Tenants">
+      {notice && <Notice>{notice}</Notice>}
+      <form
+        class="form"
+        noValidate
+        onSubmit={async (e) => {
+          e.preventDefault();
+          const tenant = await create.run(() => api<Tenant>('POST', '/admin/tenants', { name, planId: planId || undefined, adminEmail: adminEmail || undefined }));
+          if (tenant) { setNotice(`Tenant ${tenant.name} created.`); setName(''); setAdminEmail(''); setCursor(null); setSearch(tenant.name); list.reload(); }
+        }}
+      >
+        <h2>Create a tenant</h2>
+        <FormError message={create.error} />
+        <Field id="tenant-name" errorKey="name" label="Name" errors={create.fields}>
+          {(d, invalid) => <input id="tenant-name" value={name} aria-describedby={d} aria-invalid={invalid} onInput={(e) => setName(e.currentTarget.value)} />}
+        </Field>
+        <Field id="tenant-plan" errorKey="planId" label="Plan" errors={create.fields}>
+          {(d) => (
+            <select id="tenant-plan" value={planId} aria-describedby={d} onChange={(e) => setPlanId(e.currentTarget.value)}>
+              <option value="">Default plan</option>
+              {planList.map((p) => <option key={p.id} value={p.id}>{p.name} ({p.code})</option>)}
+            </select>
+          )}
+        </Field>
+        <Field id="tenant-admin" errorKey="adminEmail" label="Administrator's email (optional)" errors={create.fields}>
+          {(d, invalid) => <input id="tenant-admin" type="email" value={adminEmail} aria-describedby={d} aria-invalid={invalid} onInput={(e) => setAdminEmail(e.currentTarget.value)} />}
+        </Field>
+        <div class="form-actions"><Busy busy={create.busy} label="Create tenant" busyLabel="Creating…" /></div>
+      </form>
+      <h2>All tenants</h2>
+      <form class="filters" role="search" aria-label="Find tenants" onSubmit={(e) => e.preventDefault()}>
+        <div class="field">
+          <label for="tenant-search">Name starts with</label>
+          <input id="tenant-search" type="search" value={search} onInput={(e) => { setCursor(null); setSearch(e.currentTarget.value); }} />
+        </div>
+      </form>
+      <FormError message={list.error ?? action.error} />
+      {!list.data && !list.error && <Loading what="tenants" />}
+      {list.data && list.data.data.length === 0 && <p>{search ? 'No tenant name starts with that.' : 'No tenants yet.'}</p>}
+      {list.data && list.data.data.length > 0 && (
+        <TableWrap label="Tenants of this installation">
+          <table>
+            <caption class="visually-hidden">Tenants of this installation</caption>
+            <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Plan</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+            <tbody>
+              {list.data.data.map((t) => (
+                <tr key={t.id}>
+                  <th scope="row">{t.name}</th>
+                  <td><StateBadge state={t.status} /></td>
+                  <td>
+                    <label class="visually-hidden" for={`plan-of-${t.id}`}>Plan of {t.name}</label>
+                    <select
+                      id={`plan-of-${t.id}`}
+                      value={t.planId}
+                      onChange={async (e) => {
+                        const planId = e.currentTarget.value;
+                        const done = await action.run(async () => { await api('PATCH', `/admin/tenants/${t.id}`, { planId }); return true; });
+                        if (done) { setNotice(`${t.name} is now on ${planList.find((p) => p.id === planId)?.name ?? 'the new plan'}.`); list.reload(); }
+                      }}
+                    >
+                      {planList.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+                    </select>
+                  </td>
+                  <td>{formatTime(t.createdAt)}</td>
+                  <td>
+                    {t.status === 'active'
+                      ? <button type="button" class="btn btn-danger btn-small" aria-label={`Suspend ${t.name}`} onClick={() => setStatus(t, true)}>Suspend</button>
+                      : <button type="button" class="btn btn-plain btn-small" aria-label={`Reactivate ${t.name}`} onClick={() => setStatus(t, false)}>Reactivate</button>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      )}
+      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
+    </View>
+  );
+}
+
+export function Platform() {
+  const licence = useLoad(() => api<Licence>('GET', '/admin/license'), []);
+  const l = licence.data;
+  return (
+    <View title="Platform">
+      <section class="card" aria-labelledby="licence-title">
+        <h2 id="licence-title">Licence</h2>
+        <FormError message={licence.error} />
+        {!l && !licence.error && <Loading what="the licence" />}
+        {l && (
+          <>
+            <p>State: <StateBadge state={l.state} />{l.reason ? ` — ${l.reason}` : ''}</p>
+            {l.license && <p>{l.license.licensee}, {l.license.edition} edition, valid until {formatTime(l.license.expiresAt)} (grace until {formatTime(l.license.graceEndsAt)}).</p>}
+            <UsageMeter label="Tenants" used={l.usage.tenants.used} limit={l.usage.tenants.limit} />
+            <UsageMeter label="Users" used={l.usage.users.used} limit={l.usage.users.limit} />
+            <UsageMeter label="Keys" used={l.usage.keys.used} limit={l.usage.keys.limit} />
+          </>
+        )}
+      </section>
+      <p><a href="/jobs/">Background jobs dashboard</a> (opens the worker's dashboard).</p>
+    </View>
+  );
+}
