@@ -332,6 +332,7 @@ public sealed class ConsoleBrowserTests(IdentityFixture fixture) : IAsyncLifetim
         await CheckViewAsync(page, "22-operator-partners-phone");
 
         await NavigateAsync(page, "Platform", "Platform");
+        await Assertions.Expect(page.GetByRole(AriaRole.Region, new() { Name = "Readiness of each service" })).ToContainTextAsync("entropy");
         await CheckViewAsync(page, "23-operator-platform-phone");
         await page.Context.CloseAsync();
     }

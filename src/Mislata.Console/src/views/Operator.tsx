@@ -110,11 +110,49 @@ export function Tenants() {
   );
 }
 
+interface HealthCheck { status: string; description?: string | null }
+interface ServiceHealth { service: string; status: string; checks: Record<string, HealthCheck> }
+
+/** The services' readiness through the gateway (/health/{service}): each check, entropy included, with its detail. */
+async function loadHealth(): Promise<ServiceHealth[]> {
+  return Promise.all(['identity', 'api', 'worker'].map(async (service) => {
+    try {
+      const response = await fetch(`/health/${service}`, { credentials: 'omit', cache: 'no-store' });
+      const body = (await response.json().catch(() => null)) as { status?: string; checks?: Record<string, HealthCheck> } | null;
+      return { service, status: body?.status ?? `HTTP ${response.status}`, checks: body?.checks ?? {} };
+    } catch {
+      return { service, status: 'Unreachable', checks: {} };
+    }
+  }));
+}
+
 export function Platform() {
   const licence = useLoad(() => api<Licence>('GET', '/admin/license'), []);
+  const health = useLoad(loadHealth, []);
   const l = licence.data;
   return (
-    <View title="Platform">
+    <View title="Platform" actions={<button type="button" class="btn btn-plain" onClick={() => health.reload()}>Refresh health</button>}>
+      <section class="card" aria-labelledby="health-title">
+        <h2 id="health-title">Services</h2>
+        {!health.data && <Loading what="service health" />}
+        {health.data && (
+          <TableWrap label="Readiness of each service">
+            <table>
+              <thead><tr><th scope="col">Service</th><th scope="col">Check</th><th scope="col">Status</th><th scope="col">Detail</th></tr></thead>
+              <tbody>
+                {health.data.flatMap((s) => {
+                  const entries = Object.entries(s.checks);
+                  return entries.length === 0
+                    ? [<tr key={s.service}><th scope="row">{s.service}</th><td>—</td><td><StateBadge state={s.status} /></td><td /></tr>]
+                    : entries.map(([name, check]) => (
+                      <tr key={`${s.service}-${name}`}><th scope="row">{s.service}</th><td>{name}</td><td><StateBadge state={check.status} /></td><td>{check.description ?? ''}</td></tr>
+                    ));
+                })}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </section>
       <section class="card" aria-labelledby="licence-title">
         <h2 id="licence-title">Licence</h2>
         <FormError message={licence.error} />
