@@ -65,7 +65,7 @@ done
 [[ "$CLIENT_ID" =~ ^[A-Za-z0-9._-]{1,100}$ ]] || die "--client-id may hold letters, digits, '.', '_' and '-' only"
 [[ "$SUBNET" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] || die "--subnet is not an IPv4 CIDR: $SUBNET"
 if [ -n "$CERT" ] || [ -n "$KEY" ]; then
-  [ -n "$CERT" ] && [ -n "$KEY" ] || die "--cert and --key go together"
+  if [ -z "$CERT" ] || [ -z "$KEY" ]; then die "--cert and --key go together"; fi
   [ -r "$CERT" ] || die "cannot read the certificate $CERT"
   [ -r "$KEY" ] || die "cannot read the key $KEY"
 fi
