@@ -28,6 +28,7 @@ public static class TenancyExtensions
         services.AddSingleton<ApiKeyDirectory>();
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddSingleton<RedisRateLimiter>();
+        services.AddSingleton<IUsageBaseline, PostgresUsageBaseline>();
         services.AddSingleton<RedisUsageMeter>();
         services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<RedisUsageMeter>());
         services.AddHostedService<UsageMeterFlusher>();

@@ -19,14 +19,22 @@ namespace Mislata.Infrastructure.Usage;
 /// and not yet spent count as used, at most one lease per replica, and are given back at shutdown. Limits up to
 /// 1,000 operations a month take leases of one: every operation is decided by Redis itself.</item>
 /// </list>
+/// Redis holds nothing that cannot be rebuilt: a month's counter that is missing (Redis lost its data, or the month
+/// just began) is first seeded from the worker's last roll-up into PostgreSQL (<see cref="IUsageBaseline"/>) with
+/// <c>SET NX</c>, so a Redis restart does not hand every tenant a fresh quota; at most the operations since that
+/// roll-up (15 minutes) are forgotten. When the baseline cannot be read the operation fails (503) rather than
+/// count from zero.
 /// </summary>
-public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimeProvider time, ILogger<RedisUsageMeter> logger) : IUsageMeter
+public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsageBaseline baseline, TimeProvider time, ILogger<RedisUsageMeter> logger) : IUsageMeter
 {
     public const int MaxLease = 64;
 
     // Reserves up to ARGV[1] operations (at least ARGV[4], the ones asked for now) within the limit ARGV[2] (-1: none).
+    // A counter that does not exist answers {-1, 0} and changes nothing: the caller seeds it first.
     private const string ReserveScript = """
-        local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+        local stored = redis.call('GET', KEYS[1])
+        if not stored then return {-1, 0} end
+        local current = tonumber(stored)
         local want = tonumber(ARGV[1])
         local need = tonumber(ARGV[4])
         local limit = tonumber(ARGV[2])
@@ -41,8 +49,10 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimePr
         return {want, updated}
         """;
 
-    // Adds a count (or gives back unspent reservations: negative), never below zero.
+    // Adds a count (or gives back unspent reservations: negative), never below zero; a counter that does not exist
+    // answers -1 and changes nothing: the caller seeds it first.
     private const string AddScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
         local updated = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
         if updated < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL'); updated = 0 end
         if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
@@ -71,9 +81,18 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimePr
 
         var need = count - account.Reserved;
         var want = Math.Max(need, LeaseSize(limit.Value));
-        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(
-            ReserveScript, [Key(tenantId, start)], [want, limit.Value, Ttl(end), Math.Max(need, 1)]))!;
-        var granted = (long)result[0];
+        var key = Key(tenantId, start);
+        RedisValue[] arguments = [want, limit.Value, Ttl(end), Math.Max(need, 1)];
+        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(ReserveScript, [key], arguments))!;
+        if ((long)result[0] < 0)
+        {
+            await SeedAsync(tenantId, start, cancellationToken);
+            result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(ReserveScript, [key], arguments))!;
+        }
+
+        var granted = (long)result[0] >= 0
+            ? (long)result[0]
+            : throw new TimeoutException("The operations counter could not be created in Redis.");
         var total = (long)result[1];
         if (granted == 0)
         {
@@ -90,6 +109,12 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimePr
     {
         var start = CurrentPeriod().Start;
         var value = await redis.GetDatabase().StringGetAsync(Key(tenantId, start));
+        if (!value.HasValue)
+        {
+            await SeedAsync(tenantId, start, cancellationToken);
+            value = await redis.GetDatabase().StringGetAsync(Key(tenantId, start));
+        }
+
         var stored = value.HasValue ? (long)value : 0;
         return _accounts.TryGetValue((tenantId, start), out var account) ? stored + account.Unflushed : stored;
     }
@@ -136,10 +161,16 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimePr
         {
             try
             {
-                await task.WaitAsync(cancellationToken);
+                if ((long)await task.WaitAsync(cancellationToken) < 0)
+                {
+                    // The counter is gone (Redis lost it): seed it from the last roll-up, then add.
+                    await SeedAsync(entry.Key.Tenant, entry.Key.Period, cancellationToken);
+                    await redis.GetDatabase().ScriptEvaluateAsync(AddScript, [Key(entry.Key.Tenant, entry.Key.Period)], [delta, Ttl(entry.Key.Period.AddMonths(1))]);
+                }
+
                 written++;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
+            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or System.Data.Common.DbException)
             {
                 if (delta > 0)
                 {
@@ -153,10 +184,23 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, TimePr
         return written;
     }
 
+    /// <summary>Creates a missing counter with the month's last rolled-up count (never lowers one that exists).</summary>
+    private async Task SeedAsync(Guid tenantId, DateTimeOffset periodStart, CancellationToken cancellationToken)
+    {
+        var operations = await baseline.OperationsAsync(tenantId, DateOnly.FromDateTime(periodStart.UtcDateTime), cancellationToken);
+        if (await redis.GetDatabase().StringSetAsync(Key(tenantId, periodStart), operations, TimeSpan.FromSeconds(Ttl(periodStart.AddMonths(1))), When.NotExists) && operations > 0)
+        {
+            LogSeeded(logger, tenantId, operations);
+        }
+    }
+
     private long Ttl(DateTimeOffset periodEnd) => (long)(periodEnd - time.GetUtcNow()).TotalSeconds + (35L * 24 * 3600);
 
     internal static RedisKey Key(Guid tenantId, DateTimeOffset periodStart) =>
         "mislata:usage:ops:" + tenantId.ToString("N") + ":" + periodStart.ToString("yyyyMM", CultureInfo.InvariantCulture);
+
+    [LoggerMessage(EventId = 5403, Level = LogLevel.Information, Message = "The operations counter of tenant {TenantId} was missing from Redis; seeded with {Operations} from the last roll-up")]
+    private static partial void LogSeeded(ILogger logger, Guid tenantId, long operations);
 
     [LoggerMessage(EventId = 5402, Level = LogLevel.Warning, Message = "Operation counts not written to Redis ({ErrorType}); kept for the next flush")]
     private static partial void LogFlushFailed(ILogger logger, string errorType);

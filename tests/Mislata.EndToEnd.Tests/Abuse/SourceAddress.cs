@@ -27,24 +27,40 @@ internal static class SourceAddress
                 RemoteCertificateValidationCallback = (_, cert, _, _) =>
                     cert is not null && cert.GetCertHashString() == stack.Gateway.Certificate.GetCertHashString(),
             },
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    socket.Bind(new IPEndPoint(source, 0));
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+            ConnectCallback = ConnectFrom(source),
         };
         return new HttpClient(handler) { BaseAddress = stack.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
+
+    /// <summary>Connects to the gateway on the loopback interface from <paramref name="source"/> (a 127/8 address).</summary>
+    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectFrom(IPAddress source) =>
+        async (context, cancellationToken) =>
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
+
+    /// <summary>
+    /// A loopback address no other caller of this test run uses (127.1.x.y): browsers of different tests are different
+    /// people, so the gateway's per-source limits on sign-in pages count each apart, as they would in production.
+    /// </summary>
+    public static IPAddress NextPersonal()
+    {
+        var n = Interlocked.Increment(ref _personal);
+        return new IPAddress([127, 1, (byte)(n / 250 % 250), (byte)((n % 250) + 1)]);
+    }
+
+    private static int _personal;
 
     /// <summary>A well-formed API key that no tenant holds (its prefix differs from every other such key).</summary>
     public static string UnknownApiKey() => "qapi_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -13,7 +13,8 @@ public sealed class Browser : IDisposable
     private static readonly HtmlParser Parser = new();
     private readonly HttpClient _client;
 
-    public Browser(MislataStack stack)
+    /// <param name="source">The address the browser connects from; by default one no other browser of the run uses.</param>
+    public Browser(MislataStack stack, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(stack);
         Cookies = new CookieContainer();
@@ -22,6 +23,7 @@ public sealed class Browser : IDisposable
             AllowAutoRedirect = false,
             UseCookies = true,
             CookieContainer = Cookies,
+            ConnectCallback = Abuse.SourceAddress.ConnectFrom(source ?? Abuse.SourceAddress.NextPersonal()),
             SslOptions =
             {
                 RemoteCertificateValidationCallback = (_, cert, _, _) =>

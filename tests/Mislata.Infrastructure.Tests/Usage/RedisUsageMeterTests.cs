@@ -11,7 +11,9 @@ public sealed class RedisUsageMeterTests : RealRedisTest
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 14, 12, 0, 0, TimeSpan.Zero));
     private readonly Guid _tenant = Guid.NewGuid();
 
-    private RedisUsageMeter NewReplica() => new(Connection, _time, NullLogger<RedisUsageMeter>.Instance);
+    private readonly RolledUp _rolledUp = new();
+
+    private RedisUsageMeter NewReplica() => new(Connection, _rolledUp, _time, NullLogger<RedisUsageMeter>.Instance);
 
     private async Task<long> StoredAsync(string month = "202603")
     {
@@ -169,5 +171,92 @@ public sealed class RedisUsageMeterTests : RealRedisTest
 
         Assert.Equal(1, written);
         Assert.Equal(5, await StoredAsync());
+    }
+
+    [Fact]
+    public async Task A_counter_Redis_lost_starts_again_from_the_last_roll_up_not_from_zero()
+    {
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 1_000, 1, CancellationToken.None)).Allowed);
+        _rolledUp.Set(_tenant, new DateOnly(2026, 3, 1), 995);
+        await Connection.GetDatabase().KeyDeleteAsync($"mislata:usage:ops:{_tenant:N}:202603"); // Redis restarted empty
+
+        var other = NewReplica();
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True((await other.TryConsumeOperationsAsync(_tenant, 1_000, 1, CancellationToken.None)).Allowed, $"operation {996 + i}");
+        }
+
+        var refused = await other.TryConsumeOperationsAsync(_tenant, 1_000, 1, CancellationToken.None);
+        Assert.False(refused.Allowed);
+        Assert.Equal(1_000, refused.Used);
+        Assert.Equal(1_000, await StoredAsync());
+        Assert.Equal(1_000, await other.OperationsThisPeriodAsync(_tenant, CancellationToken.None));
+        var ttl = await Connection.GetDatabase().KeyTimeToLiveAsync($"mislata:usage:ops:{_tenant:N}:202603");
+        Assert.True(ttl > TimeSpan.FromDays(35), $"TTL {ttl}");
+        Assert.Equal(2, _rolledUp.Reads); // the month's first operation, and once after the loss (not per operation)
+    }
+
+    [Fact]
+    public async Task A_counter_that_exists_is_never_reseeded_or_lowered()
+    {
+        var meter = NewReplica();
+        await Connection.GetDatabase().StringSetAsync($"mislata:usage:ops:{_tenant:N}:202603", 3);
+        _rolledUp.Set(_tenant, new DateOnly(2026, 3, 1), 900);
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, 10, 1, CancellationToken.None)).Allowed);
+        Assert.Equal(4, await StoredAsync());
+        Assert.Equal(4, await meter.OperationsThisPeriodAsync(_tenant, CancellationToken.None));
+        Assert.Equal(0, _rolledUp.Reads);
+    }
+
+    [Fact]
+    public async Task Usage_read_and_unlimited_counts_flushed_after_Redis_lost_the_counter_add_to_the_roll_up()
+    {
+        _rolledUp.Set(_tenant, new DateOnly(2026, 3, 1), 700);
+        Assert.Equal(700, await NewReplica().OperationsThisPeriodAsync(_tenant, CancellationToken.None));
+        await Connection.GetDatabase().KeyDeleteAsync($"mislata:usage:ops:{_tenant:N}:202603");
+
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 5, CancellationToken.None)).Allowed);
+        Assert.Equal(1, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.Equal(705, await StoredAsync());
+    }
+
+    [Fact]
+    public async Task Without_the_roll_up_a_missing_counter_is_not_counted_from_zero_and_nothing_is_written()
+    {
+        _rolledUp.Failing = true;
+        var meter = NewReplica();
+        await Assert.ThrowsAnyAsync<TimeoutException>(() => meter.TryConsumeOperationsAsync(_tenant, 1_000, 1, CancellationToken.None));
+        Assert.False(await Connection.GetDatabase().KeyExistsAsync($"mislata:usage:ops:{_tenant:N}:202603"));
+
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 5, CancellationToken.None)).Allowed);
+        Assert.Equal(0, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.False(await Connection.GetDatabase().KeyExistsAsync($"mislata:usage:ops:{_tenant:N}:202603"));
+
+        _rolledUp.Failing = false;
+        _rolledUp.Set(_tenant, new DateOnly(2026, 3, 1), 40);
+        Assert.Equal(1, await meter.FlushAsync(releaseReservations: false, CancellationToken.None));
+        Assert.Equal(45, await StoredAsync());
+    }
+
+    /// <summary>The worker's roll-up as the meter sees it (PostgresUsageBaseline is tested against PostgreSQL).</summary>
+    private sealed class RolledUp : IUsageBaseline
+    {
+        private readonly Dictionary<(Guid, DateOnly), long> _values = [];
+
+        public bool Failing { get; set; }
+
+        public int Reads { get; private set; }
+
+        public void Set(Guid tenant, DateOnly period, long operations) => _values[(tenant, period)] = operations;
+
+        public Task<long> OperationsAsync(Guid tenantId, DateOnly periodStart, CancellationToken cancellationToken)
+        {
+            Reads++;
+            return Failing
+                ? Task.FromException<long>(new TimeoutException("roll-up unavailable"))
+                : Task.FromResult(_values.GetValueOrDefault((tenantId, periodStart)));
+        }
     }
 }
