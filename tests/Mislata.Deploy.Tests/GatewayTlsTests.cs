@@ -103,15 +103,14 @@ public sealed partial class GatewayTlsTests : IDisposable
     public async Task Error_responses_of_the_gateway_and_of_upstreams_carry_the_security_headers()
     {
         using var backend = new NotFoundBackend();
-        var (http, https) = (FreePort(), FreePort());
         var cert = SelfSigned("gw");
-        StartGateway(cert, http, https, new()
+        var https = StartGateway(cert, new()
         {
             ["API_UPSTREAM"] = $"127.0.0.1:{backend.Port}",
             ["IDENTITY_UPSTREAM"] = $"127.0.0.1:{FreePort()}", // nobody listens: 502 → the gateway's 503
             ["WORKER_UPSTREAM"] = $"127.0.0.1:{FreePort()}",
         });
-        using var client = await ClientFor(http, https);
+        using var client = await ClientFor(https);
 
         using (var notFound = await client.GetAsync(new Uri("/api/v1/keys/none", UriKind.Relative)))
         {
@@ -156,9 +155,7 @@ public sealed partial class GatewayTlsTests : IDisposable
     [Fact]
     public void A_tls_1_2_cbc_suite_is_refused_and_an_aead_suite_and_tls_1_3_are_accepted()
     {
-        var (http, https) = (FreePort(), FreePort());
-        StartGateway(SelfSigned("gw"), http, https, []);
-        WaitForPort(http);
+        var https = StartGateway(SelfSigned("gw"), []);
 
         Assert.NotEqual(0, SClient(https, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256").Code);
         Assert.NotEqual(0, SClient(https, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA").Code);
@@ -230,13 +227,12 @@ public sealed partial class GatewayTlsTests : IDisposable
         var bad = Render(SelfSigned("gw"), new() { ["GATEWAY_REAL_IP_FROM"] = "10.0.0.0/8,not-an-address" });
         Assert.NotEqual(0, bad.Code);
 
-        var (http, https) = (FreePort(), FreePort());
-        StartGateway(SelfSigned("gw2"), http, https, new()
+        var https = StartGateway(SelfSigned("gw2"), new()
         {
             ["API_UPSTREAM"] = $"127.0.0.1:{backend.Port}",
             ["GATEWAY_REAL_IP_FROM"] = "127.0.0.1/32",
         });
-        using var client = await ClientFor(http, https);
+        using var client = await ClientFor(https);
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/v1/keys", UriKind.Relative));
         request.Headers.Add("X-Forwarded-For", "203.0.113.7");
         using var response = await client.SendAsync(request);
@@ -252,9 +248,8 @@ public sealed partial class GatewayTlsTests : IDisposable
     public async Task Without_a_trusted_proxy_a_callers_forwarded_for_is_replaced_by_its_own_address()
     {
         using var backend = new NotFoundBackend();
-        var (http, https) = (FreePort(), FreePort());
-        StartGateway(SelfSigned("gw"), http, https, new() { ["API_UPSTREAM"] = $"127.0.0.1:{backend.Port}" });
-        using var client = await ClientFor(http, https);
+        var https = StartGateway(SelfSigned("gw"), new() { ["API_UPSTREAM"] = $"127.0.0.1:{backend.Port}" });
+        using var client = await ClientFor(https);
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/v1/keys", UriKind.Relative));
         request.Headers.Add("X-Forwarded-For", "203.0.113.7");
         using var response = await client.SendAsync(request);
@@ -304,51 +299,85 @@ public sealed partial class GatewayTlsTests : IDisposable
         return Run("sh", [RepositoryFiles.PathOf("deploy/docker/gateway-entrypoint.sh")], environment);
     }
 
-    private void StartGateway((string Cert, string Key) cert, int http, int https, Dictionary<string, string> extra)
+    /// <summary>
+    /// Starts the entry point (and so nginx) on fresh ports and returns the HTTPS port once nginx answers there. nginx
+    /// binds its IPv4 and IPv6 sockets one after the other and gives up when one is taken (by any process of this busy
+    /// machine), so a start that ends in "Address already in use" is tried again on other ports.
+    /// </summary>
+    private int StartGateway((string Cert, string Key) cert, Dictionary<string, string> extra)
     {
-        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(RepositoryFiles.PathOf("deploy/docker/gateway-entrypoint.sh"));
-        foreach (var (key, value) in BaseEnvironment(cert, http, https).Concat(extra))
+        for (var attempt = 1; ; attempt++)
         {
-            start.Environment[key] = value;
-        }
+            var (http, https) = (FreePort(), FreePort());
+            var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(RepositoryFiles.PathOf("deploy/docker/gateway-entrypoint.sh"));
+            foreach (var (key, value) in BaseEnvironment(cert, http, https).Concat(extra))
+            {
+                start.Environment[key] = value;
+            }
 
-        _nginx = Process.Start(start)!;
-        _nginx.OutputDataReceived += (_, e) => _gatewayOutput.Enqueue(e.Data ?? string.Empty);
-        _nginx.ErrorDataReceived += (_, e) => _gatewayOutput.Enqueue(e.Data ?? string.Empty);
-        _nginx.BeginOutputReadLine();
-        _nginx.BeginErrorReadLine();
+            _gatewayOutput.Clear();
+            _nginx?.Dispose();
+            _nginx = Process.Start(start)!;
+            _nginx.OutputDataReceived += (_, e) => _gatewayOutput.Enqueue(e.Data ?? string.Empty);
+            _nginx.ErrorDataReceived += (_, e) => _gatewayOutput.Enqueue(e.Data ?? string.Empty);
+            _nginx.BeginOutputReadLine();
+            _nginx.BeginErrorReadLine();
+            if (WaitUntilServing(http, https))
+            {
+                return https;
+            }
+
+            var errorLog = Path.Combine(_dir, "logs", "error.log");
+            var output = string.Join('\n', _gatewayOutput) + (File.Exists(errorLog) ? "\n" + File.ReadAllText(errorLog) : "");
+            Assert.True(attempt < 5 && output.Contains("Address already in use", StringComparison.Ordinal), "the gateway exited: " + output);
+        }
     }
 
-    private async Task<HttpClient> ClientFor(int http, int https)
+    /// <summary>True once both ports accept connections and the HTTP port answers /health/live; false when nginx exited.</summary>
+    private bool WaitUntilServing(int http, int https)
     {
-        WaitForPort(http);
-        WaitForPort(https);
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        for (var i = 0; i < 600; i++)
+        {
+            if (_nginx is { HasExited: true })
+            {
+                _nginx.WaitForExit(); // the output readers have drained
+                return false;
+            }
+
+            try
+            {
+                using (var socket = new TcpClient())
+                {
+                    socket.Connect(IPAddress.Loopback, https);
+                }
+
+                using var live = client.GetAsync(new Uri($"http://127.0.0.1:{http}/health/live")).GetAwaiter().GetResult();
+                if (live.StatusCode == HttpStatusCode.OK && !_nginx!.HasExited)
+                {
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or HttpRequestException or TaskCanceledException)
+            {
+                // not listening yet
+            }
+
+            Thread.Sleep(100);
+        }
+
+        Assert.Fail("the gateway did not answer within 60 s: " + string.Join('\n', _gatewayOutput));
+        return false;
+    }
+
+    private static async Task<HttpClient> ClientFor(int https)
+    {
         var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true, AllowAutoRedirect = false };
         var client = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{https}"), Timeout = TimeSpan.FromSeconds(60) };
         using var live = await client.GetAsync(new Uri("/health/live", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
         return client;
-    }
-
-    private void WaitForPort(int port)
-    {
-        for (var i = 0; i < 600; i++)
-        {
-            Assert.False(_nginx is { HasExited: true }, "the gateway exited: " + string.Join('\n', _gatewayOutput));
-            try
-            {
-                using var socket = new TcpClient();
-                socket.Connect(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(100);
-            }
-        }
-
-        Assert.Fail($"nothing listens on {port} after 60 s");
     }
 
     private static (int Code, string Output) SClient(int port, params string[] options)
