@@ -34,6 +34,16 @@ die() { log "$*"; exit 1; }
 : "${GATEWAY_UPSTREAM_RESOLVER:=}"
 : "${GATEWAY_UPSTREAM_RESOLVE_VALID:=10s}"
 : "${GATEWAY_UPSTREAM_FAIL_TIMEOUT:=5s}"
+# OCSP stapling: auto = on when the certificate is CA-issued (not self-signed) and names an OCSP responder; on = the
+# same but a self-signed certificate or one without a responder is an error; off = never.
+: "${GATEWAY_OCSP_STAPLING:=auto}"
+# The issuer chain nginx verifies OCSP responses with (default: the certificate file, which holds the full chain).
+: "${GATEWAY_OCSP_TRUSTED_CERT:=}"
+# DNS server for the OCSP responder's name (default: GATEWAY_UPSTREAM_RESOLVER, else the first of /etc/resolv.conf).
+: "${GATEWAY_OCSP_RESOLVER:=}"
+# Addresses (CIDR, comma-separated) of a load balancer or ingress controller in front of the gateway: their
+# X-Forwarded-For names the client. Empty (the default): the gateway is the edge and the peer is the client.
+: "${GATEWAY_REAL_IP_FROM:=}"
 
 [ -r "$GATEWAY_TEMPLATE" ] || die "no template at $GATEWAY_TEMPLATE"
 [ -r "$NGINX_CONF_DIR/health.js" ] || die "no health.js in NGINX_CONF_DIR ($NGINX_CONF_DIR)"
@@ -94,6 +104,65 @@ else
       -addext "subjectAltName=DNS:${GATEWAY_TLS_HOSTNAME},DNS:localhost,IP:127.0.0.1" \
       -keyout "$TLS_KEY" -out "$TLS_CERT" >/dev/null 2>&1 ) || die "openssl could not create a certificate"
   chmod 0644 "$TLS_CERT"
+fi
+
+# Optional pieces the template includes by glob (gateway-http-*.conf in http, gateway-tls-*.conf in the TLS server);
+# a piece not written here is simply absent.
+rm -f "$NGINX_RUN_DIR"/gateway-http-*.conf "$NGINX_RUN_DIR"/gateway-tls-*.conf
+
+self_signed() {
+  [ "$(openssl x509 -in "$1" -noout -subject 2>/dev/null | sed 's/^subject=//')" = \
+    "$(openssl x509 -in "$1" -noout -issuer 2>/dev/null | sed 's/^issuer=//')" ]
+}
+
+case "$GATEWAY_OCSP_STAPLING" in
+  auto|on|off) ;;
+  *) die "GATEWAY_OCSP_STAPLING must be auto, on or off (got '$GATEWAY_OCSP_STAPLING')" ;;
+esac
+if [ "$GATEWAY_OCSP_STAPLING" != off ]; then
+  ocsp_uri=""
+  command -v openssl >/dev/null 2>&1 && ocsp_uri="$(openssl x509 -in "$TLS_CERT" -noout -ocsp_uri 2>/dev/null | head -n 1)"
+  if self_signed "$TLS_CERT"; then
+    [ "$GATEWAY_OCSP_STAPLING" = auto ] || die "GATEWAY_OCSP_STAPLING=on but $TLS_CERT is self-signed (nothing to staple)"
+    log "self-signed certificate: no OCSP stapling"
+  elif [ -z "$ocsp_uri" ]; then
+    [ "$GATEWAY_OCSP_STAPLING" = auto ] || die "GATEWAY_OCSP_STAPLING=on but $TLS_CERT names no OCSP responder"
+    log "the certificate names no OCSP responder: no OCSP stapling"
+  else
+    resolver="${GATEWAY_OCSP_RESOLVER:-$GATEWAY_UPSTREAM_RESOLVER}"
+    if [ -z "$resolver" ] && [ -r /etc/resolv.conf ]; then
+      resolver="$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf)"
+    fi
+    [ -n "$resolver" ] || die "OCSP stapling needs a DNS resolver: set GATEWAY_OCSP_RESOLVER"
+    case "$resolver" in *:*:*) resolver="[$resolver]" ;; esac
+    trusted="${GATEWAY_OCSP_TRUSTED_CERT:-$TLS_CERT}"
+    {
+      echo "# Written by gateway-entrypoint.sh: OCSP stapling for $TLS_CERT (responder $ocsp_uri)."
+      echo "ssl_stapling on;"
+      echo "ssl_stapling_verify on;"
+      echo "ssl_trusted_certificate $trusted;"
+      echo "resolver $resolver valid=300s;"
+      echo "resolver_timeout 5s;"
+    } > "$NGINX_RUN_DIR/gateway-tls-ocsp.conf"
+    log "OCSP stapling on (responder $ocsp_uri, resolver $resolver)"
+  fi
+fi
+
+if [ -n "$GATEWAY_REAL_IP_FROM" ]; then
+  {
+    echo "# Written by gateway-entrypoint.sh: the client address from X-Forwarded-For set by these proxies only."
+    old_ifs="$IFS"; IFS=','
+    for cidr in $GATEWAY_REAL_IP_FROM; do
+      cidr="$(printf '%s' "$cidr" | tr -d ' ')"
+      [ -n "$cidr" ] || continue
+      printf '%s' "$cidr" | grep -Eq '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$' || die "GATEWAY_REAL_IP_FROM has an entry that is not an address or CIDR: $cidr"
+      echo "set_real_ip_from $cidr;"
+    done
+    IFS="$old_ifs"
+    echo "real_ip_header X-Forwarded-For;"
+    echo "real_ip_recursive on;"
+  } > "$NGINX_RUN_DIR/gateway-http-real-ip.conf"
+  log "client addresses taken from X-Forwarded-For of $GATEWAY_REAL_IP_FROM"
 fi
 
 export NGINX_JS_MODULE NGINX_WORKER_PROCESSES NGINX_RUN_DIR NGINX_LOG_DIR NGINX_CONF_DIR \

@@ -24,12 +24,23 @@ public static class MislataHost
             return await ContainerHealthCheck.RunAsync(defaultPort);
         }
 
+        IReadOnlyDictionary<string, string> fromFiles;
+        try
+        {
+            fromFiles = SecretFileVariables.Resolve(Environment.GetEnvironmentVariable);
+        }
+        catch (StartupException ex)
+        {
+            await Console.Error.WriteLineAsync($"mislata-{serviceName}: {ex.Message}");
+            return ConfigurationErrorExitCode;
+        }
+
         MasterKeyRing masterKeys;
         try
         {
             masterKeys = MasterKeyRing.FromBase64(
-                Environment.GetEnvironmentVariable(MasterKeyRing.CurrentVariable),
-                Environment.GetEnvironmentVariable(MasterKeyRing.PreviousVariable));
+                SecretFileVariables.Get(fromFiles, MasterKeyRing.CurrentVariable, Environment.GetEnvironmentVariable),
+                SecretFileVariables.Get(fromFiles, MasterKeyRing.PreviousVariable, Environment.GetEnvironmentVariable));
         }
         catch (MasterKeyException ex)
         {
@@ -48,6 +59,9 @@ public static class MislataHost
                 Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
                 ContentRootPath = AppContext.BaseDirectory,
             });
+
+            // Secrets given as X_FILE read as X everywhere the services use IConfiguration.
+            builder.Configuration.AddInMemoryCollection(fromFiles.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
             if (string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]) &&
                 string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_HTTP_PORTS"]) &&
                 string.IsNullOrEmpty(builder.Configuration["urls"]) &&

@@ -158,10 +158,11 @@ public sealed partial class ComposeFileTests
     }
 
     [Fact]
-    public void Postgres_and_redis_use_the_expected_official_images()
+    public void Postgres_and_redis_use_official_images_pinned_to_an_exact_version()
     {
-        Assert.Equal("postgres:17", Service("postgres").Scalar("image"));
-        Assert.Equal("redis:7", Service("redis").Scalar("image"));
+        // An exact minor version (and optionally a digest): `docker compose pull` never changes the engine under data.
+        Assert.Matches(@"^postgres:17\.\d+(-bookworm|-trixie)?(@sha256:[0-9a-f]{64})?$", Service("postgres").Scalar("image"));
+        Assert.Matches(@"^redis:7\.\d+\.\d+(-bookworm|-trixie)?(@sha256:[0-9a-f]{64})?$", Service("redis").Scalar("image"));
 
         // Starting with redis-server lets the image's entry point (called by ours) drop root; the users (and their
         // passwords) come from the ACL file our entry point renders, never from the command line.
@@ -172,6 +173,15 @@ public sealed partial class ComposeFileTests
         Assert.Contains("--appendonly yes", string.Join(' ', redisCommand), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_mislata_images_are_tagged_with_the_release_version()
+    {
+        foreach (var name in new[] { "gateway", "identity", "api", "worker" })
+        {
+            Assert.EndsWith($"/{name}:${{MISLATA_VERSION:?set MISLATA_VERSION in .env}}", Service(name).Scalar("image"), StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("identity")]
     [InlineData("api")]
@@ -179,20 +189,17 @@ public sealed partial class ComposeFileTests
     public void Each_dotnet_service_connects_with_its_own_database_role_and_redis_user(string service)
     {
         var environment = Service(service).Environment();
-        var upper = service.ToUpperInvariant();
-        Assert.Matches($@"^Host=postgres;Port=5432;Database=mislata;Username=mislata_{service};Password=\$\{{POSTGRES_{upper}_PASSWORD[:?}}]", environment["QAPI_POSTGRES"]);
-        Assert.Matches(@"^Host=postgres;Port=5432;Database=mislata;Username=mislata_owner;Password=\$\{POSTGRES_OWNER_PASSWORD[:?}]", environment["QAPI_POSTGRES_MIGRATIONS"]);
-        Assert.Matches($@"^redis:6379,user=mislata-{service},password=\$\{{REDIS_{upper}_PASSWORD[:?}}]", environment["QAPI_REDIS"]);
+        Assert.Equal($"/run/secrets/{service}_postgres_url", environment["QAPI_POSTGRES_FILE"]);
+        Assert.Equal("/run/secrets/postgres_migrations_url", environment["QAPI_POSTGRES_MIGRATIONS_FILE"]);
+        Assert.Equal($"/run/secrets/{service}_redis_url", environment["QAPI_REDIS_FILE"]);
 
         // Neither the PostgreSQL superuser nor the Redis operator, nor another service's credentials.
-        foreach (var (key, value) in environment)
+        var secrets = YamlNodes.NamesOf(Service(service).Child("secrets")).ToList();
+        Assert.DoesNotContain("postgres_password", secrets);
+        Assert.DoesNotContain("redis_password", secrets);
+        foreach (var other in new[] { "identity", "api", "worker" }.Where(o => o != service))
         {
-            Assert.DoesNotContain("${POSTGRES_PASSWORD", value, StringComparison.Ordinal);
-            Assert.DoesNotContain("${REDIS_PASSWORD", value, StringComparison.Ordinal);
-            foreach (var other in new[] { "IDENTITY", "API", "WORKER" }.Where(o => o != upper))
-            {
-                Assert.False(value.Contains($"_{other}_PASSWORD", StringComparison.Ordinal), $"{service}: {key} uses {other}'s credentials");
-            }
+            Assert.DoesNotContain(secrets, s => s.StartsWith(other + "_", StringComparison.Ordinal));
         }
     }
 
@@ -203,14 +210,18 @@ public sealed partial class ComposeFileTests
         var mounts = YamlNodes.NamesOf(postgres.Child("volumes"));
         Assert.Contains("./postgres/10-mislata-roles.sh:/docker-entrypoint-initdb.d/10-mislata-roles.sh:ro", mounts);
         Assert.Contains("../postgres/roles.sql:/etc/mislata/roles.sql:ro", mounts);
-        Assert.Contains("/etc/mislata/roles.sql", RepositoryFiles.ReadText("deploy/compose/postgres/10-mislata-roles.sh"), StringComparison.Ordinal);
+        var script = RepositoryFiles.ReadText("deploy/compose/postgres/10-mislata-roles.sh");
+        Assert.Contains("/etc/mislata/roles.sql", script, StringComparison.Ordinal);
+        Assert.Contains("_PASSWORD_FILE", script, StringComparison.Ordinal);
         Assert.Contains("\\getenv api_password MISLATA_PG_API_PASSWORD", RepositoryFiles.ReadText("deploy/postgres/roles.sql"), StringComparison.Ordinal);
 
-        // The roles get the passwords the services connect with.
+        // The superuser's password and the roles' passwords come from Docker secrets; the services connect with the
+        // same passwords (install.sh writes both from one value).
         var environment = postgres.Environment();
+        Assert.Equal("/run/secrets/postgres_password", environment["POSTGRES_PASSWORD_FILE"]);
         foreach (var role in new[] { "OWNER", "IDENTITY", "API", "WORKER" })
         {
-            Assert.Matches($@"^\$\{{POSTGRES_{role}_PASSWORD[:?}}]", environment[$"MISLATA_PG_{role}_PASSWORD"]);
+            Assert.Equal($"/run/secrets/postgres_{role.ToLowerInvariant()}_password", environment[$"MISLATA_PG_{role}_PASSWORD_FILE"]);
         }
     }
 
@@ -225,11 +236,16 @@ public sealed partial class ComposeFileTests
         Assert.Contains("/run/mislata", YamlNodes.NamesOf(redis.Child("tmpfs")));
 
         var environment = redis.Environment();
-        Assert.Matches(@"^\$\{REDIS_PASSWORD[:?}]", environment["REDISCLI_AUTH"]);
+        Assert.Equal("/run/secrets/redis_password", environment["MISLATA_REDIS_PASSWORD_FILE"]);
         foreach (var service in new[] { "IDENTITY", "API", "WORKER" })
         {
-            Assert.Matches($@"^\$\{{REDIS_{service}_PASSWORD[:?}}]", environment[$"MISLATA_REDIS_{service}_PASSWORD"]);
+            Assert.Equal($"/run/secrets/redis_{service.ToLowerInvariant()}_password", environment[$"MISLATA_REDIS_{service}_PASSWORD_FILE"]);
         }
+
+        // The health check gives redis-cli the operator's password through the environment, not argv.
+        var check = string.Join(' ', YamlNodes.NamesOf(redis.Mapping("healthcheck").Child("test")));
+        Assert.Contains("REDISCLI_AUTH=\"$$(cat /run/secrets/redis_password)\" redis-cli ping", check, StringComparison.Ordinal);
+        Assert.DoesNotContain(" -a ", check, StringComparison.Ordinal);
 
         var template = RepositoryFiles.ReadText("deploy/redis/users.conf.template");
         foreach (var service in new[] { "identity", "api", "worker" })
@@ -243,30 +259,43 @@ public sealed partial class ComposeFileTests
     }
 
     [Fact]
-    public void No_secret_is_written_as_a_literal()
+    public void Every_secret_comes_from_a_docker_secret_file_never_from_the_environment()
     {
+        var declared = YamlNodes.NamesOf(_compose.Child("secrets")).ToHashSet(StringComparer.Ordinal);
         foreach (var name in AllServices)
         {
+            var mounted = YamlNodes.NamesOf(Service(name).Child("secrets")).ToHashSet(StringComparer.Ordinal);
             foreach (var (key, value) in Service(name).Environment())
             {
-                if (SecretName().IsMatch(key))
+                if (SecretName().IsMatch(key) || key is "QAPI_POSTGRES" or "QAPI_POSTGRES_MIGRATIONS" or "QAPI_REDIS")
                 {
-                    Assert.True(IsVariableReference(value), $"{name}: {key} must come from a ${{…}} variable without default, not '{value}'");
+                    Assert.True(key.EndsWith("_FILE", StringComparison.Ordinal), $"{name}: {key} is a secret in the environment; use {key}_FILE and a Docker secret");
+                    Assert.StartsWith("/run/secrets/", value, StringComparison.Ordinal);
+                }
+
+                if (value.StartsWith("/run/secrets/", StringComparison.Ordinal))
+                {
+                    var secret = value["/run/secrets/".Length..];
+                    Assert.True(mounted.Contains(secret), $"{name}: {key} reads secret '{secret}' that the service does not mount");
                 }
             }
+
+            foreach (var secret in mounted)
+            {
+                Assert.True(declared.Contains(secret), $"{name} mounts secret '{secret}' that is not declared at the top level");
+            }
+        }
+
+        foreach (var (name, node) in ((YamlMappingNode)_compose.Child("secrets")!).Children)
+        {
+            var file = ((YamlMappingNode)node).Scalar("file");
+            Assert.Equal($"./secrets/{((YamlScalarNode)name).Value}", file);
         }
 
         foreach (var scalar in YamlNodes.Scalars(_compose).Select(s => s.Value ?? ""))
         {
-            foreach (Match match in PasswordInConnectionString().Matches(scalar))
-            {
-                Assert.True(IsVariableReference(match.Groups["value"].Value), $"literal password in '{scalar}'");
-            }
-
-            foreach (Match match in RequirePass().Matches(scalar))
-            {
-                Assert.StartsWith("$", match.Groups["value"].Value.Trim('"', '\''), StringComparison.Ordinal);
-            }
+            Assert.False(PasswordInConnectionString().IsMatch(scalar), $"a password in '{scalar}'");
+            Assert.False(RequirePass().IsMatch(scalar), $"--requirepass in '{scalar}'");
         }
     }
 
@@ -274,13 +303,14 @@ public sealed partial class ComposeFileTests
     [InlineData("identity")]
     [InlineData("api")]
     [InlineData("worker")]
-    public void The_dotnet_services_take_the_master_key_and_connections_from_the_environment(string service)
+    public void The_dotnet_services_take_the_master_key_and_connections_from_secret_files(string service)
     {
         var environment = Service(service).Environment();
-        Assert.Matches(@"^\$\{QAPI_MASTER_KEY(:?\?[^}]*)?\}$", environment["QAPI_MASTER_KEY"]);
-        Assert.Matches(@"^\$\{QAPI_MASTER_KEY_PREVIOUS(:-)?\}$", environment["QAPI_MASTER_KEY_PREVIOUS"]);
-        Assert.StartsWith("Host=postgres;Port=5432;Database=mislata;", environment["QAPI_POSTGRES"], StringComparison.Ordinal);
-        Assert.StartsWith("redis:6379,", environment["QAPI_REDIS"], StringComparison.Ordinal);
+        Assert.Equal("/run/secrets/master_key", environment["QAPI_MASTER_KEY_FILE"]);
+        Assert.Equal("/run/secrets/master_key_previous", environment["QAPI_MASTER_KEY_PREVIOUS_FILE"]);
+        Assert.False(environment.ContainsKey("QAPI_MASTER_KEY"));
+        Assert.False(environment.ContainsKey("QAPI_POSTGRES"));
+        Assert.False(environment.ContainsKey("QAPI_REDIS"));
         Assert.StartsWith("https://", environment["QAPI_PUBLIC_URL"], StringComparison.Ordinal);
         Assert.Equal("http://identity:5100", environment["QAPI_IDENTITY_URL"]);
         Assert.True(environment.ContainsKey("QAPI_OTLP_ENDPOINT"));
@@ -294,7 +324,7 @@ public sealed partial class ComposeFileTests
     public void Identity_gets_the_bootstrap_settings_and_api_and_worker_the_entropy_settings()
     {
         var identity = Service("identity").Environment();
-        foreach (var key in new[] { "QAPI_ADMIN_EMAIL", "QAPI_ADMIN_PASSWORD", "QAPI_BOOTSTRAP_CLIENT_ID", "QAPI_BOOTSTRAP_CLIENT_SECRET" })
+        foreach (var key in new[] { "QAPI_ADMIN_EMAIL", "QAPI_ADMIN_PASSWORD_FILE", "QAPI_BOOTSTRAP_CLIENT_ID", "QAPI_BOOTSTRAP_CLIENT_SECRET_FILE" })
         {
             Assert.True(identity.ContainsKey(key), $"identity lacks {key}");
         }
@@ -321,10 +351,8 @@ public sealed partial class ComposeFileTests
         var missing = used.Where(v => !example.ContainsKey(v)).Order(StringComparer.Ordinal).ToList();
         Assert.True(missing.Count == 0, $".env.example lacks: {string.Join(", ", missing)}");
 
-        foreach (var (key, value) in example.Where(e => SecretName().IsMatch(e.Key)))
-        {
-            Assert.True(value is "" or "change-me", $".env.example: {key} must be a placeholder (change-me) or empty");
-        }
+        var secretNames = example.Keys.Where(k => SecretName().IsMatch(k)).ToList();
+        Assert.True(secretNames.Count == 0, $".env.example names secrets (they belong in secrets/): {string.Join(", ", secretNames)}");
     }
 
     [Fact]
@@ -408,14 +436,8 @@ public sealed partial class ComposeFileTests
         }
     }
 
-    private static bool IsVariableReference(string value) => VariableReference().IsMatch(value);
-
     [GeneratedRegex(@"(PASSWORD|SECRET|MASTER_KEY|TOKEN|REDISCLI_AUTH)", RegexOptions.CultureInvariant)]
     private static partial Regex SecretName();
-
-    /// <summary>${NAME}, ${NAME:?message}, ${NAME?message} or ${NAME:-} (empty default): never a literal fallback.</summary>
-    [GeneratedRegex(@"^\$\{[A-Z][A-Z0-9_]*(:?\?[^}]*|:-)?\}$", RegexOptions.CultureInvariant)]
-    private static partial Regex VariableReference();
 
     [GeneratedRegex(@"(?i)(?:password|pwd)=(?<value>[^;,]*)", RegexOptions.CultureInvariant)]
     private static partial Regex PasswordInConnectionString();

@@ -21,6 +21,7 @@ public sealed class KubernetesManifestTests
         var data = new TheoryData<string>();
         foreach (var file in Directory.EnumerateFiles(root, "*.*", SearchOption.AllDirectories)
                      .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal))
+                     .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}node_modules{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
                      .Order(StringComparer.Ordinal))
         {
             data.Add(Path.GetRelativePath(RepositoryFiles.Root, file).Replace(Path.DirectorySeparatorChar, '/'));
@@ -114,39 +115,46 @@ public sealed class KubernetesManifestTests
     }
 
     [Fact]
-    public void The_dotnet_services_take_the_master_key_from_the_secret()
+    public void The_dotnet_services_read_every_secret_as_a_file_of_a_projected_volume_never_from_the_environment()
     {
-        var secretKeys = YamlNodes.NamesOf(Objects("Secret")["mislata-secrets"].Child("stringData")).ToHashSet(StringComparer.Ordinal);
+        var secrets = Objects("Secret");
         foreach (var name in Services.Keys)
         {
-            var container = SingleContainer(Objects("Deployment")[name]);
+            var deployment = Objects("Deployment")[name];
+            var container = SingleContainer(deployment);
             var env = Assert.IsType<YamlSequenceNode>(container.Child("env")).Children.Cast<YamlMappingNode>().ToList();
-            var masterKey = Assert.Single(env, e => e.Scalar("name") == "QAPI_MASTER_KEY");
-            var reference = masterKey.Mapping("valueFrom").Mapping("secretKeyRef");
-            Assert.Equal("mislata-secrets", reference.Scalar("name"));
+            Assert.DoesNotContain(env, e => e.MappingOrNull("valueFrom")?.MappingOrNull("secretKeyRef") is not null);
+            Assert.DoesNotContain(container.SequenceOrNull("envFrom")?.Children.Cast<YamlMappingNode>() ?? [], f => f.Child("secretRef") is not null);
 
-            foreach (var fromSecret in env.Where(e => e.MappingOrNull("valueFrom")?.MappingOrNull("secretKeyRef") is not null))
+            var files = ProjectedSecretFiles(deployment);
+            var mount = Assert.Single(container.SequenceOrNull("volumeMounts")!.Children.Cast<YamlMappingNode>(), m => m.Scalar("name") == "secrets");
+            Assert.Equal("true", mount.Scalar("readOnly"));
+            var folder = mount.Scalar("mountPath")!;
+            Assert.Equal($"{folder}/master_key", env.Single(e => e.Scalar("name") == "QAPI_MASTER_KEY_FILE").Scalar("value"));
+            foreach (var file in env.Where(e => (e.Scalar("name") ?? "").EndsWith("_FILE", StringComparison.Ordinal)))
             {
-                var key = fromSecret.Mapping("valueFrom").Mapping("secretKeyRef").Scalar("key") ?? "";
-                Assert.Contains(key, secretKeys);
+                var path = file.Scalar("value")!;
+                Assert.StartsWith(folder + "/", path, StringComparison.Ordinal);
+                var (secret, key) = files[path[(folder.Length + 1)..]];
+                Assert.True(secrets.ContainsKey(secret), $"{name}: {file.Scalar("name")} reads Secret {secret}, which the base does not define");
+                Assert.Contains(key, YamlNodes.NamesOf(secrets[secret].Child("stringData")));
             }
         }
     }
 
     [Fact]
-    public void The_secret_is_a_template_of_placeholders()
+    public void The_secrets_are_templates_of_placeholders()
     {
-        var secret = Objects("Secret")["mislata-secrets"];
-        Assert.Null(secret.Child("data"));
-        foreach (var (key, value) in secret.Mapping("stringData").Children)
+        Assert.Equal(["mislata-licence", "mislata-master-key", "mislata-secrets"], Objects("Secret").Keys.Order(StringComparer.Ordinal));
+        foreach (var (secretName, secret) in Objects("Secret"))
         {
-            var name = ((YamlScalarNode)key).Value!;
-            var text = ((YamlScalarNode)value).Value ?? "";
-            if (name.Contains("PASSWORD", StringComparison.Ordinal) || name.Contains("SECRET", StringComparison.Ordinal)
-                || name.StartsWith("QAPI_MASTER_KEY", StringComparison.Ordinal)
-                || name.StartsWith("QAPI_POSTGRES", StringComparison.Ordinal) || name.StartsWith("QAPI_REDIS", StringComparison.Ordinal))
+            Assert.Null(secret.Child("data"));
+            Assert.Equal("true", secret.Mapping("metadata").Mapping("annotations").Scalar("config.kubernetes.io/local-config"));
+            foreach (var (key, value) in secret.Mapping("stringData").Children)
             {
-                Assert.True(text.Length == 0 || text.Contains("change-me", StringComparison.Ordinal), $"{name} is not a placeholder");
+                var name = ((YamlScalarNode)key).Value!;
+                var text = ((YamlScalarNode)value).Value ?? "";
+                Assert.True(text.Length == 0 || text.Contains("change-me", StringComparison.Ordinal), $"{secretName}/{name} is not a placeholder");
             }
         }
     }
@@ -157,24 +165,44 @@ public sealed class KubernetesManifestTests
     [InlineData("worker")]
     public void Each_service_takes_its_own_database_role_and_redis_user(string service)
     {
-        var container = SingleContainer(Objects("Deployment")[service]);
-        var keys = Assert.IsType<YamlSequenceNode>(container.Child("env")).Children.Cast<YamlMappingNode>()
-            .Where(e => e.MappingOrNull("valueFrom")?.MappingOrNull("secretKeyRef") is not null)
-            .ToDictionary(e => e.Scalar("name")!, e => e.Mapping("valueFrom").Mapping("secretKeyRef").Scalar("key")!, StringComparer.Ordinal);
+        var files = ProjectedSecretFiles(Objects("Deployment")[service]);
         var upper = service.ToUpperInvariant();
-        Assert.Equal($"QAPI_POSTGRES_{upper}", keys["QAPI_POSTGRES"]);
-        Assert.Equal("QAPI_POSTGRES_MIGRATIONS", keys["QAPI_POSTGRES_MIGRATIONS"]);
-        Assert.Equal($"QAPI_REDIS_{upper}", keys["QAPI_REDIS"]);
+        Assert.Equal(("mislata-secrets", $"QAPI_POSTGRES_{upper}"), files["postgres"]);
+        Assert.Equal(("mislata-secrets", "QAPI_POSTGRES_MIGRATIONS"), files["postgres_migrations"]);
+        Assert.Equal(("mislata-secrets", $"QAPI_REDIS_{upper}"), files["redis"]);
+        Assert.Equal(("mislata-master-key", "current"), files["master_key"]);
         foreach (var other in new[] { "IDENTITY", "API", "WORKER" }.Where(o => o != upper))
         {
-            Assert.DoesNotContain(keys.Values, k => k.EndsWith("_" + other, StringComparison.Ordinal));
+            Assert.DoesNotContain(files.Values, f => f.Key.EndsWith("_" + other, StringComparison.Ordinal));
         }
+
+        Assert.Equal(service == "identity", files.ContainsKey("admin_password"));
+        Assert.Equal(service == "api", files.ContainsKey("licence"));
 
         // The template names the role and the user each key is for.
         var secret = Objects("Secret")["mislata-secrets"].Mapping("stringData");
         Assert.Contains($"Username=mislata_{service};", secret.Scalar($"QAPI_POSTGRES_{upper}"), StringComparison.Ordinal);
         Assert.Contains("Username=mislata_owner;", secret.Scalar("QAPI_POSTGRES_MIGRATIONS"), StringComparison.Ordinal);
         Assert.Contains($",user=mislata-{service},", secret.Scalar($"QAPI_REDIS_{upper}"), StringComparison.Ordinal);
+    }
+
+    /// <summary>The files of a Deployment's projected volume "secrets": file name → (Secret, key).</summary>
+    internal static Dictionary<string, (string Secret, string Key)> ProjectedSecretFiles(YamlMappingNode deployment)
+    {
+        var volumes = deployment.Mapping("spec").Mapping("template").Mapping("spec").SequenceOrNull("volumes")!.Children.Cast<YamlMappingNode>();
+        var projected = Assert.Single(volumes, v => v.Scalar("name") == "secrets").Mapping("projected");
+        Assert.Equal("0440", projected.Scalar("defaultMode")); // owner and the pod's fsGroup (the service's group) only
+        var files = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
+        foreach (var source in projected.SequenceOrNull("sources")!.Children.Cast<YamlMappingNode>())
+        {
+            var secret = source.Mapping("secret");
+            foreach (var item in secret.SequenceOrNull("items")!.Children.Cast<YamlMappingNode>())
+            {
+                files.Add(item.Scalar("path")!, (secret.Scalar("name")!, item.Scalar("key")!));
+            }
+        }
+
+        return files;
     }
 
     [Fact]

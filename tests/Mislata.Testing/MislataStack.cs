@@ -27,6 +27,12 @@ public sealed record StackOptions
 
     /// <summary>Extra environment for every service (null removes a variable).</summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>
+    /// Every secret (master key, connection strings, admin password, bootstrap secret, licence) as a file named by its
+    /// <c>_FILE</c> variable, as compose and Kubernetes give them, instead of in the environment.
+    /// </summary>
+    public bool SecretsAsFiles { get; init; }
 }
 
 /// <summary>
@@ -135,8 +141,24 @@ public sealed class MislataStack : IAsyncDisposable
             env[k] = v;
         }
 
+        if (Options.SecretsAsFiles)
+        {
+            foreach (var name in new[] { "QAPI_MASTER_KEY", "QAPI_POSTGRES", "QAPI_POSTGRES_MIGRATIONS", "QAPI_REDIS", "QAPI_ADMIN_PASSWORD", "QAPI_BOOTSTRAP_CLIENT_SECRET", "QAPI_LICENSE" })
+            {
+                if (env.GetValueOrDefault(name) is { } value)
+                {
+                    var path = Path.Combine(_secretFiles.Value, $"{service}-{name.ToLowerInvariant()}");
+                    File.WriteAllText(path, value + "\n");
+                    env[name] = null;
+                    env[name + "_FILE"] = path;
+                }
+            }
+        }
+
         return env;
     }
+
+    private readonly Lazy<string> _secretFiles = new(() => TestEnvironment.NewFolder("secret-files"));
 
     /// <summary>
     /// Starts every replica and waits until each is live. identity gets a port picked here, because the others find

@@ -49,7 +49,8 @@ internal sealed partial class LicenceStartup(IServiceScopeFactory scopes, IConfi
                 }
             }
 
-            if (text is not null)
+            // An empty file (compose mounts one when no licence was given to install.sh) means none.
+            if (!string.IsNullOrWhiteSpace(text))
             {
                 await using var scope = scopes.CreateAsyncScope();
                 await scope.ServiceProvider.GetRequiredService<LicenceAdministration>().InstallAtStartAsync(text, cancellationToken);
