@@ -8,6 +8,7 @@ using Mislata.Infrastructure;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Persistence.Audit;
+using Mislata.Infrastructure.Persistence.PlatformKeys;
 using Npgsql;
 
 namespace Mislata.Infrastructure.Tests.Audit;
@@ -35,6 +36,8 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         services.AddLogging();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_masterKeys);
+        services.AddSingleton<PlatformKeyStore>();
+        services.AddSingleton(sp => sp.GetRequiredService<PlatformKeyStore>().Current);
         services.AddSingleton<AuditChainKeys>();
         services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
         services.AddDbContext<IdentityStoreDbContext>(o =>
@@ -77,6 +80,8 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         await UnkeyedChains.InsertAsync(_connectionString, second, 2);
 
         await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+        // A database with audit events before the key hierarchy: its platform key is its master key (same id, same derivations).
+        Assert.Equal(_masterKeys.Current.Id, _services.GetRequiredService<PlatformKey>().Id);
         Assert.Equal(new AuditVerification(true, 3, null) { VerifiedThrough = 3 }, await Reader().VerifyAllAsync(first, CancellationToken.None));
         Assert.Equal(new AuditVerification(true, 2, null) { VerifiedThrough = 2 }, await Reader().VerifyAllAsync(second, CancellationToken.None));
 
