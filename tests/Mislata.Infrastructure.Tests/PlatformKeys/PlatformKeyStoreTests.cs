@@ -111,6 +111,11 @@ public sealed class PlatformKeyStoreTests : IAsyncLifetime
             await db.Database.ExecuteSqlAsync($"INSERT INTO mislata.tenants (id, name, plan_id, status, created_at, updated_at) VALUES ({tenant}, {"legacy-" + tenant.ToString("N")}, {Mislata.Core.Tenants.Plan.CommunityId}, 'Active', now(), now())");
         }
 
+        // The first start after the upgrade takes the platform key over from the one key the installation ran with.
+        var refused = await Assert.ThrowsAsync<StartupException>(() => StartAsync(TestEnvironment.NewMasterKey(), _master));
+        Assert.Contains(MasterKeyRing.PreviousVariable, refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM mislata.platform_keys"));
+
         using var ring = MasterKeyRing.FromBase64(_master, null);
         var platformKey = await StartAsync(_master);
 

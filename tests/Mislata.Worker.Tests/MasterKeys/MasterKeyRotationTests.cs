@@ -201,7 +201,7 @@ public sealed class MasterKeyRotationTests : IAsyncLifetime
         Assert.Contains(MasterKeyRing.PreviousVariable, failed.Error, StringComparison.Ordinal);
         Assert.DoesNotContain(stranger, failed.Error, StringComparison.Ordinal);
         Assert.Equal(AuditOutcome.Failure, _audit.Events[^1].Outcome);
-        Assert.Equal(2L, await UnderAsync(strangerRing.Current.Id));
+        Assert.Equal(3L, await UnderAsync(strangerRing.Current.Id));
     }
 
     private sealed class Audit : IAuditLog

@@ -38,6 +38,15 @@ public sealed partial class PlatformKeyStore(MasterKeyRing masterKeys, TimeProvi
         {
             await using var origin = new NpgsqlCommand("SELECT legacy FROM mislata.platform_key_origin", connection);
             var legacy = await origin.ExecuteScalarAsync(cancellationToken) is true;
+            if (legacy && masterKeys.Previous is not null)
+            {
+                // Before the hierarchy, data was derived from whichever master key was current when it was written: the
+                // platform key can only be taken over from the one key the installation ran with.
+                throw new StartupException(
+                    $"this installation predates the key hierarchy and {MasterKeyRing.PreviousVariable} is set: start it once with only " +
+                    $"{MasterKeyRing.CurrentVariable} (the master key it ran with), then rotate.");
+            }
+
             using var created = legacy ? PlatformKey.FromLegacyMasterKey(masterKeys.Current) : PlatformKey.Generate(OsRandomSource.Instance);
             var now = time.GetUtcNow();
             await using var insert = new NpgsqlCommand(

@@ -18,7 +18,8 @@ internal sealed partial class MasterKeyRotationRunner(
     TimeProvider time,
     ILogger<MasterKeyRotationRunner> logger) : BackgroundService
 {
-    public const string LockKey = "mislata:lock:admin-job:" + MasterKeyRotation.Kind;
+    /// <summary>The worker's Redis user may use <c>mislata:jobs:*</c> (deploy/redis/users.conf.template).</summary>
+    public const string LockKey = "mislata:jobs:lock:" + MasterKeyRotation.Kind;
     internal static readonly TimeSpan LockLifetime = TimeSpan.FromSeconds(15);
 
     private readonly string _holder = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
