@@ -32,23 +32,7 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         _postgres = await PostgresInstance.SharedOrOwnAsync();
         var connectionString = _connectionString = await _postgres.CreateDatabaseAsync("upgrade");
         _dataSource = NpgsqlDataSource.Create(connectionString);
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_masterKeys);
-        services.AddSingleton<PlatformKeyStore>();
-        services.AddSingleton(sp => sp.GetRequiredService<PlatformKeyStore>().Current);
-        services.AddSingleton<AuditChainKeys>();
-        services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
-        services.AddDbContext<IdentityStoreDbContext>(o =>
-        {
-            o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
-            o.UseOpenIddict<Guid>();
-        });
-        // A single-role install: the one connection string migrates (no QAPI_POSTGRES_MIGRATIONS).
-        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new DataStoreOptions { Postgres = connectionString }));
-        services.AddSingleton<DatabaseMigrator>();
-        _services = services.BuildServiceProvider();
+        _services = StorageStartup.Services(connectionString, _masterKeys);
     }
 
     public async Task DisposeAsync()

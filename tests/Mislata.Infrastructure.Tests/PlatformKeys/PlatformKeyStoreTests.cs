@@ -48,22 +48,7 @@ public sealed class PlatformKeyStoreTests : IAsyncLifetime
     /// <summary>A service's storage start-up with these master keys; returns the platform key it loaded.</summary>
     private async Task<PlatformKey> StartAsync(string current, string? previous = null)
     {
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(MasterKeyRing.FromBase64(current, previous));
-        services.AddSingleton<PlatformKeyStore>();
-        services.AddSingleton(sp => sp.GetRequiredService<PlatformKeyStore>().Current);
-        services.AddSingleton<AuditChainKeys>();
-        services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(_connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
-        services.AddDbContext<IdentityStoreDbContext>(o =>
-        {
-            o.UseNpgsql(_connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
-            o.UseOpenIddict<Guid>();
-        });
-        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new DataStoreOptions { Postgres = _connectionString }));
-        services.AddSingleton<DatabaseMigrator>();
-        var provider = services.BuildServiceProvider();
+        var provider = StorageStartup.Services(_connectionString, MasterKeyRing.FromBase64(current, previous));
         _replicas.Add(provider);
         await provider.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
         return provider.GetRequiredService<PlatformKey>();
