@@ -65,13 +65,17 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
             ?? throw new InvalidOperationException($"Admin job {id} does not exist.");
     }
 
-    /// <summary>Adds <paramref name="count"/> to the job's progress inside the caller's transaction (never beyond its total).</summary>
-    public static async Task AdvanceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// Adds <paramref name="count"/> to the job's progress inside the caller's transaction (never beyond its total);
+    /// returns the job's figures after it.
+    /// </summary>
+    public static async Task<(int Total, int Done)> AdvanceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, int count, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("UPDATE mislata.admin_jobs SET done = LEAST(total, done + @count) WHERE id = @id", connection, transaction);
+        await using var command = new NpgsqlCommand("UPDATE mislata.admin_jobs SET done = LEAST(total, done + @count) WHERE id = @id RETURNING total, done", connection, transaction);
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("count", count);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetInt32(0), reader.GetInt32(1)) : (0, 0);
     }
 
     public async Task<AdminJob?> FinishAsync(Guid id, CancellationToken cancellationToken)

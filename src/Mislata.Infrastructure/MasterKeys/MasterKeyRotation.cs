@@ -42,7 +42,8 @@ public sealed partial class MasterKeyRotation(
     IAuditLog audit,
     IOptions<MasterKeyRotationOptions> options,
     TimeProvider time,
-    ILogger<MasterKeyRotation> logger)
+    ILogger<MasterKeyRotation> logger,
+    MasterKeyRotationMetrics? metrics = null)
 {
     public const string Kind = "master-key-rotation";
     public const string StartAction = "master_key.rotation.start";
@@ -53,15 +54,18 @@ public sealed partial class MasterKeyRotation(
     {
         ArgumentNullException.ThrowIfNull(job);
         var current = masterKeys.Current;
+        // Each audit event is recorded before the state change it reports: when the audit log cannot take it, the job
+        // stays as it was and the next attempt records it again (an event twice, never an unrecorded start or end).
         if (job.State == AdminJobState.Queued)
         {
-            job = await jobs.StartAsync(job.Id, await RemainingAsync(current.Id, cancellationToken), cancellationToken);
+            var total = await RemainingAsync(current.Id, cancellationToken);
             await audit.RecordAsync(Event(StartAction, job, AuditOutcome.Success, new Dictionary<string, string>
             {
                 ["to"] = current.Id,
                 ["from"] = masterKeys.Previous?.Id ?? "none",
-                ["total"] = job.Total.ToString(CultureInfo.InvariantCulture),
+                ["total"] = total.ToString(CultureInfo.InvariantCulture),
             }), cancellationToken);
+            job = await jobs.StartAsync(job.Id, total, cancellationToken);
             LogStarted(logger, job.Id, job.Total, current.Id);
         }
         else
@@ -83,19 +87,21 @@ public sealed partial class MasterKeyRotation(
         catch (CryptographicException ex)
         {
             // A wrapped key that no configured master key opens: rerunning cannot help, the operator must act.
-            var failed = await jobs.FailAsync(job.Id, ex.Message, cancellationToken);
             await audit.RecordAsync(Event(FinishAction, job, AuditOutcome.Failure, new Dictionary<string, string> { ["to"] = current.Id }), cancellationToken);
+            var failed = await jobs.FailAsync(job.Id, ex.Message, cancellationToken);
             LogFailed(logger, job.Id, ex.Message);
+            metrics?.Finished(AdminJobState.Failed);
             return failed;
         }
 
-        var finished = await jobs.FinishAsync(job.Id, cancellationToken);
-        await audit.RecordAsync(Event(FinishAction, finished ?? job, AuditOutcome.Success, new Dictionary<string, string>
+        await audit.RecordAsync(Event(FinishAction, job, AuditOutcome.Success, new Dictionary<string, string>
         {
             ["to"] = current.Id,
-            ["total"] = (finished ?? job).Total.ToString(CultureInfo.InvariantCulture),
+            ["total"] = job.Total.ToString(CultureInfo.InvariantCulture),
         }), cancellationToken);
+        var finished = await jobs.FinishAsync(job.Id, cancellationToken);
         LogFinished(logger, job.Id, (finished ?? job).Total);
+        metrics?.Finished(AdminJobState.Succeeded);
         return finished;
     }
 
@@ -118,12 +124,14 @@ public sealed partial class MasterKeyRotation(
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        if (await platformKeys.RewrapAsync(connection, tx, previous, cancellationToken))
+        if (!await platformKeys.RewrapAsync(connection, tx, previous, cancellationToken))
         {
-            await AdminJobStore.AdvanceAsync(connection, tx, jobId, 1, cancellationToken);
+            return;
         }
 
+        var (total, done) = await AdminJobStore.AdvanceAsync(connection, tx, jobId, 1, cancellationToken);
         await tx.CommitAsync(cancellationToken);
+        metrics?.Progress(1, total, done);
     }
 
     /// <summary>One batch in one transaction; returns how many rows it looked at (0 = nothing left).</summary>
@@ -172,8 +180,9 @@ public sealed partial class MasterKeyRotation(
             moved += await update.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await AdminJobStore.AdvanceAsync(connection, tx, jobId, moved, cancellationToken);
+        var (total, done) = await AdminJobStore.AdvanceAsync(connection, tx, jobId, moved, cancellationToken);
         await tx.CommitAsync(cancellationToken);
+        metrics?.Progress(moved, total, done);
         LogBatch(logger, jobId, moved);
         return batch.Count;
     }

@@ -15,6 +15,7 @@ public static class MasterKeyRotationExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<AdminJobStore>();
+        services.AddSingleton<MasterKeyRotationMetrics>();
         services.AddSingleton<MasterKeyRotation>();
         return services;
     }

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
@@ -33,6 +35,7 @@ public sealed class MasterKeyRotationTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        await _meters.DisposeAsync();
         _platformKey?.Dispose();
         await _db.DisposeAsync();
     }
@@ -70,7 +73,9 @@ public sealed class MasterKeyRotationTests : IAsyncLifetime
 
     private AdminJobStore Jobs() => new(_db.DataSource, TimeProvider.System);
 
-    private MasterKeyRotation Rotation(MasterKeyRing ring, int batchSize, TimeSpan pause = default) => new(
+    private readonly ServiceProvider _meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+
+    private MasterKeyRotation Rotation(MasterKeyRing ring, int batchSize, TimeSpan pause = default, MasterKeyRotationMetrics? metrics = null) => new(
         _db.DataSource,
         ring,
         new PlatformKeyStore(ring, TimeProvider.System, NullLogger<PlatformKeyStore>.Instance),
@@ -79,7 +84,8 @@ public sealed class MasterKeyRotationTests : IAsyncLifetime
         _audit,
         Microsoft.Extensions.Options.Options.Create(new MasterKeyRotationOptions { BatchSize = batchSize, BatchPause = pause }),
         TimeProvider.System,
-        NullLogger<MasterKeyRotation>.Instance);
+        NullLogger<MasterKeyRotation>.Instance,
+        metrics);
 
     private Task<long> UnderAsync(string masterKeyId) =>
         _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.tenant_data_keys WHERE master_key_id = '{masterKeyId}'");
@@ -102,7 +108,31 @@ public sealed class MasterKeyRotationTests : IAsyncLifetime
         using var rotating = MasterKeyRing.FromBase64(_new, _old);
         var job = await QueueAsync();
 
-        var finished = await Rotation(rotating, batchSize: 3).RunAsync(job, CancellationToken.None);
+        long rewrapped = 0, succeeded = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == MasterKeyRotationMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "mislata.master_key.rotation.rewrapped")
+            {
+                Interlocked.Add(ref rewrapped, value);
+            }
+            else if (instrument.Name == "mislata.master_key.rotation.finished" && tags.ToArray().Contains(new KeyValuePair<string, object?>("outcome", "succeeded")))
+            {
+                Interlocked.Add(ref succeeded, value);
+            }
+        });
+        listener.Start();
+        var metrics = new MasterKeyRotationMetrics(_meters.GetRequiredService<IMeterFactory>());
+
+        var finished = await Rotation(rotating, batchSize: 3, metrics: metrics).RunAsync(job, CancellationToken.None);
+        Assert.Equal((9L, 1L), (Interlocked.Read(ref rewrapped), Interlocked.Read(ref succeeded)));
 
         Assert.Equal(AdminJobState.Succeeded, finished!.State);
         Assert.Equal(8 + 1, finished.Total);
@@ -204,14 +234,40 @@ public sealed class MasterKeyRotationTests : IAsyncLifetime
         Assert.Equal(3L, await UnderAsync(strangerRing.Current.Id));
     }
 
+    [Fact]
+    public async Task When_the_audit_log_is_down_the_job_does_not_start_and_the_next_attempt_records_its_start()
+    {
+        await SeedAsync(2, _old);
+        using var rotating = MasterKeyRing.FromBase64(_new, _old);
+        var job = await QueueAsync();
+
+        _audit.Unavailable = true;
+        await Assert.ThrowsAsync<AuditUnavailableException>(() => Rotation(rotating, 100).RunAsync(job, CancellationToken.None));
+        var untouched = (await Jobs().FindAsync(job.Id, CancellationToken.None))!;
+        Assert.Equal((AdminJobState.Queued, 0), (untouched.State, untouched.Done));
+        Assert.Equal(3L, await UnderAsync(rotating.Previous!.Id));
+
+        _audit.Unavailable = false;
+        var finished = await Rotation(rotating, 100).RunAsync(untouched, CancellationToken.None);
+        Assert.Equal(AdminJobState.Succeeded, finished!.State);
+        Assert.Equal([MasterKeyRotation.StartAction, MasterKeyRotation.FinishAction], _audit.Events.Select(e => e.Action));
+    }
+
     private sealed class Audit : IAuditLog
     {
         private readonly ConcurrentQueue<AuditEvent> _events = new();
 
         public List<AuditEvent> Events => [.. _events];
 
+        public bool Unavailable { get; set; }
+
         public Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
         {
+            if (Unavailable)
+            {
+                throw new AuditUnavailableException("the audit store is down (test)");
+            }
+
             _events.Enqueue(auditEvent);
             return Task.CompletedTask;
         }
