@@ -11,7 +11,9 @@ using Mislata.Infrastructure.Health;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Keys;
 using Mislata.Infrastructure.Licensing;
+using Mislata.Infrastructure.MasterKeys;
 using Mislata.Infrastructure.Persistence;
+using Mislata.Infrastructure.Persistence.PlatformKeys;
 using Mislata.Infrastructure.Redis;
 using Mislata.Infrastructure.Secrets;
 using Mislata.Infrastructure.Tenancy;
@@ -99,6 +101,10 @@ public static class InfrastructureExtensions
             npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
         builder.Services.AddSingleton<DatabaseMigrator>();
 
+        // The key hierarchy: the master key (MasterKeyRing) wraps the platform key, loaded by the migrator at start.
+        builder.Services.AddSingleton<PlatformKeyStore>();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<PlatformKeyStore>().Current);
+
         // Audit log: group-committed, keyed chain (master-key derived MAC), fail-closed.
         builder.Services.AddSingleton<AuditChainKeys>();
         builder.Services.AddSingleton<PostgresAuditLog>();
@@ -118,12 +124,13 @@ public static class InfrastructureExtensions
             .SetApplicationName("mislata")
             .PersistKeysToStackExchangeRedis(redis, DataProtectionRedisKey);
         builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
-            new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKeyRing>(), sp.GetService<Mislata.Crypto.Entropy.IRandomSource>())));
+            new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<PlatformKey>(), sp.GetService<Mislata.Crypto.Entropy.IRandomSource>())));
 
         builder.Services.AddMislataTenancy();
         builder.Services.AddMislataKeys();
         builder.Services.AddMislataSecrets();
         builder.Services.AddMislataLicensing();
+        builder.Services.AddMislataMasterKeyRotation();
 
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres", tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(4))

@@ -1,4 +1,6 @@
 using System.Net;
+using Mislata.Crypto.Envelope;
+using Npgsql;
 
 namespace Mislata.Testing;
 
@@ -72,7 +74,35 @@ public sealed class MislataStack : IAsyncDisposable
     /// <summary>The cluster superuser on the stack's database: for tests' set-up and assertions, never used by a service.</summary>
     public string PostgresConnectionString => Database.Admin;
 
-    public string MasterKey { get; } = TestEnvironment.NewMasterKey();
+    /// <summary>QAPI_MASTER_KEY of the services started (or restarted) from now on.</summary>
+    public string MasterKey { get; private set; } = TestEnvironment.NewMasterKey();
+
+    /// <summary>QAPI_MASTER_KEY_PREVIOUS of the services started (or restarted) from now on; null = not set.</summary>
+    public string? PreviousMasterKey { get; private set; }
+
+    /// <summary>Changes the master keys services start with (a master-key rotation); restart them for it to take effect.</summary>
+    public void UseMasterKeys(string current, string? previous)
+    {
+        MasterKey = current;
+        PreviousMasterKey = previous;
+    }
+
+    /// <summary>The stack's platform key, unwrapped from <c>mislata.platform_keys</c> with the configured master keys (tests inspecting sealed data).</summary>
+    public async Task<PlatformKey> PlatformKeyAsync()
+    {
+        await using var connection = new NpgsqlConnection(PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var select = new NpgsqlCommand("SELECT id, wrapped_key, master_key_id FROM mislata.platform_keys", connection);
+        await using var reader = await select.ExecuteReaderAsync();
+        if (!await reader.ReadAsync())
+        {
+            throw new InvalidOperationException("the stack has no platform key");
+        }
+
+        using var ring = MasterKeyRing.FromBase64(MasterKey, PreviousMasterKey);
+        var master = ring.Find(reader.GetString(2)) ?? throw new InvalidOperationException("the platform key is wrapped under a master key the stack does not have");
+        return PlatformKey.Unwrap(reader.GetString(0), (byte[])reader[1], master);
+    }
 
     public string AdminEmail { get; } = "admin@e2e.mislata.test";
 
@@ -117,6 +147,7 @@ public sealed class MislataStack : IAsyncDisposable
         var env = new Dictionary<string, string?>
         {
             ["QAPI_MASTER_KEY"] = MasterKey,
+            ["QAPI_MASTER_KEY_PREVIOUS"] = PreviousMasterKey,
             ["QAPI_POSTGRES"] = Database.For(service),
             ["QAPI_POSTGRES_MIGRATIONS"] = Database.Migrations,
             ["QAPI_REDIS"] = Redis.ConfigurationFor(service),

@@ -4,6 +4,7 @@ using Mislata.Api.Features.Audit;
 using Mislata.Api.Features.Billing;
 using Mislata.Api.Features.Keys;
 using Mislata.Api.Features.Licence;
+using Mislata.Api.Features.MasterKeys;
 using Mislata.Api.Features.Operations;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
@@ -65,6 +66,7 @@ public static class ApiSetup
         app.MapAdminTenantsApi();
         app.MapAdminPlansApi();
         app.MapAdminLicenseApi();
+        app.MapMasterKeyRotationApi();
         app.MapPartnersApi();
         app.MapApiKeysApi();
         app.MapKeysApi();

@@ -6,13 +6,13 @@ using Mislata.Crypto.Envelope;
 namespace Mislata.Crypto.Entropy;
 
 /// <summary>
-/// Seals QRNG pool blocks for their stay in Redis: AES-256-GCM under <c>HKDF(master key, "mislata/v1/entropy-pool")</c>.
-/// Layout: version (1) ‖ master-key id length (1) ‖ master-key id (ASCII) ‖ nonce (12) ‖ ciphertext ‖ tag (16).
+/// Seals QRNG pool blocks for their stay in Redis: AES-256-GCM under <c>HKDF(platform key, "mislata/v1/entropy-pool")</c>.
+/// Layout: version (1) ‖ key id length (1) ‖ platform key id (ASCII) ‖ nonce (12) ‖ ciphertext ‖ tag (16).
 /// The associated data binds the purpose (<c>mislata/v1/entropy-pool-block</c> and the pool's name), the header and the
 /// block length, so a blob sealed for anything else (another pool, another Redis value, a truncated block) does not open.
-/// Blocks sealed under <c>QAPI_MASTER_KEY_PREVIOUS</c> still open during a master-key rotation.
+/// The platform key survives master-key rotations, so blocks keep opening across one.
 /// </summary>
-public sealed class EntropyBlockSealer(MasterKeyRing masterKeys, string poolName)
+public sealed class EntropyBlockSealer(PlatformKey platformKey, string poolName)
 {
     public const string KeyPurpose = "entropy-pool";
     private const byte Version = 1;
@@ -23,7 +23,7 @@ public sealed class EntropyBlockSealer(MasterKeyRing masterKeys, string poolName
     public byte[] Seal(ReadOnlySpan<byte> block, IRandomSource nonceSource)
     {
         ArgumentNullException.ThrowIfNull(nonceSource);
-        var master = masterKeys.Current;
+        var master = platformKey;
         var header = Header(master.Id);
         var blob = new byte[header.Length + NonceLength + block.Length + TagLength];
         header.CopyTo(blob, 0);
@@ -46,7 +46,7 @@ public sealed class EntropyBlockSealer(MasterKeyRing masterKeys, string poolName
     }
 
     /// <summary>The block in clear (the caller zeroes it), or null when the blob is malformed, tampered, sealed for
-    /// another purpose or under a master key that is not configured.</summary>
+    /// another purpose or under another platform key.</summary>
     public byte[]? TryOpen(ReadOnlySpan<byte> blob)
     {
         if (blob.Length < 2 || blob[0] != Version)
@@ -71,10 +71,12 @@ public sealed class EntropyBlockSealer(MasterKeyRing masterKeys, string poolName
             return null;
         }
 
-        if (masterKeys.Find(id) is not { } master)
+        if (!string.Equals(id, platformKey.Id, StringComparison.Ordinal))
         {
             return null;
         }
+
+        var master = platformKey;
 
         var block = new byte[length];
         Span<byte> key = stackalloc byte[32];

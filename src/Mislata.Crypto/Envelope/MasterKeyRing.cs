@@ -83,30 +83,20 @@ public sealed class MasterKeyRing : IDisposable
     }
 }
 
-/// <summary>One 32-byte master key with a public, non-secret identifier.</summary>
-public sealed class MasterKey : IDisposable
+/// <summary>One 32-byte master key with a public, non-secret identifier derived one-way from it (<c>mk-…</c>).</summary>
+public sealed class MasterKey : RootKey
 {
-    private readonly byte[] _key;
-
     internal MasterKey(ReadOnlySpan<byte> key)
+        : base(key, IdOf(key))
     {
-        _key = key.ToArray();
+    }
+
+    private static string IdOf(ReadOnlySpan<byte> key)
+    {
         Span<byte> idBytes = stackalloc byte[8];
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, idBytes, ReadOnlySpan<byte>.Empty, "mislata/v1/master-key-id"u8);
-        Id = "mk-" + Convert.ToHexStringLower(idBytes);
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, key, idBytes, ReadOnlySpan<byte>.Empty, "mislata/v1/master-key-id"u8);
+        return "mk-" + Convert.ToHexStringLower(idBytes);
     }
-
-    /// <summary>A stable identifier derived one-way from the key (safe to store and log).</summary>
-    public string Id { get; }
-
-    /// <summary>Derives an independent sub-key for one purpose (HKDF-SHA256, info = "mislata/v1/" + purpose).</summary>
-    public void DeriveKey(string purpose, Span<byte> destination)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(purpose);
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, destination, ReadOnlySpan<byte>.Empty, Encoding.ASCII.GetBytes("mislata/v1/" + purpose));
-    }
-
-    public void Dispose() => CryptographicOperations.ZeroMemory(_key);
 }
 
 /// <summary>The master key configuration is missing or malformed. The message never contains key material.</summary>

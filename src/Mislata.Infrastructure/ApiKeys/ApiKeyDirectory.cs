@@ -87,11 +87,6 @@ public sealed class ApiKeyDirectory
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<MislataDbContext>();
         var key = await db.Set<ApiKey>().AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash, cancellationToken);
-        if (key is null && _secret.HashUnderPrevious(presentedKey) is { } previousHash)
-        {
-            key = await db.Set<ApiKey>().AsNoTracking().SingleOrDefaultAsync(k => k.Hash == previousHash, cancellationToken);
-        }
-
         if (key is null)
         {
             return null;

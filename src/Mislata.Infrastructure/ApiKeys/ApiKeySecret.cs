@@ -8,9 +8,10 @@ namespace Mislata.Infrastructure.ApiKeys;
 
 /// <summary>
 /// The API key format: <c>qapi_</c> + 43 base64url characters (256 random bits). Stored only as
-/// HMAC-SHA-256 under a master-key-derived key, so a database leak alone cannot even confirm a guessed key.
+/// HMAC-SHA-256 under a platform-key-derived key, so a database leak alone cannot even confirm a guessed key. The
+/// platform key outlives master-key rotations, so stored hashes stay valid across them.
 /// </summary>
-public sealed class ApiKeySecret(MasterKeyRing masterKeys)
+public sealed class ApiKeySecret(PlatformKey platformKey)
 {
     public const string Marker = "qapi_";
     public const int RandomBytes = 32;
@@ -50,16 +51,11 @@ public sealed class ApiKeySecret(MasterKeyRing masterKeys)
 
     public static string PrefixOf(string key) => key[..PrefixLength];
 
-    /// <summary>The stored hash under the current master key.</summary>
-    public byte[] Hash(string key) => Hash(key, masterKeys.Current);
-
-    /// <summary>The hash under the previous master key during a rotation (null otherwise).</summary>
-    public byte[]? HashUnderPrevious(string key) => masterKeys.Previous is { } previous ? Hash(key, previous) : null;
-
-    private static byte[] Hash(string key, MasterKey master)
+    /// <summary>The stored hash.</summary>
+    public byte[] Hash(string key)
     {
         Span<byte> hmacKey = stackalloc byte[32];
-        master.DeriveKey(HashPurpose, hmacKey);
+        platformKey.DeriveKey(HashPurpose, hmacKey);
         try
         {
             return HMACSHA256.HashData(hmacKey, Encoding.ASCII.GetBytes(key));

@@ -9,10 +9,11 @@ namespace Mislata.Infrastructure.DataProtection;
 
 /// <summary>
 /// Encrypts each ASP.NET Core Data Protection key-ring entry before it is written to Redis, with AES-256-GCM under a
-/// key derived from the master key (HKDF, purpose "dataprotection-keyring"). The entry records which master key was
-/// used, so entries written before a master-key rotation still decrypt with <c>QAPI_MASTER_KEY_PREVIOUS</c>.
+/// key derived from the platform key (HKDF, purpose "dataprotection-keyring"). The entry records the key's id in its
+/// <c>masterKeyId</c> attribute (the name entries written before the key hierarchy carry); the platform key outlives
+/// master-key rotations, so the ring — and every session cookie it protects — survives one.
 /// </summary>
-public sealed class MasterKeyXmlEncryptor(MasterKeyRing masterKeys, IRandomSource? random = null) : IXmlEncryptor
+public sealed class MasterKeyXmlEncryptor(PlatformKey platformKey, IRandomSource? random = null) : IXmlEncryptor
 {
     internal static readonly XNamespace Ns = "https://mislata.dev/dataprotection/v1";
     internal const string Purpose = "dataprotection-keyring";
@@ -22,7 +23,7 @@ public sealed class MasterKeyXmlEncryptor(MasterKeyRing masterKeys, IRandomSourc
     public EncryptedXmlInfo Encrypt(XElement plaintextElement)
     {
         ArgumentNullException.ThrowIfNull(plaintextElement);
-        var key = masterKeys.Current;
+        var key = platformKey;
         var plaintext = Encoding.UTF8.GetBytes(plaintextElement.ToString(SaveOptions.DisableFormatting));
         var output = new byte[NonceSize + plaintext.Length + TagSize];
         Span<byte> derived = stackalloc byte[32];
@@ -44,7 +45,7 @@ public sealed class MasterKeyXmlEncryptor(MasterKeyRing masterKeys, IRandomSourc
             Ns + "encryptedKey",
             new XAttribute("masterKeyId", key.Id),
             new XAttribute("alg", "A256GCM"),
-            new XComment(" This key is encrypted with a key derived from QAPI_MASTER_KEY. "),
+            new XComment(" This key is encrypted with a key derived from the platform key (wrapped by QAPI_MASTER_KEY). "),
             new XElement(Ns + "value", Convert.ToBase64String(output)));
         return new EncryptedXmlInfo(element, typeof(MasterKeyXmlDecryptor));
     }
@@ -61,11 +62,14 @@ public sealed class MasterKeyXmlDecryptor(IServiceProvider services) : IXmlDecry
     public XElement Decrypt(XElement encryptedElement)
     {
         ArgumentNullException.ThrowIfNull(encryptedElement);
-        var masterKeys = services.GetRequiredService<MasterKeyRing>();
+        var key = services.GetRequiredService<PlatformKey>();
         var keyId = (string?)encryptedElement.Attribute("masterKeyId")
-            ?? throw new CryptographicException("The key-ring entry does not name its master key.");
-        var key = masterKeys.Find(keyId)
-            ?? throw new CryptographicException($"The key-ring entry was encrypted under master key {keyId}, which is not configured.");
+            ?? throw new CryptographicException("The key-ring entry does not name its key.");
+        if (!string.Equals(keyId, key.Id, StringComparison.Ordinal))
+        {
+            throw new CryptographicException($"The key-ring entry was encrypted under key {keyId}, which is not this installation's platform key.");
+        }
+
         var value = (string?)encryptedElement.Element(MasterKeyXmlEncryptor.Ns + "value")
             ?? throw new CryptographicException("The key-ring entry has no value.");
         var blob = Convert.FromBase64String(value);

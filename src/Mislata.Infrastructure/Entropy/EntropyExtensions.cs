@@ -30,7 +30,7 @@ public static class EntropyExtensions
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<RedisEntropyPool>();
-        services.AddSingleton(sp => new EntropyBlockSealer(sp.GetRequiredService<MasterKeyRing>(), RedisEntropyPool.PoolKey));
+        services.AddSingleton(sp => new EntropyBlockSealer(sp.GetRequiredService<PlatformKey>(), RedisEntropyPool.PoolKey));
         services.AddSingleton<EntropyMetrics>();
         services.AddHealthChecks().AddCheck<EntropyHealthCheck>(EntropyHealthCheck.Name, tags: [HealthTags.Ready], timeout: TimeSpan.FromSeconds(8));
         return services;

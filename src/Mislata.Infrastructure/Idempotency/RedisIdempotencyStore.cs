@@ -22,10 +22,10 @@ public enum IdempotencyState
 /// <summary>
 /// Idempotency records in Redis, keyed by owner (tenant + credential) and the SHA-256 of the client's key. Requests and
 /// responses carry secrets (passwords, a new API key or client secret shown once), so neither is kept readable: the
-/// request is remembered as an HMAC under a master-key derived key (no offline guessing of a password from a plain
+/// request is remembered as an HMAC under a platform-key derived key (no offline guessing of a password from a plain
 /// hash), and the response is sealed with AES-256-GCM under another derived key, bound to its record.
 /// </summary>
-public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKeyRing masterKeys, IRandomSource? random = null)
+public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, PlatformKey platformKey, IRandomSource? random = null)
 {
     public static readonly TimeSpan Retention = TimeSpan.FromHours(24);
     private static readonly TimeSpan InFlightLock = TimeSpan.FromMinutes(1);
@@ -38,7 +38,7 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKe
         Span<byte> key = stackalloc byte[32];
         try
         {
-            masterKeys.Current.DeriveKey(RequestPurpose, key);
+            platformKey.DeriveKey(RequestPurpose, key);
             return IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
         }
         finally
@@ -76,7 +76,7 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKe
             return (IdempotencyState.InProgress, null);
         }
 
-        // A response sealed under a master key that is no longer configured cannot be replayed: the safe answer is
+        // A response sealed under another platform key (a restored database, another installation) cannot be replayed: the safe answer is
         // "in progress" (409), never running the creating request a second time.
         var response = Open(recordKey, record);
         return response is null ? (IdempotencyState.InProgress, null) : (IdempotencyState.Replay, response);
@@ -89,7 +89,7 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKe
 
     private Record Seal(string recordKey, string requestHash, StoredResponse response)
     {
-        var master = masterKeys.Current;
+        var master = platformKey;
         var plaintext = JsonSerializer.SerializeToUtf8Bytes(response);
         var sealedBytes = new byte[12 + plaintext.Length + 16];
         Span<byte> key = stackalloc byte[32];
@@ -111,10 +111,12 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKe
 
     private StoredResponse? Open(string recordKey, Record record)
     {
-        if (record.MasterKeyId is null || masterKeys.Find(record.MasterKeyId) is not { } master)
+        if (!string.Equals(record.MasterKeyId, platformKey.Id, StringComparison.Ordinal))
         {
             return null;
         }
+
+        var master = platformKey;
 
         var sealedBytes = Convert.FromBase64String(record.Sealed!);
         if (sealedBytes.Length < 28)
@@ -142,6 +144,9 @@ public sealed class RedisIdempotencyStore(IConnectionMultiplexer redis, MasterKe
         }
     }
 
-    /// <summary>What Redis holds: the request's keyed hash and, once answered, the sealed response.</summary>
+    /// <summary>
+    /// What Redis holds: the request's keyed hash and, once answered, the sealed response with the id of the key that
+    /// sealed it (<c>MasterKeyId</c> kept as the field's name: records written before the key hierarchy carry it).
+    /// </summary>
     private sealed record Record(string RequestHash, string? MasterKeyId = null, string? Sealed = null);
 }

@@ -106,8 +106,9 @@ public static partial class DatabaseGrants
 
                 // Keys and their sealed versions: the api manages them; the worker destroys keys past their deletion
                 // window and rotates keys on their period or usage (sealing the new version's material needs the
-                // tenant's data key: the worker reads tenant_data_keys, never writes them).
-                ["tenant_data_keys"] = new(Identity: None, Api: ReadWrite, Worker: Read),
+                // tenant's data key: the worker reads tenant_data_keys; its master-key rotation rewraps them — UPDATE of
+                // wrapped_key and master_key_id, never a new or removed row).
+                ["tenant_data_keys"] = new(Identity: None, Api: ReadWrite, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
                 ["keys"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
                 ["key_versions"] = new(Identity: None, Api: ReadWrite, Worker: ReadWrite),
 
@@ -126,6 +127,14 @@ public static partial class DatabaseGrants
                 // Monthly operation counts rolled up from Redis by the worker (never deleted by it; a tenant's rows go
                 // with the tenant).
                 ["usage_periods"] = new(Identity: None, Api: Read, Worker: Advance),
+
+                // The key hierarchy: every service reads the platform key at start (the migration role creates it); the
+                // worker's master-key rotation rewraps it. Nobody else changes it.
+                ["platform_keys"] = new(Identity: Read, Api: Read, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
+                ["platform_key_origin"] = new(Identity: None, Api: None, Worker: None),
+
+                // Admin jobs (the master-key rotation): the api queues them and reports their progress; the worker runs them.
+                ["admin_jobs"] = new(Identity: None, Api: Advance, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
             }.ToFrozenDictionary(StringComparer.Ordinal)),
         new(Identity.IdentityStoreDbContext.Schema,
             Default: new(Identity: ReadWrite, Api: None, Worker: None),

@@ -3,13 +3,14 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence.Audit;
+using Mislata.Infrastructure.Persistence.PlatformKeys;
 using Mislata.ServiceDefaults;
 using Npgsql;
 
 namespace Mislata.Infrastructure.Persistence;
 
 /// <summary>
-/// Applies both schemas' migrations, then the services' grants (<see cref="DatabaseGrants"/>), when a service starts.
+/// Applies both schemas' migrations, creates or loads the platform key (<see cref="PlatformKeyStore"/>), then the services' grants (<see cref="DatabaseGrants"/>), when a service starts.
 /// It connects as the migration role (<c>QAPI_POSTGRES_MIGRATIONS</c>, the schemas' owner; <c>QAPI_POSTGRES</c> when
 /// unset, for a single-role install) on a connection of its own that is closed once it is done, so the service runs
 /// with its own role only. A PostgreSQL session-level advisory lock serialises replicas that start together: the
@@ -78,6 +79,9 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, IOptions
         try
         {
             var applied = await ApplyAsync(app, MislataDbContext.Schema, cancellationToken);
+
+            // The platform key, before anything that derives from it (the audit chain's upgrade below, then the service).
+            await services.GetRequiredService<PlatformKeyStore>().EnsureLoadedAsync(connection, cancellationToken);
             if (applied.Any(m => m.EndsWith(AuditChainUpgrade.MigrationName, StringComparison.Ordinal)))
             {
                 // Once, in the start-up that introduces the keyed audit chain, still under the lock.

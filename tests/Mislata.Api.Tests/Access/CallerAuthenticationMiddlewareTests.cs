@@ -39,7 +39,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
 
     private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly Usage _usage = new();
     private ServiceProvider? _services;
     private ConnectionMultiplexer? _redisDown;
@@ -67,7 +67,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
                 context.Response.StatusCode = 204;
                 return Task.CompletedTask;
             },
-            new ApiKeyAuthenticator(new ApiKeyDirectory(scopes, new ApiKeySecret(_masterKeys), invalidation, _time), _time),
+            new ApiKeyAuthenticator(new ApiKeyDirectory(scopes, new ApiKeySecret(_platformKey), invalidation, _time), _time),
             new AccessTokenValidator(jwks, options),
             _revocations,
             new Tenants(),
@@ -89,7 +89,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
             await _services.DisposeAsync();
         }
 
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
         _key.Dispose();
     }
 

@@ -67,7 +67,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
     private readonly RedisAndDatabase _shared;
     private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly RecordingAudit _audit = new();
 
     // Each test its own address, so that the failed-credential counts of one test never reach another's.
@@ -107,7 +107,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
 #pragma warning disable CA2000 // owned by the validator for the test's lifetime
         var jwks = new JwksCache(new HttpClient(new Jwks(_key)), options, _time, NullLogger<JwksCache>.Instance);
 #pragma warning restore CA2000
-        _secret = new ApiKeySecret(_masterKeys);
+        _secret = new ApiKeySecret(_platformKey);
         _aggregator = new FailedAuthenticationAudit(_audit, _time, NullLogger<FailedAuthenticationAudit>.Instance);
         _middleware = new CallerAuthenticationMiddleware(
             context =>
@@ -137,7 +137,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
             await _services.DisposeAsync();
         }
 
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
         _key.Dispose();
     }
 

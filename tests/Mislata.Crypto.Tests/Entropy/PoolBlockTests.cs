@@ -30,7 +30,7 @@ public sealed class PoolBlockTests
     [Fact]
     public void A_sealed_block_opens_to_its_bytes_and_does_not_contain_them()
     {
-        using var ring = MasterKeyRing.FromBase64(NewKey(), null);
+        using var ring = PlatformKey.Generate();
         var sealer = new EntropyBlockSealer(ring, Pool);
         var block = RandomNumberGenerator.GetBytes(1024);
         var blob = sealer.Seal(block, OsRandomSource.Instance);
@@ -43,7 +43,7 @@ public sealed class PoolBlockTests
     [Fact]
     public void A_tampered_truncated_or_foreign_blob_does_not_open()
     {
-        using var ring = MasterKeyRing.FromBase64(NewKey(), null);
+        using var ring = PlatformKey.Generate();
         var sealer = new EntropyBlockSealer(ring, Pool);
         var blob = sealer.Seal(RandomNumberGenerator.GetBytes(256), OsRandomSource.Instance);
 
@@ -60,23 +60,24 @@ public sealed class PoolBlockTests
 
         // Swapped in from another purpose: a blob of another pool, or of another installation's master key.
         Assert.Null(new EntropyBlockSealer(ring, "mislata:entropy:other").TryOpen(blob));
-        using var other = MasterKeyRing.FromBase64(NewKey(), null);
+        using var other = PlatformKey.Generate();
         Assert.Null(new EntropyBlockSealer(other, Pool).TryOpen(blob));
         Assert.Null(sealer.TryOpen(new EntropyBlockSealer(other, Pool).Seal(new byte[256], OsRandomSource.Instance)));
     }
 
     [Fact]
-    public void Blocks_sealed_before_a_master_key_rotation_open_with_the_previous_key()
+    public void Blocks_sealed_by_a_legacy_installation_open_with_its_platform_key()
     {
-        var (old, current) = (NewKey(), NewKey());
-        using var before = MasterKeyRing.FromBase64(old, null);
+        // Before the key hierarchy blocks were sealed under the master key; a legacy platform key is that master key.
+        using var master = MasterKeyRing.FromBase64(NewKey(), null);
+        using var before = PlatformKey.FromLegacyMasterKey(master.Current);
         var block = RandomNumberGenerator.GetBytes(128);
         var blob = new EntropyBlockSealer(before, Pool).Seal(block, OsRandomSource.Instance);
 
-        using var during = MasterKeyRing.FromBase64(current, old);
-        Assert.Equal(block, new EntropyBlockSealer(during, Pool).TryOpen(blob));
-        using var after = MasterKeyRing.FromBase64(current, null);
-        Assert.Null(new EntropyBlockSealer(after, Pool).TryOpen(blob));
+        using var reloaded = PlatformKey.FromLegacyMasterKey(master.Current);
+        Assert.Equal(block, new EntropyBlockSealer(reloaded, Pool).TryOpen(blob));
+        using var fresh = PlatformKey.Generate();
+        Assert.Null(new EntropyBlockSealer(fresh, Pool).TryOpen(blob));
     }
 
     [Fact]

@@ -173,7 +173,7 @@ public sealed class QrngEntropyTests(QrngFixture fixture) : IClassFixture<QrngFi
 
     private async Task AssertNoPoolBlockInClearAsync()
     {
-        using var ring = MasterKeyRing.FromBase64(fixture.Stack.MasterKey, null);
+        using var ring = await fixture.Stack.PlatformKeyAsync();
         var sealer = new EntropyBlockSealer(ring, RedisEntropyPool.PoolKey);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(fixture.Stack.Redis.Configuration + ",allowAdmin=true");
         var db = redis.GetDatabase();

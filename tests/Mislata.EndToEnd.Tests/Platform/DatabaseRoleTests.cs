@@ -58,11 +58,10 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "api", "UPDATE identity.\"AspNetUsers\" SET \"LockoutEnd\" = NULL" },
         { "api", "DELETE FROM mislata.\"__EFMigrationsHistory\"" },
 
-        // The worker: the audit trail, keys (destruction, rotation: it reads data keys but never changes them), secrets
+        // The worker: the audit trail, keys (destruction, rotation: it reads data keys and only rewraps them), secrets
         // (purge), not API keys, of tenants only how many secret versions they keep, and identity only to revalidate
         // sessions.
         { "worker", "DELETE FROM mislata.tenant_data_keys" },
-        { "worker", "UPDATE mislata.tenant_data_keys SET master_key_id = master_key_id" },
         { "worker", "INSERT INTO mislata.tenant_data_keys (tenant_id, dek_version, wrapped_key, master_key_id, created_at) SELECT tenant_id, dek_version + 100, wrapped_key, master_key_id, now() FROM mislata.tenant_data_keys LIMIT 1" },
         { "worker", "SELECT count(*) FROM mislata.api_keys" },
         { "worker", "SELECT name FROM mislata.tenants" },
@@ -97,6 +96,19 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "worker", "DELETE FROM mislata.licence" },
         { "worker", "INSERT INTO mislata.licence (slot, licence_id, document, installed_at, installed_by, recorded_state) VALUES (1, gen_random_uuid(), 'x', now(), 'w', 'valid')" },
         { "identity", "UPDATE mislata.licence SET recorded_state = recorded_state" },
+
+        // The key hierarchy: nobody but the migration role creates or removes the platform key; only the worker rewraps
+        // it; the api queues admin jobs, the worker advances them, neither removes one.
+        { "api", "UPDATE mislata.platform_keys SET updated_at = updated_at" },
+        { "api", "DELETE FROM mislata.platform_keys" },
+        { "identity", "UPDATE mislata.platform_keys SET updated_at = updated_at" },
+        { "worker", "DELETE FROM mislata.platform_keys" },
+        { "worker", "INSERT INTO mislata.platform_keys (id, wrapped_key, master_key_id, created_at, updated_at) VALUES ('x', '\\x00', 'y', now(), now())" },
+        { "api", "SELECT legacy FROM mislata.platform_key_origin" },
+        { "identity", "SELECT count(*) FROM mislata.admin_jobs" },
+        { "api", "DELETE FROM mislata.admin_jobs" },
+        { "worker", "DELETE FROM mislata.admin_jobs" },
+        { "worker", "INSERT INTO mislata.admin_jobs (id, kind, state, requested_by, created_at) VALUES (gen_random_uuid(), 'x', 'queued', 'w', now())" },
     };
 
     [Theory]

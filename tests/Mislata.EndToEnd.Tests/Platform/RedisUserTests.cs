@@ -73,6 +73,8 @@ public sealed class RedisUserTests(StackFixture fixture)
         { "api", ["HSET", "mislata:entropy:status", "healthy", "1"] },
         { "api", ["SET", "mislata:entropy:filler", "x"] },
         { "api", ["GET", "mislata:entropy:filler"] },
+        { "api", ["SET", "mislata:jobs:lock:master-key-rotation", "x"] },
+        { "identity", ["SET", "mislata:jobs:lock:master-key-rotation", "x"] },
         { "identity", ["LPOP", "mislata:entropy:pool"] },
         { "identity", ["HGETALL", "mislata:entropy:status"] },
     };

@@ -15,7 +15,7 @@ namespace Mislata.Identity.Tests.Accounts;
 /// </summary>
 public sealed class SecondFactorStoreTests : IAsyncLifetime
 {
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 10, TimeSpan.Zero));
     private PostgresInstance? _postgres;
     private ServiceProvider? _services;
@@ -27,7 +27,7 @@ public sealed class SecondFactorStoreTests : IAsyncLifetime
         var services = new ServiceCollection()
             .AddLogging()
             .AddSingleton<TimeProvider>(_time)
-            .AddSingleton(_masterKeys)
+            .AddSingleton(_platformKey)
             .AddDbContext<IdentityStoreDbContext>(o =>
             {
                 o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
@@ -56,7 +56,7 @@ public sealed class SecondFactorStoreTests : IAsyncLifetime
             await _postgres.DisposeAsync();
         }
 
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public sealed class SecondFactorStoreTests : IAsyncLifetime
         }
 
         var rows = await StoredAsync(id);
-        Assert.All(rows.Values, v => Assert.StartsWith("mislata:v1:" + _masterKeys.Current.Id + ":", v, StringComparison.Ordinal));
+        Assert.All(rows.Values, v => Assert.StartsWith("mislata:v1:" + _platformKey.Id + ":", v, StringComparison.Ordinal));
         Assert.DoesNotContain(seed, rows[UserSecretProtector.AuthenticatorKeyName], StringComparison.OrdinalIgnoreCase);
         Assert.All(codes, c => Assert.DoesNotContain(c, rows[UserSecretProtector.RecoveryCodesName], StringComparison.OrdinalIgnoreCase));
 

@@ -3,29 +3,21 @@ using Mislata.Identity.Features.Accounts;
 
 namespace Mislata.Identity.Tests.Accounts;
 
-/// <summary>TOTP seeds and recovery codes at rest: AES-256-GCM under a master-key derived key, bound to user and token.</summary>
+/// <summary>TOTP seeds and recovery codes at rest: AES-256-GCM under a platform-key derived key, bound to user and token.</summary>
 public sealed class UserSecretProtectorTests : IDisposable
 {
     private const string Seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-    private readonly MasterKeyRing _previousOnly;
-    private readonly MasterKeyRing _rotated;
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
+    private readonly PlatformKey _otherInstallation = PlatformKey.Generate();
     private readonly Guid _user = Guid.NewGuid();
-
-    public UserSecretProtectorTests()
-    {
-        // After a master-key rotation: a new current key, the old one as previous.
-        var previous = TestEnvironment.NewMasterKey();
-        _previousOnly = MasterKeyRing.FromBase64(previous, null);
-        _rotated = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), previous);
-    }
 
     [Fact]
     public void A_secret_round_trips_and_its_stored_form_does_not_contain_it()
     {
-        var protector = new UserSecretProtector(_previousOnly);
+        var protector = new UserSecretProtector(_platformKey);
         var stored = protector.Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
 
-        Assert.StartsWith("mislata:v1:" + _previousOnly.Current.Id + ":", stored, StringComparison.Ordinal);
+        Assert.StartsWith("mislata:v1:" + _platformKey.Id + ":", stored, StringComparison.Ordinal);
         Assert.DoesNotContain(Seed, stored, StringComparison.OrdinalIgnoreCase);
         Assert.NotEqual(stored, protector.Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed));
         Assert.True(protector.IsCurrent(stored));
@@ -36,7 +28,7 @@ public sealed class UserSecretProtectorTests : IDisposable
     [Fact]
     public void A_value_moved_to_another_user_or_token_does_not_decrypt()
     {
-        var protector = new UserSecretProtector(_previousOnly);
+        var protector = new UserSecretProtector(_platformKey);
         var stored = protector.Protect(_user, UserSecretProtector.RecoveryCodesName, "AAAAA-BBBBB;CCCCC-DDDDD");
 
         Assert.False(protector.TryUnprotect(Guid.NewGuid(), UserSecretProtector.RecoveryCodesName, stored, out _));
@@ -46,32 +38,33 @@ public sealed class UserSecretProtectorTests : IDisposable
     [Fact]
     public void A_tampered_or_malformed_value_does_not_decrypt()
     {
-        var protector = new UserSecretProtector(_previousOnly);
+        var protector = new UserSecretProtector(_platformKey);
         var stored = protector.Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
         var last = stored[^1];
         var flipped = stored[..^1] + (last == 'A' ? 'B' : 'A');
 
         Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, flipped, out _));
-        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _previousOnly.Current.Id + ":!!", out _));
-        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _previousOnly.Current.Id + ":AAAA", out _));
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _platformKey.Id + ":!!", out _));
+        Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _platformKey.Id + ":AAAA", out _));
         Assert.False(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:mk-0000000000000000:" + stored.Split(':')[^1], out _));
     }
 
     [Fact]
-    public void A_value_under_the_previous_master_key_still_decrypts_but_is_not_current()
+    public void A_value_under_another_platform_key_does_not_decrypt_and_is_not_current()
     {
-        var stored = new UserSecretProtector(_previousOnly).Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
-        var afterRotation = new UserSecretProtector(_rotated);
+        var stored = new UserSecretProtector(_otherInstallation).Protect(_user, UserSecretProtector.AuthenticatorKeyName, Seed);
+        var here = new UserSecretProtector(_platformKey);
 
-        Assert.False(afterRotation.IsCurrent(stored));
-        Assert.True(afterRotation.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, stored, out var plaintext));
-        Assert.Equal(Seed, plaintext);
+        Assert.False(here.IsCurrent(stored));
+        Assert.False(here.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, stored, out _));
+        // The same bytes under the other key's id (a forged prefix) do not decrypt either.
+        Assert.False(here.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, "mislata:v1:" + _platformKey.Id + ":" + stored.Split(':')[^1], out _));
     }
 
     [Fact]
     public void A_value_written_before_encryption_reads_as_it_is_and_is_not_current()
     {
-        var protector = new UserSecretProtector(_previousOnly);
+        var protector = new UserSecretProtector(_platformKey);
 
         Assert.True(protector.TryUnprotect(_user, UserSecretProtector.AuthenticatorKeyName, Seed, out var plaintext));
         Assert.Equal(Seed, plaintext);
@@ -89,7 +82,7 @@ public sealed class UserSecretProtectorTests : IDisposable
 
     public void Dispose()
     {
-        _previousOnly.Dispose();
-        _rotated.Dispose();
+        _platformKey.Dispose();
+        _otherInstallation.Dispose();
     }
 }

@@ -15,7 +15,7 @@ public sealed class SigningKeyRingTests : IAsyncLifetime
 {
     private PostgresInstance? _postgres;
     private ServiceProvider? _services;
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     public async Task InitializeAsync()
@@ -45,10 +45,10 @@ public sealed class SigningKeyRingTests : IAsyncLifetime
             await _postgres.DisposeAsync();
         }
 
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
     }
 
-    private SigningKeyRing NewReplica() => new(_services!, _masterKeys, _time, NullLogger<SigningKeyRing>.Instance);
+    private SigningKeyRing NewReplica() => new(_services!, _platformKey, _time, NullLogger<SigningKeyRing>.Instance);
 
     [Fact]
     public async Task A_key_is_published_a_day_before_it_signs_and_its_predecessor_stays_published_until_its_tokens_expire()
@@ -96,12 +96,12 @@ public sealed class SigningKeyRingTests : IAsyncLifetime
         await using (var scope = _services!.CreateAsyncScope())
         {
             var stored = await scope.ServiceProvider.GetRequiredService<IdentityStoreDbContext>().SigningKeys.SingleAsync();
-            Assert.Equal(_masterKeys.Current.Id, stored.MasterKeyId);
+            Assert.Equal(_platformKey.Id, stored.MasterKeyId);
             using var probe = System.Security.Cryptography.ECDsa.Create();
             Assert.ThrowsAny<System.Security.Cryptography.CryptographicException>(() => probe.ImportPkcs8PrivateKey(stored.EncryptedPrivateKey, out _));
         }
 
-        using var otherMaster = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+        using var otherMaster = PlatformKey.Generate();
         var stranger = new SigningKeyRing(_services!, otherMaster, _time, NullLogger<SigningKeyRing>.Instance);
         await Assert.ThrowsAsync<Mislata.ServiceDefaults.StartupException>(() => stranger.LoadAsync(CancellationToken.None));
     }

@@ -88,22 +88,19 @@ public sealed class ApiKeyCredentialTests : IAsyncLifetime
     }
 
     [Fact]
-    public void The_stored_hash_is_keyed_by_the_master_key_and_the_previous_one_only_during_a_rotation()
+    public void The_stored_hash_is_keyed_by_the_platform_key()
     {
-        var oldKey = TestEnvironment.NewMasterKey();
-        using var single = MasterKeyRing.FromBase64(oldKey, null);
-        using var rotated = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), oldKey);
+        using var platformKey = PlatformKey.Generate();
+        using var otherInstallation = PlatformKey.Generate();
         var key = Key('b');
-        var before = new ApiKeySecret(single);
-        var after = new ApiKeySecret(rotated);
+        var before = new ApiKeySecret(platformKey);
+        var after = new ApiKeySecret(otherInstallation);
 
         Assert.Equal(32, before.Hash(key).Length);
         Assert.Equal(before.Hash(key), before.Hash(key));
         Assert.NotEqual(before.Hash(key), before.Hash(Key('c')));
         Assert.NotEqual(before.Hash(key), after.Hash(key));
-        Assert.Null(before.HashUnderPrevious(key));
-        Assert.Equal(before.Hash(key), after.HashUnderPrevious(key));
-        // Not a plain hash of the key: HMAC under a key derived from the master key.
+        // Not a plain hash of the key: HMAC under a key derived from the platform key.
         Assert.NotEqual(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(key)), before.Hash(key));
     }
 
@@ -156,8 +153,8 @@ public sealed class ApiKeyCredentialTests : IAsyncLifetime
     [Fact]
     public async Task A_key_is_authenticated_only_when_well_formed_known_unrevoked_unexpired_and_from_an_allowed_address()
     {
-        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        var secret = new ApiKeySecret(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        var secret = new ApiKeySecret(platformKey);
         var authenticator = new ApiKeyAuthenticator(Directory(secret), _time);
         var good = Key('g');
         var goodId = await StoreAsync(good, secret, expiresAt: _time.GetUtcNow().AddMinutes(1));
@@ -193,24 +190,22 @@ public sealed class ApiKeyCredentialTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_key_stored_under_the_previous_master_key_is_still_found_during_a_rotation()
+    public async Task A_key_is_found_by_any_replica_holding_the_platform_key_and_by_no_other_installation()
     {
-        var oldKey = TestEnvironment.NewMasterKey();
-        using var before = MasterKeyRing.FromBase64(oldKey, null);
-        using var rotated = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), oldKey);
-        using var unrelated = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+        using var platformKey = PlatformKey.Generate();
+        using var unrelated = PlatformKey.Generate();
         var key = Key('p');
-        var id = await StoreAsync(key, new ApiKeySecret(before));
+        var id = await StoreAsync(key, new ApiKeySecret(platformKey));
 
-        Assert.Equal(id, (await Directory(new ApiKeySecret(rotated)).FindAsync(key, CancellationToken.None))!.Id);
+        Assert.Equal(id, (await Directory(new ApiKeySecret(platformKey)).FindAsync(key, CancellationToken.None))!.Id);
         Assert.Null(await Directory(new ApiKeySecret(unrelated)).FindAsync(key, CancellationToken.None));
     }
 
     [Fact]
     public async Task A_cached_key_is_served_from_memory_until_its_ttl_or_an_invalidation_of_its_key_tenant_or_everything()
     {
-        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        var secret = new ApiKeySecret(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        var secret = new ApiKeySecret(platformKey);
         var directory = Directory(secret);
         var key = Key('c');
         var id = await StoreAsync(key, secret);

@@ -30,7 +30,7 @@ public sealed class ApiKeyIssuerTests : IAsyncLifetime
     private AccessInvalidation? _invalidation;
     private readonly List<string> _announced = [];
     private readonly RecordingAuditLog _audit = new();
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly Guid _tenant = Guid.NewGuid();
     private readonly Guid _otherTenant = Guid.NewGuid();
     private readonly Guid _partner = Guid.NewGuid();
@@ -51,12 +51,12 @@ public sealed class ApiKeyIssuerTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
         _redisDown?.Dispose();
         await _db.DisposeAsync();
     }
 
-    private ApiKeySecret Secret => new(_masterKeys);
+    private ApiKeySecret Secret => new(_platformKey);
 
     /// <summary>One issuer per call, as one per request scope in the services.</summary>
     private async Task<T> WithIssuerAsync<T>(Func<ApiKeyIssuer, Task<T>> call)

@@ -8,6 +8,7 @@ using Mislata.Infrastructure;
 using Mislata.Infrastructure.Identity;
 using Mislata.Infrastructure.Persistence;
 using Mislata.Infrastructure.Persistence.Audit;
+using Mislata.Infrastructure.Persistence.PlatformKeys;
 using Npgsql;
 
 namespace Mislata.Infrastructure.Tests.Audit;
@@ -31,21 +32,7 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         _postgres = await PostgresInstance.SharedOrOwnAsync();
         var connectionString = _connectionString = await _postgres.CreateDatabaseAsync("upgrade");
         _dataSource = NpgsqlDataSource.Create(connectionString);
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_masterKeys);
-        services.AddSingleton<AuditChainKeys>();
-        services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
-        services.AddDbContext<IdentityStoreDbContext>(o =>
-        {
-            o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
-            o.UseOpenIddict<Guid>();
-        });
-        // A single-role install: the one connection string migrates (no QAPI_POSTGRES_MIGRATIONS).
-        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new DataStoreOptions { Postgres = connectionString }));
-        services.AddSingleton<DatabaseMigrator>();
-        _services = services.BuildServiceProvider();
+        _services = StorageStartup.Services(connectionString, _masterKeys);
     }
 
     public async Task DisposeAsync()
@@ -77,6 +64,8 @@ public sealed class AuditChainUpgradeTests : IAsyncLifetime
         await UnkeyedChains.InsertAsync(_connectionString, second, 2);
 
         await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+        // A database with audit events before the key hierarchy: its platform key is its master key (same id, same derivations).
+        Assert.Equal(_masterKeys.Current.Id, _services.GetRequiredService<PlatformKey>().Id);
         Assert.Equal(new AuditVerification(true, 3, null) { VerifiedThrough = 3 }, await Reader().VerifyAllAsync(first, CancellationToken.None));
         Assert.Equal(new AuditVerification(true, 2, null) { VerifiedThrough = 2 }, await Reader().VerifyAllAsync(second, CancellationToken.None));
 

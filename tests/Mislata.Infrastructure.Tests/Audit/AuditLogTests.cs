@@ -8,12 +8,12 @@ namespace Mislata.Infrastructure.Tests.Audit;
 public sealed class AuditLogTests : IAsyncLifetime
 {
     private readonly MislataDatabase _db = new();
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private AuditChainKeys _keys = null!;
 
     public async Task InitializeAsync()
     {
-        _keys = new AuditChainKeys(_masterKeys);
+        _keys = new AuditChainKeys(_platformKey);
         await _db.InitializeAsync();
     }
 
@@ -21,7 +21,7 @@ public sealed class AuditLogTests : IAsyncLifetime
     {
         await _db.DisposeAsync();
         _keys.Dispose();
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
     }
 
     private PostgresAuditLog NewLog() => new(_db.DataSource, _keys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());

@@ -28,7 +28,7 @@ public sealed class LicenceAdministrationTests : IAsyncLifetime
     private RedisInstance? _redis;
     private Replica? _a;
     private Replica? _b;
-    private MasterKeyRing? _masterKeys;
+    private PlatformKey? _platformKey;
     private AuditChainKeys? _chainKeys;
     private PostgresAuditLog? _audit;
 
@@ -36,8 +36,8 @@ public sealed class LicenceAdministrationTests : IAsyncLifetime
     {
         await _db.InitializeAsync();
         _redis = await RedisInstance.LaunchAsync();
-        _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        _chainKeys = new AuditChainKeys(_masterKeys);
+        _platformKey = PlatformKey.Generate();
+        _chainKeys = new AuditChainKeys(_platformKey);
         _audit = new PostgresAuditLog(_db.DataSource, _chainKeys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         _a = await Replica.StartAsync(_redis.Configuration, _db, _time);
         _b = await Replica.StartAsync(_redis.Configuration, _db, _time);
@@ -53,7 +53,7 @@ public sealed class LicenceAdministrationTests : IAsyncLifetime
         }
 
         _chainKeys?.Dispose();
-        _masterKeys?.Dispose();
+        _platformKey?.Dispose();
         if (_redis is not null)
         {
             await _redis.DisposeAsync();

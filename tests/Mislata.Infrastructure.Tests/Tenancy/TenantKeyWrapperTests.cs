@@ -96,6 +96,25 @@ public sealed class TenantKeyWrapperTests : IDisposable
     }
 
     [Fact]
+    public void Rewrap_moves_a_data_key_to_the_current_master_key_and_keeps_its_bytes_tenant_and_version()
+    {
+        var oldKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var newKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var tenant = Guid.NewGuid();
+        using var before = MasterKeyRing.FromBase64(oldKey, null);
+        var wrapped = new AesGcmTenantKeyWrapper(before).CreateDataKey(tenant, 2);
+        var dek = new AesGcmTenantKeyWrapper(before).Unwrap(wrapped);
+
+        using var rotating = MasterKeyRing.FromBase64(newKey, oldKey);
+        var rewrapped = new AesGcmTenantKeyWrapper(rotating).Rewrap(wrapped);
+        Assert.Equal((tenant, 2, rotating.Current.Id), (rewrapped.TenantId, rewrapped.Version, rewrapped.MasterKeyId));
+
+        using var after = MasterKeyRing.FromBase64(newKey, null);
+        Assert.Equal(dek, new AesGcmTenantKeyWrapper(after).Unwrap(rewrapped));
+        Assert.ThrowsAny<CryptographicException>(() => new AesGcmTenantKeyWrapper(after).Rewrap(wrapped));
+    }
+
+    [Fact]
     public void Another_master_key_cannot_unwrap()
     {
         var tenant = Guid.NewGuid();
@@ -114,10 +133,11 @@ public sealed class TenantKeyWrapperTests : IDisposable
         Assert.False(ApiKeySecret.LooksLikeKey(key[..^1] + "!"));
         Assert.NotEqual(key, ApiKeySecret.Generate());
 
-        var secret = new ApiKeySecret(_ring);
+        using var platformKey = PlatformKey.Generate();
+        var secret = new ApiKeySecret(platformKey);
         Assert.Equal(secret.Hash(key), secret.Hash(key));
         Assert.NotEqual(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(key)), secret.Hash(key));
-        using var otherRing = MasterKeyRing.FromBase64(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), null);
-        Assert.NotEqual(secret.Hash(key), new ApiKeySecret(otherRing).Hash(key));
+        using var otherKey = PlatformKey.Generate();
+        Assert.NotEqual(secret.Hash(key), new ApiKeySecret(otherKey).Hash(key));
     }
 }

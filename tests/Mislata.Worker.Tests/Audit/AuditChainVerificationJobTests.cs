@@ -28,8 +28,8 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
     public async Task Every_chain_is_checked_and_a_broken_one_is_reported_in_its_own_trail()
     {
         var (healthy, tampered) = (Guid.NewGuid(), Guid.NewGuid());
-        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        using var keys = new AuditChainKeys(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        using var keys = new AuditChainKeys(platformKey);
         await using var log = new PostgresAuditLog(_db.DataSource, keys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         foreach (var tenant in new Guid?[] { healthy, tampered, null })
         {
@@ -79,8 +79,8 @@ public sealed class AuditChainVerificationJobTests : IAsyncLifetime
     public async Task A_chain_edited_and_rechained_with_the_unkeyed_rule_using_the_database_alone_is_reported_by_the_job()
     {
         var (healthy, tampered) = (Guid.NewGuid(), Guid.NewGuid());
-        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        using var keys = new AuditChainKeys(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        using var keys = new AuditChainKeys(platformKey);
         await using var log = new PostgresAuditLog(_db.DataSource, keys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         foreach (var tenant in new[] { healthy, tampered })
         {

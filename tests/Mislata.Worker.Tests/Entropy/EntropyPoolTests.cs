@@ -18,7 +18,7 @@ namespace Mislata.Worker.Tests.Entropy;
 /// </summary>
 public sealed class EntropyPoolTests : IAsyncLifetime
 {
-    private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly List<IDisposable> _disposables = [];
     private RedisInstance? _redis;
     private ConnectionMultiplexer? _worker;
@@ -55,7 +55,7 @@ public sealed class EntropyPoolTests : IAsyncLifetime
             await _redis.DisposeAsync();
         }
 
-        _masterKeys.Dispose();
+        _platformKey.Dispose();
     }
 
     private static async Task<ConnectionMultiplexer> Connect(string configuration) =>
@@ -64,7 +64,7 @@ public sealed class EntropyPoolTests : IAsyncLifetime
     private static EntropyOptions Options(string device = "", int low = 4, int high = 10) =>
         new() { QrngDevice = device, BlockSize = 256, LowWatermark = low, HighWatermark = high, FillInterval = TimeSpan.FromMilliseconds(200) };
 
-    private EntropyBlockSealer Sealer => new(_masterKeys, RedisEntropyPool.PoolKey);
+    private EntropyBlockSealer Sealer => new(_platformKey, RedisEntropyPool.PoolKey);
 
     private (EntropyPoolFiller Filler, MetricsProbe Metrics) Filler(EntropyOptions options)
     {
@@ -229,9 +229,9 @@ public sealed class EntropyPoolTests : IAsyncLifetime
         var genuine = Sealer.Seal(new byte[256], OsRandomSource.Instance);
         var tampered = (byte[])genuine.Clone();
         tampered[^1] ^= 1;
-        using var otherRing = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+        using var otherRing = PlatformKey.Generate();
         var foreign = new EntropyBlockSealer(otherRing, RedisEntropyPool.PoolKey).Seal(new byte[256], OsRandomSource.Instance);
-        var swapped = new EntropyBlockSealer(_masterKeys, "mislata:entropy:elsewhere").Seal(new byte[256], OsRandomSource.Instance);
+        var swapped = new EntropyBlockSealer(_platformKey, "mislata:entropy:elsewhere").Seal(new byte[256], OsRandomSource.Instance);
         await db.ListRightPushAsync(RedisEntropyPool.PoolKey, [tampered, foreign, swapped, "plain bytes"u8.ToArray()]);
 
         var (service, drbg, buffer, probe) = ApiSide();

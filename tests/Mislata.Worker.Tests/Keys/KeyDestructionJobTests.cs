@@ -38,7 +38,8 @@ public sealed class KeyDestructionJobTests : IAsyncLifetime
         }
 
         using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        using var chainKeys = new AuditChainKeys(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        using var chainKeys = new AuditChainKeys(platformKey);
         await using var log = new PostgresAuditLog(_db.DataSource, chainKeys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         var changes = new RecordingKeyChanges();
         await using var services = new ServiceCollection()

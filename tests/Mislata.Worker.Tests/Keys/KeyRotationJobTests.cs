@@ -23,6 +23,7 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
 {
     private readonly MislataDatabase _db = new(DatabaseGrants.WorkerService);
     private readonly MasterKeyRing _masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
+    private readonly PlatformKey _platformKey = PlatformKey.Generate();
     private readonly Guid _tenant = Guid.NewGuid();
     private readonly RecordingKeyChanges _changes = new();
 
@@ -37,13 +38,14 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _masterKeys.Dispose();
+        _platformKey.Dispose();
         await _db.DisposeAsync();
     }
 
     [Fact]
     public async Task Keys_past_their_period_or_near_the_aes_gcm_limit_are_rotated_once_and_audited_with_the_reason()
     {
-        await using var log = new PostgresAuditLog(_db.DataSource, new AuditChainKeys(_masterKeys), TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        await using var log = new PostgresAuditLog(_db.DataSource, new AuditChainKeys(_platformKey), TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         await using var services = Services(log);
 
         var scheduled = await InsertKeyAsync(services, AlgorithmNames.Ed25519, KeyType.Signing, "Enabled", "now() - interval '1 minute'", invocations: 0);
@@ -98,7 +100,7 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
     [Fact]
     public async Task A_key_rotated_by_its_tenant_after_the_job_found_it_due_is_not_rotated_a_second_time()
     {
-        await using var log = new PostgresAuditLog(_db.DataSource, new AuditChainKeys(_masterKeys), TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        await using var log = new PostgresAuditLog(_db.DataSource, new AuditChainKeys(_platformKey), TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         await using var services = Services(log);
         var key = await InsertKeyAsync(services, AlgorithmNames.Ed25519, KeyType.Signing, "Enabled", "now() - interval '1 minute'", invocations: 0);
 
@@ -115,7 +117,7 @@ public sealed class KeyRotationJobTests : IAsyncLifetime
     [Fact]
     public async Task A_key_whose_data_key_cannot_be_opened_is_reported_and_does_not_stop_the_others()
     {
-        await using var log = new PostgresAuditLog(_db.DataSource, new AuditChainKeys(_masterKeys), TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
+        await using var log = new PostgresAuditLog(_db.DataSource, new AuditChainKeys(_platformKey), TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         await using var services = Services(log);
         var good = await InsertKeyAsync(services, AlgorithmNames.Ed25519, KeyType.Signing, "Enabled", "now() - interval '2 minutes'", invocations: 0);
 

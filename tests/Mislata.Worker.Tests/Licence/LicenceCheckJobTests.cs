@@ -63,8 +63,8 @@ public sealed class LicenceCheckJobTests : IAsyncLifetime
 
     private async Task<T> WithJobAsync<T>(FakeTimeProvider time, string? licenceServer, Func<LicenceCheckJob, Task<T>> run)
     {
-        using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        using var chainKeys = new AuditChainKeys(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        using var chainKeys = new AuditChainKeys(platformKey);
         await using var log = new PostgresAuditLog(_db.DataSource, chainKeys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         var invalidation = new AccessInvalidation(_publisher!, MislataDatabase.Logger<AccessInvalidation>());
         var monitor = new LicenceMonitor(_db.Contexts, TestVendor.Anchors, time, invalidation, MislataDatabase.Logger<LicenceMonitor>());

@@ -59,7 +59,8 @@ public sealed class SecretPurgeJobTests : IAsyncLifetime
         var deletedPruned = await SecretAsync(keepThree, 6, "Deleted", "1 day");
 
         using var masterKeys = MasterKeyRing.FromBase64(TestEnvironment.NewMasterKey(), null);
-        using var chainKeys = new AuditChainKeys(masterKeys);
+        using var platformKey = PlatformKey.Generate();
+        using var chainKeys = new AuditChainKeys(platformKey);
         await using var log = new PostgresAuditLog(_db.DataSource, chainKeys, TimeProvider.System, MislataDatabase.Logger<PostgresAuditLog>());
         await using var services = new ServiceCollection()
             .AddScoped(_ => _db.Contexts.CreateDbContext())

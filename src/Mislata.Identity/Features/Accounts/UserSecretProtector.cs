@@ -7,13 +7,13 @@ namespace Mislata.Identity.Features.Accounts;
 
 /// <summary>
 /// Encrypts a user's second-factor secrets — the TOTP seed and the recovery codes — before they reach
-/// <c>identity."AspNetUserTokens"</c>: AES-256-GCM under a key derived from the master key (purpose
-/// <see cref="Purpose"/>), with associated data binding the value to the user id, the token and the master key id,
+/// <c>identity."AspNetUserTokens"</c>: AES-256-GCM under a key derived from the platform key (purpose
+/// <see cref="Purpose"/>), with associated data binding the value to the user id, the token and the platform key id,
 /// so a value copied to another user or token does not decrypt. Stored form:
-/// <c>mislata:v1:&lt;master key id&gt;:&lt;base64url(nonce ‖ ciphertext ‖ tag)&gt;</c>. A value without that prefix was
+/// <c>mislata:v1:&lt;platform key id&gt;:&lt;base64url(nonce ‖ ciphertext ‖ tag)&gt;</c>. A value without that prefix was
 /// written before encryption existed: it is read as it is and re-encrypted (see <see cref="ProtectedUserStore"/>).
 /// </summary>
-internal sealed class UserSecretProtector(MasterKeyRing masterKeys)
+internal sealed class UserSecretProtector(PlatformKey platformKey)
 {
     /// <summary>ASP.NET Core Identity's own provider name for the tokens its store keeps for itself.</summary>
     public const string InternalLoginProvider = "[AspNetUserStore]";
@@ -32,15 +32,15 @@ internal sealed class UserSecretProtector(MasterKeyRing masterKeys)
     public static bool IsSecret(string loginProvider, string name) =>
         loginProvider == InternalLoginProvider && name is AuthenticatorKeyName or RecoveryCodesName;
 
-    /// <summary>Whether <paramref name="stored"/> is already encrypted under the current master key.</summary>
-    public bool IsCurrent(string stored) => stored.StartsWith(Prefix + masterKeys.Current.Id + ":", StringComparison.Ordinal);
+    /// <summary>Whether <paramref name="stored"/> is already encrypted under the platform key.</summary>
+    public bool IsCurrent(string stored) => stored.StartsWith(Prefix + platformKey.Id + ":", StringComparison.Ordinal);
 
     public static bool IsEncrypted(string stored) => stored.StartsWith(Prefix, StringComparison.Ordinal);
 
     public string Protect(Guid userId, string name, string plaintext)
     {
         ArgumentNullException.ThrowIfNull(plaintext);
-        var master = masterKeys.Current;
+        var master = platformKey;
         var clear = Encoding.UTF8.GetBytes(plaintext);
         var blob = new byte[NonceLength + clear.Length + TagLength];
         Span<byte> key = stackalloc byte[32];
@@ -62,7 +62,7 @@ internal sealed class UserSecretProtector(MasterKeyRing masterKeys)
 
     /// <summary>
     /// The plaintext of a stored value: decrypted when encrypted, as it is when written before encryption. False when
-    /// the value does not decrypt (altered, moved to another user or token, or under a master key that is not configured).
+    /// the value does not decrypt (altered, moved to another user or token, or under another platform key).
     /// </summary>
     public bool TryUnprotect(Guid userId, string name, string stored, out string plaintext)
     {
@@ -75,10 +75,12 @@ internal sealed class UserSecretProtector(MasterKeyRing masterKeys)
         }
 
         var parts = stored[Prefix.Length..].Split(':');
-        if (parts.Length != 2 || masterKeys.Find(parts[0]) is not { } master)
+        if (parts.Length != 2 || !string.Equals(parts[0], platformKey.Id, StringComparison.Ordinal))
         {
             return false;
         }
+
+        var master = platformKey;
 
         byte[] blob;
         try

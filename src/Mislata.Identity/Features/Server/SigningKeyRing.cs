@@ -14,12 +14,13 @@ namespace Mislata.Identity.Features.Server;
 
 /// <summary>
 /// The ES256 keys that sign identity's tokens. Generated once, stored encrypted in <c>identity.signing_keys</c>
-/// (AES-256-GCM under a master-key derived key), loaded by every replica at start. Rotation: when the signing key
+/// (AES-256-GCM under a platform-key derived key; the <c>master_key_id</c> column names the platform key), loaded by
+/// every replica at start. Rotation: when the signing key
 /// is older than <see cref="RotationPeriod"/>, a successor is created that is published at once but signs only from
 /// <see cref="PublishAhead"/> later; the predecessor stays published for <see cref="Retention"/> after that.
 /// Creation happens under a PostgreSQL advisory lock, so replicas starting together agree on one key.
 /// </summary>
-internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKeyRing masterKeys, TimeProvider time, ILogger<SigningKeyRing> logger)
+internal sealed partial class SigningKeyRing(IServiceProvider services, PlatformKey platformKey, TimeProvider time, ILogger<SigningKeyRing> logger)
     : IOptionsChangeTokenSource<OpenIddictServerOptions>, IOptionsChangeTokenSource<OpenIddictValidationOptions>
 {
     private CancellationTokenSource _changed = new();
@@ -106,8 +107,12 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKe
     [SuppressMessage("Reliability", "CA2000", Justification = "The key lives as long as the process: it is owned by the signing credentials.")]
     private SigningCredentials Open(SigningKeyRecord record)
     {
-        var key = masterKeys.Find(record.MasterKeyId)
-            ?? throw new ServiceDefaults.StartupException($"signing key {record.KeyId} is encrypted under master key {record.MasterKeyId}, which is not configured.");
+        if (!string.Equals(record.MasterKeyId, platformKey.Id, StringComparison.Ordinal))
+        {
+            throw new ServiceDefaults.StartupException($"signing key {record.KeyId} is encrypted under key {record.MasterKeyId}, which is not this installation's platform key ({platformKey.Id}).");
+        }
+
+        var key = platformKey;
         var blob = record.EncryptedPrivateKey;
         var plaintext = new byte[blob.Length - 12 - 16];
         Span<byte> derived = stackalloc byte[32];
@@ -131,7 +136,7 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, MasterKe
     {
         using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var pkcs8 = ecdsa.ExportPkcs8PrivateKey();
-        var master = masterKeys.Current;
+        var master = platformKey;
         var kid = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var blob = new byte[12 + pkcs8.Length + 16];
         Span<byte> derived = stackalloc byte[32];
@@ -199,7 +204,7 @@ internal sealed partial class SigningKeyRotation(SigningKeyRing ring, TimeProvid
 }
 
 /// <summary>Feeds the loaded keys to OpenIddict (options are built on first use, after <see cref="SigningKeyRing.LoadAsync"/>).</summary>
-internal sealed class SigningKeyOptionsSetup(SigningKeyRing ring, MasterKeyRing masterKeys) : IConfigureOptions<OpenIddictServerOptions>
+internal sealed class SigningKeyOptionsSetup(SigningKeyRing ring, PlatformKey platformKey) : IConfigureOptions<OpenIddictServerOptions>
 {
     internal const string TokenEncryptionPurpose = "identity-token-encryption";
 
@@ -210,16 +215,12 @@ internal sealed class SigningKeyOptionsSetup(SigningKeyRing ring, MasterKeyRing 
             options.SigningCredentials.Add(credentials);
         }
 
-        // Authorization codes and refresh tokens are encrypted with a key derived from the master key, so every
-        // replica has it without storing it; the previous master key's derivation still decrypts older tokens.
-        options.EncryptionCredentials.Add(EncryptionCredentials(masterKeys.Current));
-        if (masterKeys.Previous is { } previous)
-        {
-            options.EncryptionCredentials.Add(EncryptionCredentials(previous));
-        }
+        // Authorization codes and refresh tokens are encrypted with a key derived from the platform key, so every
+        // replica has it without storing it, and it outlives master-key rotations.
+        options.EncryptionCredentials.Add(EncryptionCredentials(platformKey));
     }
 
-    private static EncryptingCredentials EncryptionCredentials(MasterKey master)
+    private static EncryptingCredentials EncryptionCredentials(PlatformKey master)
     {
         var bytes = new byte[32];
         master.DeriveKey(TokenEncryptionPurpose, bytes);

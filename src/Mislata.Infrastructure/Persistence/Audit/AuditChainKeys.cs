@@ -5,10 +5,11 @@ using Mislata.Crypto.Envelope;
 namespace Mislata.Infrastructure.Persistence.Audit;
 
 /// <summary>
-/// The MAC keys of the audit chain: HKDF-SHA-256 of each configured master key with the purpose label
-/// <c>mislata/v1/audit-chain-mac</c>, named by that master key's id (<c>mk-…</c>, stored beside every MAC). New links are
-/// MAC'd under the current master key; during a master-key rotation (<c>QAPI_MASTER_KEY_PREVIOUS</c>) links made under
-/// the previous one still verify. Without the master key, nobody can recompute a link — not even with full database access.
+/// The MAC key of the audit chain: HKDF-SHA-256 of the platform key with the purpose label
+/// <c>mislata/v1/audit-chain-mac</c>, named by the platform key's id (stored beside every MAC; <c>mk-…</c> in an
+/// installation that predates the key hierarchy, whose platform key is its first master key). The platform key outlives
+/// master-key rotations, so every link keeps verifying. Without the master key (which unwraps the platform key), nobody
+/// can recompute a link — not even with full database access.
 /// </summary>
 public sealed class AuditChainKeys : IDisposable
 {
@@ -17,25 +18,20 @@ public sealed class AuditChainKeys : IDisposable
 
     private readonly FrozenDictionary<string, byte[]> _keys;
 
-    public AuditChainKeys(MasterKeyRing masterKeys)
+    public AuditChainKeys(PlatformKey platformKey)
     {
-        ArgumentNullException.ThrowIfNull(masterKeys);
-        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [masterKeys.Current.Id] = Derive(masterKeys.Current) };
-        if (masterKeys.Previous is { } previous)
-        {
-            keys[previous.Id] = Derive(previous);
-        }
-
-        CurrentId = masterKeys.Current.Id;
+        ArgumentNullException.ThrowIfNull(platformKey);
+        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [platformKey.Id] = Derive(platformKey) };
+        CurrentId = platformKey.Id;
         _keys = keys.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
-    /// <summary>The id of the master key new links are MAC'd under.</summary>
+    /// <summary>The id of the platform key new links are MAC'd under.</summary>
     public string CurrentId { get; }
 
     internal byte[] Current => _keys[CurrentId];
 
-    /// <summary>The MAC key of a master-key id, or null when that master key is not configured (any more).</summary>
+    /// <summary>The MAC key of a key id, or null when it is not this installation's platform key.</summary>
     internal byte[]? Find(string keyId) => _keys.GetValueOrDefault(keyId);
 
     public void Dispose()
@@ -46,7 +42,7 @@ public sealed class AuditChainKeys : IDisposable
         }
     }
 
-    private static byte[] Derive(MasterKey master)
+    private static byte[] Derive(PlatformKey master)
     {
         var key = new byte[KeyLength];
         master.DeriveKey(Purpose, key);

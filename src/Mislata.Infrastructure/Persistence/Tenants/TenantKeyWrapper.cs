@@ -20,6 +20,12 @@ public interface ITenantKeyWrapper
 
     /// <summary>The DEK in plaintext; the caller zeroes it after use. Throws <see cref="CryptographicException"/> when the wrap does not verify.</summary>
     byte[] Unwrap(WrappedDataKey wrapped);
+
+    /// <summary>
+    /// The same DEK wrapped under the current master key (a master-key rotation). Throws <see cref="CryptographicException"/>
+    /// when <paramref name="wrapped"/> does not unwrap with a configured master key.
+    /// </summary>
+    WrappedDataKey Rewrap(WrappedDataKey wrapped);
 }
 
 /// <summary>
@@ -80,6 +86,19 @@ public sealed class AesGcmTenantKeyWrapper(MasterKeyRing masterKeys, IRandomSour
         finally
         {
             CryptographicOperations.ZeroMemory(kek);
+        }
+    }
+
+    public WrappedDataKey Rewrap(WrappedDataKey wrapped)
+    {
+        var dek = Unwrap(wrapped);
+        try
+        {
+            return Wrap(wrapped.TenantId, wrapped.Version, masterKeys.Current, dek, Random);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(dek);
         }
     }
 

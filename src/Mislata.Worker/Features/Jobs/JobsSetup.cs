@@ -13,6 +13,7 @@ using Mislata.Worker.Features.Entropy;
 using Mislata.Worker.Features.Identity;
 using Mislata.Worker.Features.Keys;
 using Mislata.Worker.Features.Licence;
+using Mislata.Worker.Features.MasterKeys;
 using Mislata.Infrastructure.Licensing;
 using Mislata.Worker.Features.Secrets;
 using Mislata.Worker.Features.Usage;
@@ -45,6 +46,8 @@ internal static class JobsSetup
         builder.Services.AddMislataEntropyPool();
         builder.Services.AddHttpClient(EntropyPoolFiller.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHostedService<EntropyPoolFiller>();
+        builder.Services.AddSingleton<MasterKeyRotationRunner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MasterKeyRotationRunner>());
         builder.Services.AddTransient<LicenceCheckJob>();
         builder.Services.AddHttpClient<LicenceRevocationClient>(c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHangfireServer(o =>
