@@ -31,6 +31,23 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
         return await ReadOneAsync(command, cancellationToken);
     }
 
+    /// <summary>The newest jobs first (of one kind when given), at most <paramref name="limit"/>.</summary>
+    public async Task<IReadOnlyList<AdminJob>> ListAsync(string? kind, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(
+            $"SELECT {Columns} FROM mislata.admin_jobs WHERE (@kind::text IS NULL OR kind = @kind) ORDER BY created_at DESC, id DESC LIMIT @limit");
+        command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
+        command.Parameters.AddWithValue("limit", limit);
+        var jobs = new List<AdminJob>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            jobs.Add(Read(reader));
+        }
+
+        return jobs;
+    }
+
     /// <summary>The queued or running job of <paramref name="kind"/>, if any.</summary>
     public async Task<AdminJob?> UnfinishedAsync(string kind, CancellationToken cancellationToken)
     {
@@ -101,16 +118,14 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
     private static async Task<AdminJob?> ReadOneAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
+        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+    }
 
-        return new AdminJob(
+    private static AdminJob Read(NpgsqlDataReader reader) =>
+        new(
             reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetInt32(4), reader.GetString(5),
             reader.GetFieldValue<DateTimeOffset>(6),
             reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
             reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
             reader.IsDBNull(9) ? null : reader.GetString(9));
-    }
 }

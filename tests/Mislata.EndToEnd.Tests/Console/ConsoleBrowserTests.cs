@@ -333,6 +333,11 @@ public sealed class ConsoleBrowserTests(IdentityFixture fixture) : IAsyncLifetim
 
         await NavigateAsync(page, "Platform", "Platform");
         await Assertions.Expect(page.GetByRole(AriaRole.Region, new() { Name = "Readiness of each service" })).ToContainTextAsync("entropy");
+
+        // Without a previous master key configured the API refuses the rotation; the console says why, inline.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Rotate the master key…" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start the rotation" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[role=alert]")).ToContainTextAsync("QAPI_MASTER_KEY_PREVIOUS");
         await CheckViewAsync(page, "23-operator-platform-phone");
         await page.Context.CloseAsync();
     }

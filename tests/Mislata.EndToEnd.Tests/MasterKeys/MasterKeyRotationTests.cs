@@ -85,9 +85,11 @@ public sealed class MasterKeyRotationTests(MasterKeyRotationFixture fixture, ITe
         using var client = fixture.WithKey(tenantAdmin);
         await ProblemAsync(await client.PostAsync(U("/api/v1/admin/master-key/rotate"), null), HttpStatusCode.Forbidden, "insufficient_scope");
         await ProblemAsync(await client.GetAsync(U($"/api/v1/admin/jobs/{Guid.NewGuid()}")), HttpStatusCode.Forbidden, "insufficient_scope");
+        await ProblemAsync(await client.GetAsync(U("/api/v1/admin/jobs")), HttpStatusCode.Forbidden, "insufficient_scope");
 
         using var anonymous = fixture.WithKey(null);
         await ProblemAsync(await anonymous.PostAsync(U("/api/v1/admin/master-key/rotate"), null), HttpStatusCode.Unauthorized, "unauthorized");
+        await ProblemAsync(await anonymous.GetAsync(U("/api/v1/admin/jobs")), HttpStatusCode.Unauthorized, "unauthorized");
 
         // A revoked key: 401 once the revocation reached the replicas.
         var (revokedId, revoked) = await fixture.CreateKeyAsync(tenant, ["keys:read"]);
@@ -115,6 +117,11 @@ public sealed class MasterKeyRotationTests(MasterKeyRotationFixture fixture, ITe
 
         await ProblemAsync(await client.GetAsync(U($"/api/v1/admin/jobs/{Guid.NewGuid()}")), HttpStatusCode.NotFound, "not_found");
         await ProblemAsync(await client.GetAsync(U("/api/v1/admin/jobs/not-a-job")), HttpStatusCode.NotFound, "not_found");
+        Assert.Equal(JsonValueKind.Array, (await JsonAsync(await client.GetAsync(U("/api/v1/admin/jobs?kind=master-key-rotation&limit=5")), HttpStatusCode.OK)).GetProperty("data").ValueKind);
+        foreach (var bad in new[] { "limit=0", "limit=101", "limit=x", "kind=" })
+        {
+            await ProblemAsync(await client.GetAsync(U("/api/v1/admin/jobs?" + bad)), HttpStatusCode.BadRequest, "validation_failed");
+        }
 
         await fixture.Stack.Postgres.StopAsync();
         try
@@ -296,6 +303,8 @@ public sealed class MasterKeyRotationTests(MasterKeyRotationFixture fixture, ITe
         {
             old.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", operatorTokenBefore);
             Assert.Equal("succeeded", (await JsonAsync(await old.GetAsync(U($"/api/v1/admin/jobs/{jobId}")), HttpStatusCode.OK)).GetProperty("state").GetString());
+            var newest = (await JsonAsync(await old.GetAsync(U("/api/v1/admin/jobs?kind=master-key-rotation&limit=1")), HttpStatusCode.OK)).GetProperty("data")[0];
+            Assert.Equal((jobId, "succeeded"), (newest.GetProperty("id").GetGuid(), newest.GetProperty("state").GetString()));
         }
 
         // The browser session from before: signed in, a code without a login page.

@@ -24,6 +24,10 @@ public sealed class MigrationSafetyTests
             "inserts the two built-in plans (community, business) into the plans table the same migration creates; no existing row or column changes",
         ["20261128205659_KeyedAuditChain: sql"] =
             "sets available_to_partners = true on the two built-in plans (a column the same migration adds with a default); the release before ignores the column",
+        ["20261207150000_PlatformKeys: sql"] =
+            "creates three new tables (platform_keys, platform_key_origin, admin_jobs) and an index, and records in SQL whether the database " +
+            "already held data (the legacy flag); no existing row or column changes. The release before ignores the new tables, and on a " +
+            "legacy installation the platform key is the master key, so old and new replicas derive the same keys side by side",
     };
 
     [Fact]

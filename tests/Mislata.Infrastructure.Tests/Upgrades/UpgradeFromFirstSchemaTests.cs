@@ -43,20 +43,14 @@ public sealed class UpgradeFromFirstSchemaTests : IAsyncLifetime
         _postgres = await PostgresInstance.SharedOrOwnAsync();
         var connectionString = await _postgres.CreateDatabaseAsync("firstschema");
         _dataSource = NpgsqlDataSource.Create(connectionString);
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_masterKeys);
-        services.AddSingleton<AuditChainKeys>();
-        services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
-        services.AddDbContext<IdentityStoreDbContext>(o =>
-        {
-            o.UseNpgsql(connectionString, n => n.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
-            o.UseOpenIddict<Guid>();
-        });
-        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new DataStoreOptions { Postgres = connectionString }));
-        services.AddSingleton<DatabaseMigrator>();
-        _services = services.BuildServiceProvider();
+        _services = StorageStartup.Services(connectionString, _masterKeys);
+    }
+
+    /// <summary>The hash the first schemas' code stored: HMAC under a key derived from the master key itself.</summary>
+    private byte[] EarlyApiKeyHash(string apiKey)
+    {
+        using var early = PlatformKey.FromLegacyMasterKey(_masterKeys.Current);
+        return new ApiKeySecret(early).Hash(apiKey);
     }
 
     public async Task DisposeAsync()
@@ -114,7 +108,7 @@ public sealed class UpgradeFromFirstSchemaTests : IAsyncLifetime
             VALUES (@apiKey, @tenant, NULL, 'early key', @prefix, @apiKeyHash, ARRAY['keys:read','encryption:write'], NULL, ARRAY['10.0.0.0/8'], 120, 'operator', @now, NULL);
             """,
             ("tenant", tenantId), ("plan", Plan.BusinessId), ("now", now), ("wrapped", wrapped.WrappedKey), ("masterKeyId", wrapped.MasterKeyId),
-            ("apiKey", apiKeyId), ("prefix", ApiKeySecret.PrefixOf(apiKey)), ("apiKeyHash", new ApiKeySecret(_masterKeys).Hash(apiKey)));
+            ("apiKey", apiKeyId), ("prefix", ApiKeySecret.PrefixOf(apiKey)), ("apiKeyHash", EarlyApiKeyHash(apiKey)));
 
         // A key and its version, sealed under the tenant's data key, in the schema that brought keys.
         await MigrateMislataAsync(KeysMigration);
@@ -149,7 +143,11 @@ public sealed class UpgradeFromFirstSchemaTests : IAsyncLifetime
             Assert.Equal(("early-tenant", Plan.BusinessId, TenantStatus.Active, "admin@early.example"), (tenant.Name, tenant.PlanId, tenant.Status, tenant.AdminEmail));
             Assert.Null(tenant.SecretVersionsKept);
 
-            var hash = new ApiKeySecret(_masterKeys).Hash(apiKey);
+            // After the upgrade the platform key of this (legacy) installation is its master key: hashes made before still match.
+            var platformKey = _services.GetRequiredService<PlatformKey>();
+            Assert.Equal(_masterKeys.Current.Id, platformKey.Id);
+            var hash = new ApiKeySecret(platformKey).Hash(apiKey);
+            Assert.Equal(EarlyApiKeyHash(apiKey), hash);
             var record = ApiKeyRecord.From(await db.Set<ApiKey>().AsNoTracking().SingleAsync(k => k.Hash == hash));
             Assert.Equal(apiKeyId, record.Id);
             Assert.Equal(tenantId, record.TenantId);

@@ -16,6 +16,9 @@ public sealed record AdminJobResponse(
         new(job.Id, job.Kind, job.State, job.Total, job.Done, job.CreatedAt, job.StartedAt, job.FinishedAt, job.Error);
 }
 
+/// <summary><c>GET /api/v1/admin/jobs</c>: the newest jobs first.</summary>
+public sealed record AdminJobList(IReadOnlyList<AdminJobResponse> Data);
+
 /// <summary>202 body of a rotation request: the job to poll and the master keys it moves between.</summary>
 public sealed record MasterKeyRotationResponse(Guid JobId, string State, string FromMasterKeyId, string ToMasterKeyId);
 
@@ -34,6 +37,8 @@ public static class MasterKeyRotationApi
             .WithSummary("Rotate the master key")
             .WithDescription("Queues the job that rewraps the platform key and every tenant data key from QAPI_MASTER_KEY_PREVIOUS to QAPI_MASTER_KEY. " +
                 "`202` with the job (Location: `/api/v1/admin/jobs/{id}`); `409 conflict` when QAPI_MASTER_KEY_PREVIOUS is not configured or a rotation is already queued or running.");
+        admin.MapGet("/jobs", ListJobsAsync)
+            .WithSummary("Admin jobs, newest first").WithDescription("`kind` (e.g. `master-key-rotation`) and `limit` 1..100 (default 20): `{data: [job…]}`.");
         admin.MapGet("/jobs/{id:guid}", GetJobAsync)
             .WithSummary("Admin job progress").WithDescription("`{id, kind, state, total, done, startedAt, finishedAt, error}`; `404` for an unknown job.");
         return app;
@@ -73,6 +78,28 @@ public static class MasterKeyRotationApi
         }
 
         return TypedResults.Accepted($"/api/v1/admin/jobs/{job.Id:D}", new MasterKeyRotationResponse(job.Id, job.State, previous.Id, masterKeys.Current.Id));
+    }
+
+    private static async Task<Results<Ok<AdminJobList>, ProblemHttpResult>> ListJobsAsync(string? kind, string? limit, AdminJobStore jobs, CancellationToken ct)
+    {
+        var take = 20;
+        var errors = new Dictionary<string, string[]>();
+        if (limit is not null && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out take) || take is < 1 or > 100))
+        {
+            errors["limit"] = ["must be a whole number from 1 to 100."];
+        }
+
+        if (kind is { Length: 0 or > 100 })
+        {
+            errors["kind"] = ["must be 1 to 100 characters."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return Problem.Validation(errors);
+        }
+
+        return TypedResults.Ok(new AdminJobList([.. (await jobs.ListAsync(kind, take, ct)).Select(AdminJobResponse.From)]));
     }
 
     private static async Task<Results<Ok<AdminJobResponse>, ProblemHttpResult>> GetJobAsync(Guid id, AdminJobStore jobs, CancellationToken ct) =>

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import { Busy, Field, FormError, Loading, Notice, StateBadge, UsageMeter, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
 
@@ -126,6 +126,55 @@ async function loadHealth(): Promise<ServiceHealth[]> {
   }));
 }
 
+interface AdminJob { id: string; kind: string; state: string; total: number; done: number; createdAt: string; startedAt?: string | null; finishedAt?: string | null; error?: string | null }
+
+/** The latest master-key rotation and its progress (polled while it runs); starting one after a confirmation. */
+function MasterKeyRotation() {
+  const latest = useLoad(() => api<{ data: AdminJob[] }>('GET', '/admin/jobs?kind=master-key-rotation&limit=1'), []);
+  const [confirming, setConfirming] = useState(false);
+  const start = useSubmission();
+  const job = latest.data?.data[0];
+  const running = job?.state === 'queued' || job?.state === 'running';
+  useEffect(() => {
+    if (!running) return undefined;
+    const timer = window.setTimeout(() => latest.reload(), 2000);
+    return () => window.clearTimeout(timer);
+  }, [running, job?.done, job?.state]);
+  return (
+    <section class="card" aria-labelledby="master-key-title">
+      <h2 id="master-key-title">Master key</h2>
+      <FormError message={latest.error ?? start.error} />
+      {!latest.data && !latest.error && <Loading what="the last rotation" />}
+      {latest.data && !job && <p>The master key has never been rotated on this installation.</p>}
+      {job && (
+        <>
+          <p>Last rotation: <StateBadge state={job.state} /> requested {formatTime(job.createdAt)}{job.finishedAt ? `, finished ${formatTime(job.finishedAt)}` : ''}.</p>
+          {job.total > 0 && <UsageMeter label="Keys moved to the new master key" used={job.done} limit={job.total} />}
+          {job.error && <p class="field-error">{job.error}</p>}
+          {running && <p role="status">The platform keeps serving while the keys are rewrapped; this page follows the progress.</p>}
+          {job.state === 'succeeded' && <p>Every key is wrapped by the current master key: the previous one (QAPI_MASTER_KEY_PREVIOUS) can be removed.</p>}
+        </>
+      )}
+      {!running && !confirming && <button type="button" class="btn btn-plain" onClick={() => setConfirming(true)}>Rotate the master key…</button>}
+      {!running && confirming && (
+        <div class="confirm" role="group" aria-label="Confirm the master-key rotation">
+          <p>
+            Before this, every service must run with the new key as QAPI_MASTER_KEY and the old one as QAPI_MASTER_KEY_PREVIOUS.
+            The rotation rewraps the platform key and every tenant's data key; traffic is served throughout.
+          </p>
+          <Busy type="button" busy={start.busy} label="Start the rotation" busyLabel="Starting…"
+            onClick={async () => {
+              const started = await start.run(() => api<{ jobId: string }>('POST', '/admin/master-key/rotate'));
+              setConfirming(false);
+              if (started) latest.reload();
+            }} />
+          <button type="button" class="btn btn-plain" onClick={() => setConfirming(false)}>Cancel</button>
+        </div>
+      )}
+    </section>
+  );
+}
+
 export function Platform() {
   const licence = useLoad(() => api<Licence>('GET', '/admin/license'), []);
   const health = useLoad(loadHealth, []);
@@ -167,6 +216,7 @@ export function Platform() {
           </>
         )}
       </section>
+      <MasterKeyRotation />
       <p><a href="/jobs/">Background jobs dashboard</a> (opens the worker's dashboard).</p>
     </View>
   );
