@@ -48,7 +48,10 @@ public sealed partial class GatewayTemplateTests
         Assert.Equal(
             new[] { @"~ ^/api/v1/(encrypt|decrypt)/batch$", "^~ /_idempotent_identity/", @"~ ^/api/v1/(encrypt|decrypt|sign|verify|hmac|hmac/verify|random|datakey|rewrap)$", "^~ /_idempotent/" }.Order(StringComparer.Ordinal),
             retrying);
-        Assert.Contains("proxy_next_upstream error timeout http_502 http_503;", Template, StringComparison.Ordinal);
+        Assert.Contains("proxy_next_upstream error timeout http_502;", Template, StringComparison.Ordinal);
+        // A service's 503 (fail closed on a dependency) must never mark its replica failed: that took every identity
+        // replica out for fail_timeout after an audit-store outage and answered the next callers 503 from the gateway.
+        Assert.DoesNotMatch(@"proxy_next_upstream[^;]*http_503", Template);
         Assert.Contains("proxy_next_upstream_tries 0;", Template, StringComparison.Ordinal);
     }
 

@@ -113,6 +113,8 @@ internal static class AccountsKit
                 AllowAutoRedirect = false,
                 UseCookies = true,
                 CookieContainer = new CookieContainer(),
+                // A person of their own, like every Browser: the gateway's per-source sign-in limit counts it apart.
+                ConnectCallback = Abuse.SourceAddress.ConnectFrom(Abuse.SourceAddress.NextPersonal()),
                 SslOptions =
                 {
                     RemoteCertificateValidationCallback = (_, cert, _, _) =>
