@@ -204,3 +204,13 @@ export function TableWrap(props: { label: string; children: ComponentChildren })
     </div>
   );
 }
+
+/** "Next page" of a cursor-paged list, when the API said there is one. */
+export function NextPage(props: { cursor: string | null | undefined; onNext: (cursor: string) => void; label?: string }) {
+  const cursor = props.cursor;
+  return cursor ? (
+    <button type="button" class="btn btn-plain" onClick={() => props.onNext(cursor)}>
+      {props.label ?? 'Next page'}
+    </button>
+  ) : null;
+}

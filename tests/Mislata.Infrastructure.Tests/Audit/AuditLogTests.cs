@@ -84,6 +84,16 @@ public sealed class AuditLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Disposing_twice_as_the_container_does_for_each_registration_does_not_throw()
+    {
+        var log = NewLog();
+        await log.StartAsync(CancellationToken.None);
+        await log.DisposeAsync();
+        await log.DisposeAsync(); // threw ObjectDisposedException: a host that failed to start then aborted (exit 134)
+        await Assert.ThrowsAsync<AuditUnavailableException>(() => log.RecordAsync(Event(Guid.NewGuid(), "key.create"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Concurrent_events_from_two_replicas_form_valid_contiguous_chains_per_tenant()
     {
         var (a, b) = (Guid.NewGuid(), Guid.NewGuid());

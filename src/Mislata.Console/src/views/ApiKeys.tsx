@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import { currentSession, hasScope } from '../auth';
 import type { ApiKey, CreatedApiKey } from '../model';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 /** Tenant scopes an API key can carry; the form offers only those the signed-in user holds (a key gets no more). */
 const TENANT_SCOPES = [
@@ -112,7 +112,7 @@ export function ApiKeys() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} />
     </View>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import type { AuditEvent } from '../model';
-import { Busy, FormError, Loading, Notice, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, FormError, Loading, Notice, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 interface Verification { valid: boolean; checked: number; firstInvalidEventId?: string | null; reason?: string | null }
 
@@ -105,7 +105,7 @@ export function Audit() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Older events</button>}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} label="Older events" />
     </View>
   );
 }

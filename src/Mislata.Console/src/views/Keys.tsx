@@ -3,7 +3,7 @@ import { api, withQuery, type Page } from '../api';
 import { hasScope } from '../auth';
 import { ALGORITHMS, type Key } from '../model';
 import { navigate } from '../router';
-import { Busy, Field, FormError, Loading, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, Field, FormError, Loading, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 const STATES = ['enabled', 'disabled', 'pendingDeletion', 'destroyed'];
 
@@ -60,9 +60,7 @@ export function KeyList() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && (
-        <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>
-      )}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} />
     </View>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
-import { Busy, Field, FormError, Loading, Notice, StateBadge, UsageMeter, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, Field, FormError, Loading, Notice, StateBadge, UsageMeter, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 interface Tenant { id: string; name: string; status: string; planId: string; partnerId?: string | null; adminEmail?: string | null; createdAt: string; suspendedAt?: string | null }
 interface Plan { id: string; code: string; name: string; operationsPerMonth?: number | null; maxKeys?: number | null; requestsPerMinute?: number | null }
@@ -105,7 +105,7 @@ export function Tenants() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} />
     </View>
   );
 }

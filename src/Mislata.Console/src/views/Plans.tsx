@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
-import { Busy, Field, FormError, Loading, Notice, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, Field, FormError, Loading, Notice, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 interface Plan {
   id: string; code: string; name: string; maxKeys: number | null; maxSecrets: number | null; maxApiKeys: number | null; maxUsers: number | null;
@@ -137,7 +137,7 @@ export function Partners() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} />
     </View>
   );
 }

@@ -3,7 +3,7 @@ import { api, withQuery, type Page } from '../api';
 import { hasScope } from '../auth';
 import type { Secret, SecretValue, SecretVersion } from '../model';
 import { navigate } from '../router';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 export function SecretList() {
   const [name, setName] = useState('');
@@ -46,7 +46,7 @@ export function SecretList() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} />
     </View>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, withQuery, type Page } from '../api';
 import { currentSession, hasScope } from '../auth';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap } from '../ui';
+import { Busy, CopyButton, Field, FormError, Loading, Notice, StateBadge, View, formatTime, useLoad, useSubmission, TableWrap, NextPage } from '../ui';
 
 interface User { id: string; email: string; roles: string[]; tenantId?: string | null; status: string; mfaEnabled: boolean; createdAt: string }
 interface CreatedUser extends User { setPasswordUrl?: string | null }
@@ -97,7 +97,7 @@ export function Users() {
           </table>
         </TableWrap>
       )}
-      {list.data?.nextCursor && <button type="button" class="btn btn-plain" onClick={() => setCursor(list.data!.nextCursor)}>Next page</button>}
+      <NextPage cursor={list.data?.nextCursor} onNext={setCursor} />
       {action.busy && <p role="status">Working…</p>}
     </View>
   );

@@ -28,6 +28,7 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
     });
 
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
 
     /// <summary>Chains whose head row this process has seen committed: no INSERT … ON CONFLICT for them again.</summary>
     private readonly ConcurrentDictionary<Guid, byte> _knownChains = new();
@@ -86,8 +87,18 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         }
     }
 
+    /// <summary>
+    /// Idempotent: the container disposes this instance once for each registration that hands it out (the class, IAuditLog
+    /// and the hosted service), and a second CancelAsync on the disposed source threw — a host that failed to start (its
+    /// port taken) then aborted with exit code 134 instead of reporting its error.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
         if (_writer is not null)
