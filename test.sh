@@ -78,7 +78,9 @@ else
     echo "0 passed, 1 failed"
     exit 1
   fi
-  if ! "$ROOT/scripts/console.sh"; then
+  # The web console is built when its sources are present (the runner's self-test runs this script in a scratch
+  # tree of probe projects that has none); the browser tests fail if the gateway has no console to serve.
+  if [ -f "$ROOT/src/Mislata.Console/package.json" ] && ! "$ROOT/scripts/console.sh"; then
     echo "the web console did not build"
     echo "0 passed, 1 failed"
     exit 1
