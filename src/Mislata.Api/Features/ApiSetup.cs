@@ -70,6 +70,7 @@ public static class ApiSetup
         app.MapPartnersApi();
         app.MapApiKeysApi();
         app.MapKeysApi();
+        app.MapPayloadReferencesApi();
         app.MapSecretsApi();
         app.MapOperationsApi();
         app.MapBillingApi();

@@ -140,27 +140,69 @@ public sealed class CryptoOperations(
 
         using (lease)
         {
-            Outcome<EncryptResult> outcome;
-            var decrypted = Decrypt(lease, payload, request.Context);
-            if (!decrypted.Succeeded)
-            {
-                outcome = Outcome<EncryptResult>.Fail(decrypted.Error, decrypted.Detail);
-            }
-            else
-            {
-                try
-                {
-                    outcome = Encrypt(lease, new EncryptRequest(decrypted.Value!.Plaintext, decrypted.Value.Encoding, lease.Key.Id, request.Context));
-                }
-                finally
-                {
-                    CryptographicOperations.ZeroMemory(decrypted.Value!.Plaintext);
-                }
-            }
-
+            var outcome = Rewrap(lease, payload, request.Context);
             await AuditAsync(tenantId, actor, "crypto.rewrap", lease.Key, lease.Key.CurrentVersion, outcome.Error, cancellationToken,
                 ("fromVersion", payload.KeyVersion.ToString(CultureInfo.InvariantCulture)));
             return outcome;
+        }
+    }
+
+    /// <summary>
+    /// Many rewraps (the rewrap-all job): each item on its own (errors per item, order kept); one audit event per key and
+    /// version read, with its item and failure counts — never the payloads or their contexts.
+    /// </summary>
+    public async Task<IReadOnlyList<Outcome<EncryptResult>>> RewrapBatchAsync(
+        Guid tenantId, IReadOnlyList<DecryptRequest> items, RequestActor actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var leases = new LeaseSet(this, tenantId);
+        try
+        {
+            var results = new Outcome<EncryptResult>[items.Count];
+            for (var i = 0; i < items.Count; i++)
+            {
+                if (!TryParse(items[i].EncryptedPayload, out var payload, out var detail))
+                {
+                    results[i] = Outcome<EncryptResult>.Fail(OperationError.InvalidPayload, detail);
+                    continue;
+                }
+
+                var (lease, error) = await leases.GetAsync(payload.KeyId, Operation.Rewrap, cancellationToken);
+                if (lease is null)
+                {
+                    results[i] = Outcome<EncryptResult>.Fail(error, DetailOf(error));
+                    continue;
+                }
+
+                results[i] = Rewrap(lease, payload, items[i].Context);
+                leases.Count(lease.Key, payload.KeyVersion, results[i].Error);
+            }
+
+            await leases.AuditAsync(actor, "crypto.rewrap.batch", cancellationToken);
+            return results;
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+    }
+
+    /// <summary>Decrypts under the payload's version and encrypts under the current one; the plaintext is zeroed before it returns.</summary>
+    private Outcome<EncryptResult> Rewrap(IOperationKey lease, EncryptedPayload payload, string? context)
+    {
+        var decrypted = Decrypt(lease, payload, context);
+        if (!decrypted.Succeeded)
+        {
+            return Outcome<EncryptResult>.Fail(decrypted.Error, decrypted.Detail);
+        }
+
+        try
+        {
+            return Encrypt(lease, new EncryptRequest(decrypted.Value!.Plaintext, decrypted.Value.Encoding, lease.Key.Id, context));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(decrypted.Value!.Plaintext);
         }
     }
 
@@ -433,7 +475,8 @@ public sealed class CryptoOperations(
             var payload = EncryptedPayloadCodec.Encrypt(lease.Material(version), key.Id, version, request.Plaintext.Span, request.Encoding, request.Context, random);
             if (!symmetric)
             {
-                usage.RecordUse(key.Id, version);
+                // A symmetric version counted its encryption when it reserved it.
+                usage.RecordEncryption(key.Id, version);
             }
 
             return Outcome<EncryptResult>.Ok(new EncryptResult(payload, key.Id, version, key.Algorithm.Name));

@@ -47,13 +47,17 @@ public interface IOperationKeys
 }
 
 /// <summary>
-/// Coarse usage of key versions: last use, and the AES-GCM encryptions of a symmetric version (at most 2^32 with random
-/// nonces). Counted in memory and written in the background, never a write per operation.
+/// Coarse usage of key versions: last use, the AES-GCM encryptions of a symmetric version (at most 2^32 with random
+/// nonces) and the encryptions of every version (coverage). Counted in memory and written in the background, never a
+/// write per operation.
 /// </summary>
 public interface IKeyUsage
 {
     /// <summary>Notes that the version was used now.</summary>
     void RecordUse(Guid keyId, int version);
+
+    /// <summary>Notes an encryption under an asymmetric version (a payload now exists under it: the key's coverage counts these).</summary>
+    void RecordEncryption(Guid keyId, int version);
 
     /// <summary>
     /// Reserves <paramref name="count"/> encryptions under the version and notes its use; false (nothing reserved) when

@@ -52,6 +52,12 @@ public enum KeyError
 
     /// <summary>The tenant's plan does not include the feature (BYOK import needs <c>byok</c>): <c>403 forbidden</c>.</summary>
     FeatureNotInPlan = 8,
+
+    /// <summary>
+    /// Raising <c>minDecryptionVersion</c> would strand registered payload references under older versions:
+    /// <c>409 conflict</c>, run rewrap-all first (or force it).
+    /// </summary>
+    PayloadsHeld = 9,
 }
 
 /// <summary>The bounds of a key's fields (API.md leaves them to the platform; docs/api.md states them).</summary>

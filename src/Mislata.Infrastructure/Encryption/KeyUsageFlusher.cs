@@ -5,7 +5,7 @@ namespace Mislata.Infrastructure.Encryption;
 
 /// <summary>
 /// Writes the usage the <see cref="KeyUsageTracker"/> counted, every <see cref="OperationKeyOptions.UsageFlushInterval"/>
-/// and once more at shutdown: one <c>UPDATE … SET invocation_count = invocation_count + @delta</c> per key version used
+/// and once more at shutdown: one <c>UPDATE … SET invocation_count = invocation_count + @delta, encryption_count = …</c> per key version used
 /// since the last flush, sent as one batch. A failed write keeps the deltas for the next round.
 /// </summary>
 public sealed partial class KeyUsageFlusher(
@@ -71,13 +71,14 @@ public sealed partial class KeyUsageFlusher(
         foreach (var change in chunk)
         {
             var command = new NpgsqlBatchCommand(
-                "UPDATE mislata.key_versions SET invocation_count = invocation_count + $1, " +
+                "UPDATE mislata.key_versions SET invocation_count = invocation_count + $1, encryption_count = encryption_count + $5, " +
                 "last_used_at = CASE WHEN $2::timestamptz IS NULL THEN last_used_at ELSE GREATEST(COALESCE(last_used_at, $2::timestamptz), $2::timestamptz) END " +
                 "WHERE key_id = $3 AND version = $4 RETURNING invocation_count");
             command.Parameters.Add(new NpgsqlParameter { Value = change.Delta });
             command.Parameters.Add(new NpgsqlParameter { Value = change.LastUseTicks == 0 ? DBNull.Value : new DateTime(change.LastUseTicks, DateTimeKind.Utc) });
             command.Parameters.Add(new NpgsqlParameter { Value = change.KeyId });
             command.Parameters.Add(new NpgsqlParameter { Value = change.Version });
+            command.Parameters.Add(new NpgsqlParameter { Value = change.Encryptions });
             batch.BatchCommands.Add(command);
         }
 

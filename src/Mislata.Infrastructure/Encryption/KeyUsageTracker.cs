@@ -7,7 +7,7 @@ using Mislata.Crypto.Limits;
 namespace Mislata.Infrastructure.Encryption;
 
 /// <summary>
-/// Last use and AES-GCM encryption counts per key version, in memory; <see cref="KeyUsageFlusher"/> writes them every
+/// Last use, AES-GCM encryption counts and encryptions of any algorithm (coverage) per key version, in memory; <see cref="KeyUsageFlusher"/> writes them every
 /// few seconds (<c>count = count + delta</c>, so replicas add up). A symmetric version's count is the database's total
 /// (read when the key is loaded and after every flush) plus what this process reserved since: other replicas' unflushed
 /// encryptions (a few seconds' worth) are the only ones it cannot see, far below the 2^32 limit's margin of use.
@@ -18,6 +18,13 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
     private readonly long _limit = options.Value.EncryptionLimit;
 
     public void RecordUse(Guid keyId, int version) => Volatile.Write(ref Get(keyId, version).LastUse, time.GetUtcNow().UtcTicks);
+
+    public void RecordEncryption(Guid keyId, int version)
+    {
+        var counter = Get(keyId, version);
+        Interlocked.Increment(ref counter.Encryptions);
+        Volatile.Write(ref counter.LastUse, time.GetUtcNow().UtcTicks);
+    }
 
     public bool TryReserveEncryptions(Guid keyId, int version, int count)
     {
@@ -33,6 +40,7 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
 
             if (Interlocked.CompareExchange(ref counter.Pending, pending + count, pending) == pending)
             {
+                Interlocked.Add(ref counter.Encryptions, count);
                 Volatile.Write(ref counter.LastUse, time.GetUtcNow().UtcTicks);
                 return true;
             }
@@ -68,7 +76,8 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
         {
             var lastUse = Volatile.Read(ref counter.LastUse);
             var delta = Interlocked.Exchange(ref counter.Pending, 0);
-            if (delta == 0 && lastUse == counter.FlushedUse)
+            var encryptions = Interlocked.Exchange(ref counter.Encryptions, 0);
+            if (delta == 0 && encryptions == 0 && lastUse == counter.FlushedUse)
             {
                 if (Math.Max(lastUse, Volatile.Read(ref counter.Observed)) < forgetIdleBefore.UtcTicks && Volatile.Read(ref counter.InFlight) == 0)
                 {
@@ -80,7 +89,7 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
             }
 
             Interlocked.Add(ref counter.InFlight, delta);
-            changes.Add(new UsageDelta(id.KeyId, id.Version, delta, lastUse));
+            changes.Add(new UsageDelta(id.KeyId, id.Version, delta, lastUse, encryptions));
         }
 
         return changes;
@@ -104,6 +113,7 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
     {
         var counter = Get(change.KeyId, change.Version);
         Interlocked.Add(ref counter.Pending, change.Delta);
+        Interlocked.Add(ref counter.Encryptions, change.Encryptions);
         Interlocked.Add(ref counter.InFlight, -change.Delta);
     }
 
@@ -132,8 +142,9 @@ public sealed class KeyUsageTracker(TimeProvider time, IOptions<OperationKeyOpti
         public long LastUse;
         public long FlushedUse;
         public long Observed;
+        public long Encryptions;
     }
 }
 
-/// <summary>One version's change since the last flush.</summary>
-internal readonly record struct UsageDelta(Guid KeyId, int Version, long Delta, long LastUseTicks);
+/// <summary>One version's change since the last flush: AES-GCM reservations (<see cref="Delta"/>) and encryptions of any algorithm.</summary>
+internal readonly record struct UsageDelta(Guid KeyId, int Version, long Delta, long LastUseTicks, long Encryptions = 0);

@@ -17,9 +17,13 @@ namespace Mislata.Infrastructure.Keys;
 public sealed record KeyDraft(
     string Name, AlgorithmInfo Algorithm, KeyType Type, string? Description, IReadOnlyList<string> Tags, int? RotationPeriodDays, bool IsDefault);
 
-/// <summary>A PATCH: null fields stay as they are; <see cref="ClearRotationPeriod"/> turns automatic rotation off.</summary>
+/// <summary>
+/// A PATCH: null fields stay as they are; <see cref="ClearRotationPeriod"/> turns automatic rotation off; <see cref="Force"/>
+/// raises <see cref="MinDecryptionVersion"/> even above registered payloads (which then no longer decrypt).
+/// </summary>
 public sealed record KeyChanges(
-    string? Description, IReadOnlyList<string>? Tags, int? RotationPeriodDays, bool ClearRotationPeriod, bool? IsDefault, int? MinDecryptionVersion);
+    string? Description, IReadOnlyList<string>? Tags, int? RotationPeriodDays, bool ClearRotationPeriod, bool? IsDefault, int? MinDecryptionVersion,
+    bool Force = false);
 
 /// <summary>
 /// The key lifecycle: loads, applies the rules of <see cref="Key"/>, audits before commit (fail-closed: when the audit
@@ -62,7 +66,15 @@ public sealed class KeyAdministration(
             var error = key.Describe(changes.Description, changes.Tags, changes.RotationPeriodDays, changes.ClearRotationPeriod, now);
             if (error == KeyError.None && changes.MinDecryptionVersion is { } min)
             {
-                error = key.SetMinDecryptionVersion(min, now);
+                // Under the key's row lock: a registration (FOR SHARE on the key) cannot slip a payload under the new minimum.
+                var heldBelow = min > key.MinDecryptionVersion && !changes.Force
+                    ? await db.Database.SqlQuery<long>(
+                        $"SELECT count(*) AS \"Value\" FROM mislata.key_payloads WHERE tenant_id = {tenantId} AND key_id = {keyId} AND key_version < {min}")
+                        .SingleAsync(cancellationToken)
+                    : 0;
+                error = PayloadReferenceRules.MayRaiseMinDecryptionVersion(key.MinDecryptionVersion, min, heldBelow, changes.Force)
+                    ? key.SetMinDecryptionVersion(min, now)
+                    : KeyError.PayloadsHeld;
             }
 
             if (error == KeyError.None && changes.IsDefault is { } isDefault)
@@ -72,7 +84,7 @@ public sealed class KeyAdministration(
 
             return error;
         }, key => Details(key, ("minDecryptionVersion", key.MinDecryptionVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            ("isDefault", key.IsDefault ? "true" : "false")), cancellationToken);
+            ("isDefault", key.IsDefault ? "true" : "false"), ("force", changes.Force ? "true" : "false")), cancellationToken);
     }
 
     /// <summary>A new current version, generated here and sealed for its number; older versions become deprecated.</summary>

@@ -11,18 +11,25 @@ public static class AdminJobState
     public const string Failed = "failed";
 }
 
-/// <summary>One long-running platform operation (today: the master-key rotation) and its progress.</summary>
+/// <summary>
+/// One long-running operation and its progress: a platform job (the master-key rotation) or a job of one tenant's key
+/// (<see cref="TenantId"/>, <see cref="KeyId"/>: a rewrap-all), which also counts the items it could not do
+/// (<see cref="Failed"/>, the first of them named in <see cref="FailedReferences"/>) and where it stands (<see cref="Position"/>).
+/// </summary>
 public sealed record AdminJob(
     Guid Id, string Kind, string State, int Total, int Done, string RequestedBy, DateTimeOffset CreatedAt,
-    DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error);
+    DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error,
+    int Failed = 0, Guid? TenantId = null, Guid? KeyId = null, IReadOnlyList<string>? FailedReferences = null, string? Position = null);
 
 /// <summary>
 /// <c>mislata.admin_jobs</c>: the api queues a job, the worker runs it and records its progress. At most one unfinished job
-/// of a kind exists (a partial unique index), so two requests racing to start one cannot both succeed.
+/// of a kind exists per platform (or per key, for a key's jobs): partial unique indexes, so two requests racing to start
+/// one cannot both succeed.
 /// </summary>
 public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
 {
-    private const string Columns = "id, kind, state, total, done, requested_by, created_at, started_at, finished_at, error";
+    private const string Columns =
+        "id, kind, state, total, done, requested_by, created_at, started_at, finished_at, error, failed, tenant_id, key_id, failed_references, position";
 
     public async Task<AdminJob?> FindAsync(Guid id, CancellationToken cancellationToken)
     {
@@ -48,10 +55,10 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
         return jobs;
     }
 
-    /// <summary>The queued or running job of <paramref name="kind"/>, if any.</summary>
+    /// <summary>The queued or running platform job of <paramref name="kind"/>, if any.</summary>
     public async Task<AdminJob?> UnfinishedAsync(string kind, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND state IN ('queued', 'running')");
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND state IN ('queued', 'running') AND key_id IS NULL");
         command.Parameters.AddWithValue("kind", kind);
         return await ReadOneAsync(command, cancellationToken);
     }
@@ -61,7 +68,7 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
     {
         await using var command = db.CreateCommand(
             $"INSERT INTO mislata.admin_jobs (id, kind, state, total, done, requested_by, created_at) VALUES (@id, @kind, 'queued', 0, 0, @by, @now) " +
-            $"ON CONFLICT (kind) WHERE state IN ('queued', 'running') DO NOTHING RETURNING {Columns}");
+            $"ON CONFLICT (kind) WHERE state IN ('queued', 'running') AND key_id IS NULL DO NOTHING RETURNING {Columns}");
         var now = time.GetUtcNow();
         command.Parameters.AddWithValue("id", Guid.CreateVersion7(now));
         command.Parameters.AddWithValue("kind", kind);
@@ -95,10 +102,90 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
         return await reader.ReadAsync(cancellationToken) ? (reader.GetInt32(0), reader.GetInt32(1)) : (0, 0);
     }
 
+    /// <summary>A new queued job of a tenant's key, or null when one of this kind is already queued or running for the key.</summary>
+    public async Task<AdminJob?> QueueForKeyAsync(string kind, Guid tenantId, Guid keyId, string requestedBy, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(
+            $"INSERT INTO mislata.admin_jobs (id, kind, state, total, done, requested_by, created_at, tenant_id, key_id) " +
+            $"VALUES (@id, @kind, 'queued', 0, 0, @by, @now, @tenant, @key) " +
+            $"ON CONFLICT (kind, key_id) WHERE state IN ('queued', 'running') AND key_id IS NOT NULL DO NOTHING RETURNING {Columns}");
+        var now = time.GetUtcNow();
+        command.Parameters.AddWithValue("id", Guid.CreateVersion7(now));
+        command.Parameters.AddWithValue("kind", kind);
+        command.Parameters.AddWithValue("by", requestedBy.Length > 128 ? requestedBy[..128] : requestedBy);
+        command.Parameters.AddWithValue("now", now);
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("key", keyId);
+        return await ReadOneAsync(command, cancellationToken);
+    }
+
+    /// <summary>A job of the tenant's key (another tenant's or another key's job is not found).</summary>
+    public async Task<AdminJob?> FindForKeyAsync(Guid tenantId, Guid keyId, Guid id, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM mislata.admin_jobs WHERE id = @id AND tenant_id = @tenant AND key_id = @key");
+        command.Parameters.AddWithValue("id", id);
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("key", keyId);
+        return await ReadOneAsync(command, cancellationToken);
+    }
+
+    /// <summary>The queued or running job of <paramref name="kind"/> for the key, if any.</summary>
+    public async Task<AdminJob?> UnfinishedForKeyAsync(string kind, Guid tenantId, Guid keyId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(
+            $"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND tenant_id = @tenant AND key_id = @key AND state IN ('queued', 'running')");
+        command.Parameters.AddWithValue("kind", kind);
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("key", keyId);
+        return await ReadOneAsync(command, cancellationToken);
+    }
+
+    /// <summary>Unfinished key jobs of <paramref name="kind"/>, oldest first, at most <paramref name="limit"/>.</summary>
+    public async Task<IReadOnlyList<AdminJob>> UnfinishedKeyJobsAsync(string kind, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(
+            $"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND key_id IS NOT NULL AND state IN ('queued', 'running') ORDER BY created_at, id LIMIT @limit");
+        command.Parameters.AddWithValue("kind", kind);
+        command.Parameters.AddWithValue("limit", limit);
+        var jobs = new List<AdminJob>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            jobs.Add(Read(reader));
+        }
+
+        return jobs;
+    }
+
+    /// <summary>
+    /// A key job's batch, inside the caller's transaction: <paramref name="done"/> more items done, the failed ones counted
+    /// and named (the list stops at <paramref name="maxListed"/>), and the position the next batch starts after.
+    /// </summary>
+    public static async Task<AdminJob?> AdvanceKeyJobAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, int done, IReadOnlyList<string> failed, string? position, int maxListed,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        await using var command = new NpgsqlCommand(
+            "UPDATE mislata.admin_jobs SET done = done + @done, failed = failed + @failed, " +
+            "total = GREATEST(total, done + @done + failed + @failed), " +
+            "failed_references = (failed_references || @refs)[1:@max], position = COALESCE(@position, position) " +
+            $"WHERE id = @id AND state = 'running' RETURNING {Columns}", connection, transaction);
+        command.Parameters.AddWithValue("id", id);
+        command.Parameters.AddWithValue("done", done);
+        command.Parameters.AddWithValue("failed", failed.Count);
+        command.Parameters.AddWithValue("refs", failed.ToArray());
+        command.Parameters.AddWithValue("max", maxListed);
+        command.Parameters.Add(new NpgsqlParameter("position", NpgsqlTypes.NpgsqlDbType.Varchar) { Value = (object?)position ?? DBNull.Value });
+        return await ReadOneAsync(command, cancellationToken);
+    }
+
     public async Task<AdminJob?> FinishAsync(Guid id, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(
-            $"UPDATE mislata.admin_jobs SET state = 'succeeded', done = total, finished_at = @now, error = NULL WHERE id = @id AND state = 'running' RETURNING {Columns}");
+            // A key's job keeps its own figures: what failed was not done.
+            $"UPDATE mislata.admin_jobs SET state = 'succeeded', done = CASE WHEN key_id IS NULL THEN total ELSE done END, finished_at = @now, error = NULL " +
+            $"WHERE id = @id AND state = 'running' RETURNING {Columns}");
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("now", time.GetUtcNow());
         return await ReadOneAsync(command, cancellationToken);
@@ -127,5 +214,10 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
             reader.GetFieldValue<DateTimeOffset>(6),
             reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
             reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
-            reader.IsDBNull(9) ? null : reader.GetString(9));
+            reader.IsDBNull(9) ? null : reader.GetString(9),
+            reader.GetInt32(10),
+            reader.IsDBNull(11) ? null : reader.GetGuid(11),
+            reader.IsDBNull(12) ? null : reader.GetGuid(12),
+            reader.GetFieldValue<string[]>(13),
+            reader.IsDBNull(14) ? null : reader.GetString(14));
 }

@@ -133,8 +133,13 @@ public static partial class DatabaseGrants
                 ["platform_keys"] = new(Identity: Read, Api: Read, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
                 ["platform_key_origin"] = new(Identity: None, Api: None, Worker: None),
 
-                // Admin jobs (the master-key rotation): the api queues them and reports their progress; the worker runs them.
+                // Admin jobs (the master-key rotation, a key's rewrap-all): the api queues them and reports their
+                // progress; the worker runs them.
                 ["admin_jobs"] = new(Identity: None, Api: Advance, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
+
+                // Payload references (ciphertexts a tenant registers): the api manages them; the worker's rewrap-all job
+                // replaces a payload by its rewrapped one (UPDATE, never a new or removed row).
+                ["key_payloads"] = new(Identity: None, Api: ReadWrite, Worker: new ServiceAccess(TableAccess.Select | TableAccess.Update)),
             }.ToFrozenDictionary(StringComparer.Ordinal)),
         new(Identity.IdentityStoreDbContext.Schema,
             Default: new(Identity: ReadWrite, Api: None, Worker: None),

@@ -38,10 +38,6 @@ public sealed class SecretSealingKey : IDisposable
 /// </summary>
 public sealed class SecretValueSealer(MislataDbContext db, ITenantKeyWrapper keyWrapper, IRandomSource random)
 {
-    private const byte BlobVersion = 1;
-    private const int NonceLength = 12;
-    private const int TagLength = 16;
-
     /// <summary>The tenant's newest data key (the caller disposes it); loaded before a row lock is taken, to keep the lock short.</summary>
     public async Task<SecretSealingKey> SealingKeyAsync(Guid tenantId, CancellationToken cancellationToken)
     {
@@ -81,40 +77,12 @@ public sealed class SecretValueSealer(MislataDbContext db, ITenantKeyWrapper key
         }
     }
 
-    internal static byte[] Seal(ReadOnlySpan<byte> dek, Guid tenantId, Guid secretId, int version, ReadOnlySpan<byte> plaintext, IRandomSource random)
-    {
-        var blob = new byte[1 + NonceLength + plaintext.Length + TagLength];
-        blob[0] = BlobVersion;
-        var nonce = blob.AsSpan(1, NonceLength);
-        random.Fill(nonce);
-        using var aes = new AesGcm(dek, TagLength);
-        aes.Encrypt(nonce, plaintext, blob.AsSpan(1 + NonceLength, plaintext.Length), blob.AsSpan(blob.Length - TagLength),
-            AssociatedData(tenantId, secretId, version));
-        return blob;
-    }
+    internal static byte[] Seal(ReadOnlySpan<byte> dek, Guid tenantId, Guid secretId, int version, ReadOnlySpan<byte> plaintext, IRandomSource random) =>
+        DataKeyBlob.Seal(dek, AssociatedData(tenantId, secretId, version), plaintext, random);
 
     /// <summary>The caller zeroes the result. Any mismatch → <see cref="CryptoError.DecryptionFailed"/> (no detail on purpose).</summary>
-    internal static byte[] Open(ReadOnlySpan<byte> dek, Guid tenantId, Guid secretId, int version, ReadOnlySpan<byte> blob)
-    {
-        if (blob.Length < 1 + NonceLength + TagLength || blob[0] != BlobVersion)
-        {
-            throw new CryptoException(CryptoError.DecryptionFailed, "Decryption failed.");
-        }
-
-        var plaintext = new byte[blob.Length - 1 - NonceLength - TagLength];
-        try
-        {
-            using var aes = new AesGcm(dek, TagLength);
-            aes.Decrypt(blob.Slice(1, NonceLength), blob.Slice(1 + NonceLength, plaintext.Length), blob[^TagLength..], plaintext,
-                AssociatedData(tenantId, secretId, version));
-            return plaintext;
-        }
-        catch (CryptographicException)
-        {
-            CryptographicOperations.ZeroMemory(plaintext);
-            throw new CryptoException(CryptoError.DecryptionFailed, "Decryption failed.");
-        }
-    }
+    internal static byte[] Open(ReadOnlySpan<byte> dek, Guid tenantId, Guid secretId, int version, ReadOnlySpan<byte> blob) =>
+        DataKeyBlob.Open(dek, AssociatedData(tenantId, secretId, version), blob);
 
     internal static byte[] AssociatedData(Guid tenantId, Guid secretId, int version) =>
         Encoding.UTF8.GetBytes(FormattableString.Invariant($"mislata/v1/secret|{tenantId:D}|{secretId:D}|{version}"));

@@ -16,9 +16,11 @@ public sealed record ImportKeyRequest(
 /// <summary>
 /// <c>PATCH /keys/{id}</c>: absent fields stay; <c>rotationPeriodDays: 0</c> turns automatic rotation off; <c>description: ""</c>
 /// clears it. Any other member (a name, an algorithm) is refused rather than silently ignored: they cannot change.
+/// <c>force: true</c> raises <c>minDecryptionVersion</c> even above registered payload references (they stop decrypting).
 /// </summary>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record UpdateKeyRequest(string? Description, IReadOnlyList<string?>? Tags, int? RotationPeriodDays, bool? IsDefault, int? MinDecryptionVersion);
+public sealed record UpdateKeyRequest(
+    string? Description, IReadOnlyList<string?>? Tags, int? RotationPeriodDays, bool? IsDefault, int? MinDecryptionVersion, bool? Force = null);
 
 public sealed record KeyVersionResponse(int Version, string State, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt);
 
@@ -61,7 +63,7 @@ public sealed record KeyResponse(
         return ok;
     }
 
-    private static string VersionStateName(KeyVersionState state) => state switch
+    public static string VersionStateName(KeyVersionState state) => state switch
     {
         KeyVersionState.Active => "active",
         KeyVersionState.Deprecated => "deprecated",

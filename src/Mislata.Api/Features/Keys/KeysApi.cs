@@ -39,7 +39,8 @@ public static class KeysApi
             .WithSummary("Import a key (BYOK)").WithDescription("`material` in `pkcs8` (base64 DER or PEM), `raw` (base64) or `jwk`; checked for consistency, then sealed. Never echoed.");
         group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a key with its versions");
         group.MapPatch("/{id:guid}", UpdateAsync).RequireScope(Scopes.KeysWrite)
-            .WithSummary("Update a key").WithDescription("`description`, `tags`, `rotationPeriodDays` (0 = off), `isDefault`, `minDecryptionVersion`.");
+            .WithSummary("Update a key").WithDescription("`description`, `tags`, `rotationPeriodDays` (0 = off), `isDefault`, `minDecryptionVersion`, `force`. " +
+                "Raising `minDecryptionVersion` above the version of a registered payload reference answers `409 conflict` (run rewrap-all first) unless `force` is true.");
         group.MapPost("/{id:guid}/rotate", RotateAsync).RequireScope(Scopes.KeysWrite).WithSummary("Rotate: a new current version");
         group.MapPost("/{id:guid}/disable", DisableAsync).RequireScope(Scopes.KeysWrite).WithSummary("Disable: the key refuses every operation");
         group.MapPost("/{id:guid}/enable", EnableAsync).RequireScope(Scopes.KeysWrite).WithSummary("Enable a disabled key");
@@ -204,7 +205,7 @@ public static class KeysApi
         await FindAsync(db, http.GetCaller().TenantId!.Value, id, ct) is { } key ? TypedResults.Ok(KeyResponse.From(key)) : Problem.NotFound();
 
     private static async Task<Results<Ok<KeyResponse>, ProblemHttpResult>> UpdateAsync(
-        Guid id, UpdateKeyRequest request, HttpContext http, KeyAdministration keys, CancellationToken ct)
+        Guid id, UpdateKeyRequest request, HttpContext http, KeyAdministration keys, PayloadReferenceStore payloads, CancellationToken ct)
     {
         var errors = new FieldErrors();
         var description = Description(errors, request.Description);
@@ -221,8 +222,18 @@ public static class KeysApi
         }
 
         var changes = new KeyChanges(description, tags, request.RotationPeriodDays is 0 ? null : request.RotationPeriodDays,
-            ClearRotationPeriod: request.RotationPeriodDays is 0, request.IsDefault, request.MinDecryptionVersion);
-        return Answer(await keys.UpdateAsync(http.GetCaller().TenantId!.Value, id, changes, http.GetActor(), ct));
+            ClearRotationPeriod: request.RotationPeriodDays is 0, request.IsDefault, request.MinDecryptionVersion, request.Force ?? false);
+        var tenantId = http.GetCaller().TenantId!.Value;
+        var (key, error) = await keys.UpdateAsync(tenantId, id, changes, http.GetActor(), ct);
+        if (error == KeyError.PayloadsHeld)
+        {
+            var held = await payloads.CountBelowAsync(tenantId, id, request.MinDecryptionVersion!.Value, ct);
+            return Problem.Of(409, ErrorCodes.Conflict, "Payloads still under older versions",
+                $"{held} registered payload reference(s) are under a version below {request.MinDecryptionVersion}: run POST /api/v1/keys/{id:D}/rewrap-all " +
+                $"first (see GET /api/v1/keys/{id:D}/coverage), or send \"force\": true to make them undecryptable.");
+        }
+
+        return Answer((key, error));
     }
 
     private static async Task<Results<Ok<KeyResponse>, ProblemHttpResult>> RotateAsync(Guid id, HttpContext http, KeyAdministration keys, CancellationToken ct) =>
@@ -327,6 +338,7 @@ public static class KeysApi
         KeyError.DefaultTaken => Problem.Of(409, ErrorCodes.Conflict, "Conflict", "Another key became the default of this type at the same time; retry."),
         KeyError.Concurrent => Problem.Of(409, ErrorCodes.Conflict, "Conflict", "The key was changed at the same time; retry."),
         KeyError.FeatureNotInPlan => Problem.Of(403, ErrorCodes.Forbidden, "Forbidden", "The tenant's plan does not include importing keys (BYOK)."),
+        KeyError.PayloadsHeld => Problem.Of(409, ErrorCodes.Conflict, "Payloads still under older versions", "Registered payload references are under older versions: run rewrap-all first, or force it."),
         _ => throw new ArgumentOutOfRangeException(nameof(error), error, "not a failure"),
     };
 

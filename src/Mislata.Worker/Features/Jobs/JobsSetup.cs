@@ -6,7 +6,9 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.Extensions.Caching.Distributed;
 using Mislata.Core.Access;
 using Mislata.Infrastructure.Authentication;
+using Mislata.Infrastructure.Encryption;
 using Mislata.Infrastructure.Entropy;
+using Mislata.Infrastructure.Keys;
 using Mislata.Infrastructure.Identity;
 using Mislata.Worker.Features.Audit;
 using Mislata.Worker.Features.Entropy;
@@ -46,8 +48,16 @@ internal static class JobsSetup
         builder.Services.AddMislataEntropyPool();
         builder.Services.AddHttpClient(EntropyPoolFiller.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHostedService<EntropyPoolFiller>();
+        builder.Services.AddSingleton<JobRunLock>();
         builder.Services.AddSingleton<MasterKeyRotationRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MasterKeyRotationRunner>());
+
+        // Rewrap-all runs the cryptographic operations here: the key cache (invalidated over mislata:access:*, which the
+        // worker subscribes to) and the usage counters, flushed to key_versions like the api's.
+        builder.Services.AddMislataCryptoOperations();
+        builder.Services.AddMislataKeyRewrap();
+        builder.Services.AddSingleton<KeyRewrapRunner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyRewrapRunner>());
         builder.Services.AddTransient<LicenceCheckJob>();
         builder.Services.AddHttpClient<LicenceRevocationClient>(c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHangfireServer(o =>
