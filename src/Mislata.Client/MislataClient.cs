@@ -88,7 +88,7 @@ public sealed class MislataClient
     internal static string Id(Guid id) => id.ToString("D");
 }
 
-/// <summary>Keys: create, list, rotate, disable/enable, schedule deletion and restore, export public parts, import (BYOK).</summary>
+/// <summary>Keys: create, list, rotate, disable/enable, schedule deletion and restore, export public parts, import (BYOK), payload references and rewrap-all.</summary>
 public sealed class KeysClient
 {
     private readonly MislataTransport _t;
@@ -140,6 +140,36 @@ public sealed class KeysClient
 
     /// <summary><c>GET /keys/jwks</c>.</summary>
     public Task<JsonWebKeySet> GetJwksAsync(CancellationToken cancellationToken = default) => _t.GetAsync<JsonWebKeySet>("keys/jwks", cancellationToken);
+
+    /// <summary><c>POST /keys/{id}/payloads</c>: registers a payload for rewrap-all (a reference the key has already is a 409).</summary>
+    public Task<PayloadReference> RegisterPayloadAsync(Guid id, RegisterPayloadRequest request, CancellationToken cancellationToken = default) =>
+        _t.PostAsync<PayloadReference>($"keys/{MislataClient.Id(id)}/payloads", request, cancellationToken);
+
+    /// <summary><c>GET /keys/{id}/payloads</c>: one page, in reference order.</summary>
+    public Task<Page<PayloadReference>> ListPayloadsAsync(
+        Guid id, int? minVersion = null, int? maxVersion = null, int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<PayloadReference>>(MislataTransport.Query($"keys/{MislataClient.Id(id)}/payloads",
+            ("minVersion", minVersion), ("maxVersion", maxVersion), ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>GET /keys/{id}/payloads/{reference}</c>.</summary>
+    public Task<PayloadReference> GetPayloadAsync(Guid id, string reference, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<PayloadReference>($"keys/{MislataClient.Id(id)}/payloads/{Uri.EscapeDataString(reference)}", cancellationToken);
+
+    /// <summary><c>DELETE /keys/{id}/payloads/{reference}</c>.</summary>
+    public Task DeletePayloadAsync(Guid id, string reference, CancellationToken cancellationToken = default) =>
+        _t.DeleteAsync($"keys/{MislataClient.Id(id)}/payloads/{Uri.EscapeDataString(reference)}", cancellationToken);
+
+    /// <summary><c>POST /keys/{id}/rewrap-all</c>: queues the job; follow it with <see cref="GetJobAsync"/>.</summary>
+    public Task<KeyJob> RewrapAllAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _t.PostAsync<KeyJob>($"keys/{MislataClient.Id(id)}/rewrap-all", null, cancellationToken);
+
+    /// <summary><c>GET /keys/{id}/jobs/{jobId}</c>.</summary>
+    public Task<KeyJob> GetJobAsync(Guid id, Guid jobId, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<KeyJob>($"keys/{MislataClient.Id(id)}/jobs/{MislataClient.Id(jobId)}", cancellationToken);
+
+    /// <summary><c>GET /keys/{id}/coverage</c>.</summary>
+    public Task<KeyCoverage> GetCoverageAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<KeyCoverage>($"keys/{MislataClient.Id(id)}/coverage", cancellationToken);
 }
 
 /// <summary>Cryptographic operations (scope <c>encryption:write</c>). None is retried: they carry no idempotency key.</summary>

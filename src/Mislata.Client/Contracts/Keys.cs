@@ -14,7 +14,8 @@ public sealed record ImportKeyRequest(
 
 /// <summary><c>PATCH /keys/{id}</c>: absent (null) members stay as they are.</summary>
 public sealed record UpdateKeyRequest(
-    string? Description = null, IReadOnlyList<string>? Tags = null, int? RotationPeriodDays = null, bool? IsDefault = null, int? MinDecryptionVersion = null);
+    string? Description = null, IReadOnlyList<string>? Tags = null, int? RotationPeriodDays = null, bool? IsDefault = null, int? MinDecryptionVersion = null,
+    bool? Force = null);
 
 /// <summary>A version of a key: <c>state</c> active, deprecated or destroyed.</summary>
 public sealed record KeyVersion(int Version, string State, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt);
@@ -46,3 +47,21 @@ public sealed record PublicKey(
 
 /// <summary>RFC 7517 JWK Set of the tenant's enabled asymmetric keys.</summary>
 public sealed record JsonWebKeySet(IReadOnlyList<JsonElement> Keys);
+
+/// <summary><c>POST /keys/{id}/payloads</c>: a ciphertext you store elsewhere, under your own reference (1..200 characters, unique per key).</summary>
+public sealed record RegisterPayloadRequest(string Reference, string EncryptedPayload, string? Context = null);
+
+/// <summary>A registered payload reference (the context is never echoed).</summary>
+public sealed record PayloadReference(
+    string Reference, string EncryptedPayload, int KeyVersion, bool HasContext, DateTimeOffset RegisteredAt, DateTimeOffset UpdatedAt);
+
+/// <summary>A key job (rewrap-all): <c>state</c> queued, running, succeeded or failed.</summary>
+public sealed record KeyJob(
+    Guid JobId, Guid KeyId, string Kind, string State, int Total, int Done, int Failed, IReadOnlyList<string> FailedReferences,
+    DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error);
+
+/// <summary>One version's coverage: registered payloads and encryptions Mislata made under it.</summary>
+public sealed record VersionCoverage(int Version, string State, long RegisteredPayloads, long Encryptions);
+
+/// <summary><c>GET /keys/{id}/coverage</c>.</summary>
+public sealed record KeyCoverage(Guid KeyId, int CurrentVersion, int MinDecryptionVersion, long RegisteredBelowCurrent, IReadOnlyList<VersionCoverage> Versions);
