@@ -45,14 +45,7 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
             $"SELECT {Columns} FROM mislata.admin_jobs WHERE (@kind::text IS NULL OR kind = @kind) ORDER BY created_at DESC, id DESC LIMIT @limit");
         command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
         command.Parameters.AddWithValue("limit", limit);
-        var jobs = new List<AdminJob>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            jobs.Add(Read(reader));
-        }
-
-        return jobs;
+        return await ReadManyAsync(command, cancellationToken);
     }
 
     /// <summary>The queued or running platform job of <paramref name="kind"/>, if any.</summary>
@@ -147,14 +140,7 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
             $"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND key_id IS NOT NULL AND state IN ('queued', 'running') ORDER BY created_at, id LIMIT @limit");
         command.Parameters.AddWithValue("kind", kind);
         command.Parameters.AddWithValue("limit", limit);
-        var jobs = new List<AdminJob>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            jobs.Add(Read(reader));
-        }
-
-        return jobs;
+        return await ReadManyAsync(command, cancellationToken);
     }
 
     /// <summary>
@@ -200,6 +186,18 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
         command.Parameters.AddWithValue("now", time.GetUtcNow());
         command.Parameters.AddWithValue("error", error.Length > 500 ? error[..500] : error);
         return await ReadOneAsync(command, cancellationToken);
+    }
+
+    private static async Task<List<AdminJob>> ReadManyAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var jobs = new List<AdminJob>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            jobs.Add(Read(reader));
+        }
+
+        return jobs;
     }
 
     private static async Task<AdminJob?> ReadOneAsync(NpgsqlCommand command, CancellationToken cancellationToken)

@@ -48,6 +48,13 @@ public sealed class OpenApiContractTests(Tenancy.TenancyFixture fixture)
         yield return (c => c.Keys.RestoreAsync(A), null, typeof(Key));
         yield return (c => c.Keys.GetPublicKeyAsync(A), null, typeof(PublicKey));
         yield return (c => c.Keys.GetJwksAsync(), null, typeof(JsonWebKeySet));
+        yield return (c => c.Keys.RegisterPayloadAsync(A, new RegisterPayloadRequest("r", "p", "c")), typeof(RegisterPayloadRequest), typeof(PayloadReference));
+        yield return (c => c.Keys.ListPayloadsAsync(A, 1, 2), null, typeof(Page<PayloadReference>));
+        yield return (c => c.Keys.GetPayloadAsync(A, B.ToString("D")), null, typeof(PayloadReference));
+        yield return (c => c.Keys.DeletePayloadAsync(A, B.ToString("D")), null, null);
+        yield return (c => c.Keys.RewrapAllAsync(A), null, typeof(KeyJob));
+        yield return (c => c.Keys.GetJobAsync(A, B), null, typeof(KeyJob));
+        yield return (c => c.Keys.GetCoverageAsync(A), null, typeof(KeyCoverage));
         yield return (c => c.Crypto.EncryptAsync(new EncryptRequest("p")), typeof(EncryptRequest), typeof(EncryptResult));
         yield return (c => c.Crypto.DecryptAsync(new DecryptRequest("p")), typeof(DecryptRequest), typeof(DecryptResult));
         yield return (c => c.Crypto.EncryptBatchAsync(new EncryptBatchRequest([])), typeof(EncryptBatchRequest), typeof(BatchResult<EncryptItemResult>));

@@ -197,6 +197,8 @@ public sealed class KeyRewrapAllTests(KeyRewrapFixture fixture) : IClassFixture<
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync(U($"/api/v1/keys/{keyId}/payloads/orders%2Fbad"))).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync(U($"/api/v1/keys/{keyId}/payloads/orders%2Ftampered"))).StatusCode);
         await ProblemAsync(await client.GetAsync(U($"/api/v1/keys/{keyId}/payloads/orders%2Fbad")), HttpStatusCode.NotFound, "not_found");
+        Assert.Equal("orders/00", (await JsonAsync(await client.GetAsync(U($"/api/v1/keys/{keyId}/payloads/orders/00")), HttpStatusCode.OK)).GetProperty("reference").GetString());
+        Assert.Equal("orders/00", (await JsonAsync(await client.GetAsync(U($"/api/v1/keys/{keyId}/payloads/orders%2F00")), HttpStatusCode.OK)).GetProperty("reference").GetString());
         Assert.Equal(2, (await JsonAsync(await client.PatchAsJsonAsync(U($"/api/v1/keys/{keyId}"), new { minDecryptionVersion = 2 }), HttpStatusCode.OK))
             .GetProperty("minDecryptionVersion").GetInt32());
 

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -72,8 +73,8 @@ public static class PayloadReferencesApi
                 "`409 conflict` for a reference the key already has; `429 quota_exceeded` past 100,000 references per key.");
         group.MapGet("/payloads", ListAsync).RequireScope(Scopes.KeysRead)
             .WithSummary("List payload references").WithDescription("`minVersion`, `maxVersion`, `limit` 1..100 (default 50), `cursor`; ordered by reference; `{data, nextCursor}` with each encryptedPayload (ciphertext).");
-        group.MapGet("/payloads/{reference}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a payload reference");
-        group.MapDelete("/payloads/{reference}", DeleteAsync).RequireScope(Scopes.KeysWrite).WithSummary("Forget a payload reference").WithDescription("`204`; the payload itself is the tenant's.");
+        group.MapGet("/payloads/{**reference}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a payload reference");
+        group.MapDelete("/payloads/{**reference}", DeleteAsync).RequireScope(Scopes.KeysWrite).WithSummary("Forget a payload reference").WithDescription("`204`; the payload itself is the tenant's.");
         group.MapPost("/rewrap-all", RewrapAllAsync).RequireScope(Scopes.KeysWrite)
             .WithSummary("Rewrap every registered payload under the current version")
             .WithDescription("Queues the key's rewrap-all job (the worker runs it in batches, resumable): `202` `{jobId, state}` with Location `/api/v1/keys/{id}/jobs/{jobId}`. " +
@@ -174,9 +175,9 @@ public static class PayloadReferencesApi
     }
 
     private static async Task<Results<Ok<PayloadReferenceResponse>, ProblemHttpResult>> GetAsync(
-        Guid id, string reference, HttpContext http, PayloadReferenceStore store, CancellationToken ct)
+        Guid id, HttpContext http, PayloadReferenceStore store, CancellationToken ct)
     {
-        if (!PayloadReferenceRules.IsValidReference(reference))
+        if (ReferenceOf(http) is not { } reference)
         {
             return Problem.NotFound();
         }
@@ -187,10 +188,10 @@ public static class PayloadReferencesApi
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
-        Guid id, string reference, HttpContext http, PayloadReferenceStore store, IAuditLog audit, CancellationToken ct)
+        Guid id, HttpContext http, PayloadReferenceStore store, IAuditLog audit, CancellationToken ct)
     {
         var tenantId = http.GetCaller().TenantId!.Value;
-        if (!PayloadReferenceRules.IsValidReference(reference) || !await store.DeleteAsync(tenantId, id, reference, ct))
+        if (ReferenceOf(http) is not { } reference || !await store.DeleteAsync(tenantId, id, reference, ct))
         {
             return Problem.NotFound();
         }
@@ -264,6 +265,35 @@ public static class PayloadReferencesApi
             .Select(k => new KeyFigures(k.State, k.CurrentVersion, k.MinDecryptionVersion)).SingleOrDefaultAsync(ct);
 
     private sealed record KeyFigures(KeyState State, int Current, int MinDecryption);
+
+    /// <summary>
+    /// The reference of <c>…/payloads/{reference}</c>, percent-decoded exactly once from the request's raw target: the
+    /// router leaves <c>%2F</c> encoded but decodes the rest, which would make <c>orders%2F1</c> and <c>orders/1</c>
+    /// different references. A reference may hold <c>/</c> written either way. Null when it is not a valid reference.
+    /// </summary>
+    private static string? ReferenceOf(HttpContext http)
+    {
+        var raw = http.Features.Get<IHttpRequestFeature>()?.RawTarget ?? http.Request.Path.Value ?? string.Empty;
+        var query = raw.IndexOf('?', StringComparison.Ordinal);
+        var path = query < 0 ? raw : raw[..query];
+        var at = path.IndexOf("/payloads/", StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        string reference;
+        try
+        {
+            reference = Uri.UnescapeDataString(path[(at + "/payloads/".Length)..]);
+        }
+        catch (UriFormatException)
+        {
+            return null;
+        }
+
+        return PayloadReferenceRules.IsValidReference(reference) ? reference : null;
+    }
 
     private static int? Version(FieldErrors errors, string field, string? value)
     {

@@ -10,33 +10,19 @@ namespace Mislata.Worker.Features.Keys;
 /// <see cref="JobRunLock"/> (<c>mislata:jobs:lock:key-rewrap-all:{jobId}</c>): workers share the queue, one job runs on one
 /// worker at a time, and a job whose worker died is resumed by the next poll once its lock expired.
 /// </summary>
-internal sealed partial class KeyRewrapRunner(
+internal sealed class KeyRewrapRunner(
     IServiceProvider services,
     JobRunLock runLock,
     IOptions<KeyRewrapOptions> options,
     TimeProvider time,
-    ILogger<KeyRewrapRunner> logger) : BackgroundService
+    ILogger<KeyRewrapRunner> logger) : PollingJobRunner(options.Value.PollInterval, time, logger)
 {
     public const string LockPrefix = "mislata:jobs:lock:" + KeyRewrapAll.Kind + ":";
     private const int JobsPerPoll = 20;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(options.Value.PollInterval, time);
-        do
-        {
-            try
-            {
-                await RunPendingAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-            {
-                // PostgreSQL, Redis or the audit log unavailable, or the lock lost: the job stays as it is; the next tick resumes it.
-                LogAttemptFailed(logger, ex.GetType().Name);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
-    }
+    protected override string JobName => "rewrap-all job";
+
+    protected override Task PollAsync(CancellationToken cancellationToken) => RunPendingAsync(cancellationToken);
 
     /// <summary>Runs every unfinished rewrap-all job no other worker holds; returns how many this worker ran.</summary>
     internal async Task<int> RunPendingAsync(CancellationToken cancellationToken)
@@ -61,7 +47,4 @@ internal sealed partial class KeyRewrapRunner(
 
         return ran;
     }
-
-    [LoggerMessage(EventId = 782, Level = LogLevel.Warning, Message = "A rewrap-all job did not complete this time ({ErrorType}); it resumes at the next attempt")]
-    private static partial void LogAttemptFailed(ILogger logger, string errorType);
 }
