@@ -23,7 +23,7 @@ public sealed record AdminJob(
 
 /// <summary>
 /// <c>mislata.admin_jobs</c>: the api queues a job, the worker runs it and records its progress. At most one unfinished job
-/// of a kind exists per platform (or per key, for a key's jobs): partial unique indexes, so two requests racing to start
+/// of a kind exists (a partial unique index; a key's job has a kind of its own per key), so two requests racing to start
 /// one cannot both succeed.
 /// </summary>
 public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
@@ -48,10 +48,10 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
         return await ReadManyAsync(command, cancellationToken);
     }
 
-    /// <summary>The queued or running platform job of <paramref name="kind"/>, if any.</summary>
+    /// <summary>The queued or running job of <paramref name="kind"/>, if any.</summary>
     public async Task<AdminJob?> UnfinishedAsync(string kind, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND state IN ('queued', 'running') AND key_id IS NULL");
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND state IN ('queued', 'running')");
         command.Parameters.AddWithValue("kind", kind);
         return await ReadOneAsync(command, cancellationToken);
     }
@@ -61,7 +61,7 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
     {
         await using var command = db.CreateCommand(
             $"INSERT INTO mislata.admin_jobs (id, kind, state, total, done, requested_by, created_at) VALUES (@id, @kind, 'queued', 0, 0, @by, @now) " +
-            $"ON CONFLICT (kind) WHERE state IN ('queued', 'running') AND key_id IS NULL DO NOTHING RETURNING {Columns}");
+            $"ON CONFLICT (kind) WHERE state IN ('queued', 'running') DO NOTHING RETURNING {Columns}");
         var now = time.GetUtcNow();
         command.Parameters.AddWithValue("id", Guid.CreateVersion7(now));
         command.Parameters.AddWithValue("kind", kind);
@@ -95,16 +95,19 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
         return await reader.ReadAsync(cancellationToken) ? (reader.GetInt32(0), reader.GetInt32(1)) : (0, 0);
     }
 
-    /// <summary>A new queued job of a tenant's key, or null when one of this kind is already queued or running for the key.</summary>
+    /// <summary>
+    /// A new queued job of a tenant's key, or null when one of this kind is already queued or running for the key. Stored
+    /// as kind <c>{kind}:{keyId}</c> (<see cref="KeyJobKind"/>), so the unique index of unfinished jobs per kind allows one per key.
+    /// </summary>
     public async Task<AdminJob?> QueueForKeyAsync(string kind, Guid tenantId, Guid keyId, string requestedBy, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(
             $"INSERT INTO mislata.admin_jobs (id, kind, state, total, done, requested_by, created_at, tenant_id, key_id) " +
             $"VALUES (@id, @kind, 'queued', 0, 0, @by, @now, @tenant, @key) " +
-            $"ON CONFLICT (kind, key_id) WHERE state IN ('queued', 'running') AND key_id IS NOT NULL DO NOTHING RETURNING {Columns}");
+            $"ON CONFLICT (kind) WHERE state IN ('queued', 'running') DO NOTHING RETURNING {Columns}");
         var now = time.GetUtcNow();
         command.Parameters.AddWithValue("id", Guid.CreateVersion7(now));
-        command.Parameters.AddWithValue("kind", kind);
+        command.Parameters.AddWithValue("kind", KeyJobKind(kind, keyId));
         command.Parameters.AddWithValue("by", requestedBy.Length > 128 ? requestedBy[..128] : requestedBy);
         command.Parameters.AddWithValue("now", now);
         command.Parameters.AddWithValue("tenant", tenantId);
@@ -127,18 +130,22 @@ public sealed class AdminJobStore(NpgsqlDataSource db, TimeProvider time)
     {
         await using var command = db.CreateCommand(
             $"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND tenant_id = @tenant AND key_id = @key AND state IN ('queued', 'running')");
-        command.Parameters.AddWithValue("kind", kind);
+        command.Parameters.AddWithValue("kind", KeyJobKind(kind, keyId));
         command.Parameters.AddWithValue("tenant", tenantId);
         command.Parameters.AddWithValue("key", keyId);
         return await ReadOneAsync(command, cancellationToken);
     }
 
-    /// <summary>Unfinished key jobs of <paramref name="kind"/>, oldest first, at most <paramref name="limit"/>.</summary>
+    /// <summary>The stored kind of a key's job: <c>{kind}:{keyId}</c>.</summary>
+    public static string KeyJobKind(string kind, Guid keyId) => kind + ":" + keyId.ToString("D");
+
+    /// <summary>Unfinished key jobs of <paramref name="kind"/> (of any key), oldest first, at most <paramref name="limit"/>.</summary>
     public async Task<IReadOnlyList<AdminJob>> UnfinishedKeyJobsAsync(string kind, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(
-            $"SELECT {Columns} FROM mislata.admin_jobs WHERE kind = @kind AND key_id IS NOT NULL AND state IN ('queued', 'running') ORDER BY created_at, id LIMIT @limit");
-        command.Parameters.AddWithValue("kind", kind);
+            $"SELECT {Columns} FROM mislata.admin_jobs WHERE key_id IS NOT NULL AND starts_with(kind, @prefix) AND state IN ('queued', 'running') " +
+            "ORDER BY created_at, id LIMIT @limit");
+        command.Parameters.AddWithValue("prefix", kind + ":");
         command.Parameters.AddWithValue("limit", limit);
         return await ReadManyAsync(command, cancellationToken);
     }

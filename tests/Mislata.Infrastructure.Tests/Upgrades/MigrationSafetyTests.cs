@@ -28,6 +28,11 @@ public sealed class MigrationSafetyTests
             "creates three new tables (platform_keys, platform_key_origin, admin_jobs) and an index, and records in SQL whether the database " +
             "already held data (the legacy flag); no existing row or column changes. The release before ignores the new tables, and on a " +
             "legacy installation the platform key is the master key, so old and new replicas derive the same keys side by side",
+        ["20261207170000_PayloadReferences: sql"] =
+            "creates a new table (key_payloads) and an index, adds nullable or defaulted columns to key_versions (encryption_count, 0, then set " +
+            "to invocation_count for AES keys) and admin_jobs, and a check that holds for every existing row (both new ids null). Indexes and " +
+            "existing columns stay: the previous release queues and runs its admin jobs and flushes usage as before; it does not count " +
+            "encryption_count, which only makes coverage low for the upgrade's minutes",
     };
 
     [Fact]

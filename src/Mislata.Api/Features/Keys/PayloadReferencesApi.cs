@@ -37,7 +37,8 @@ public sealed record KeyJobResponse(
     Guid JobId, Guid KeyId, string Kind, string State, int Total, int Done, int Failed, IReadOnlyList<string> FailedReferences,
     DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error)
 {
-    public static KeyJobResponse From(AdminJob job) => new(job.Id, job.KeyId!.Value, job.Kind, job.State, job.Total, job.Done, job.Failed,
+    /// <summary>The job as its tenant sees it: the kind without the key id it is stored with.</summary>
+    public static KeyJobResponse From(AdminJob job) => new(job.Id, job.KeyId!.Value, job.Kind.Split(':')[0], job.State, job.Total, job.Done, job.Failed,
         job.FailedReferences ?? [], job.CreatedAt, job.StartedAt, job.FinishedAt, job.Error);
 }
 

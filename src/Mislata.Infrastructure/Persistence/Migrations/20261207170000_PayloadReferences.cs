@@ -8,7 +8,8 @@ namespace Mislata.Infrastructure.Persistence.Migrations
     /// <summary>
     /// Payload references (<see cref="Keys.PayloadReferenceStore"/>): ciphertexts a tenant registers with the key that made
     /// them, for the rewrap-all job. Plain SQL outside the EF model, like the admin jobs, which now also run per key
-    /// (tenant_id, key_id) with a failure count, the failed references (names only) and a resumable position. Each key
+    /// (tenant_id, key_id) with a failure count, the failed references (names only) and a resumable position. Additive
+    /// only: the previous release keeps working beside it (rolling upgrade). Each key
     /// version counts its encryptions (coverage); an AES version starts from its invocation count, which counted exactly those.
     /// </summary>
     [DbContext(typeof(MislataDbContext))]
@@ -45,10 +46,8 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                     ADD COLUMN position character varying(200) NULL,
                     ADD CONSTRAINT ck_admin_jobs_key_tenant CHECK ((tenant_id IS NULL) = (key_id IS NULL));
 
-                -- Platform jobs: one unfinished per kind; key jobs: one unfinished per kind and key.
-                DROP INDEX mislata."IX_admin_jobs_kind_unfinished";
-                CREATE UNIQUE INDEX "IX_admin_jobs_kind_unfinished" ON mislata.admin_jobs (kind) WHERE state IN ('queued', 'running') AND key_id IS NULL;
-                CREATE UNIQUE INDEX "IX_admin_jobs_key_unfinished" ON mislata.admin_jobs (kind, key_id) WHERE state IN ('queued', 'running') AND key_id IS NOT NULL;
+                -- A key's job is stored as kind '{kind}:{keyId}': the existing unique index of unfinished jobs per kind then
+                -- allows one per key, and is left as it is, so the previous release queues its jobs beside this one.
                 CREATE INDEX "IX_admin_jobs_key" ON mislata.admin_jobs (tenant_id, key_id);
                 """);
         }
@@ -59,9 +58,6 @@ namespace Mislata.Infrastructure.Persistence.Migrations
             migrationBuilder.Sql("""
                 DELETE FROM mislata.admin_jobs WHERE key_id IS NOT NULL;
                 DROP INDEX mislata."IX_admin_jobs_key";
-                DROP INDEX mislata."IX_admin_jobs_key_unfinished";
-                DROP INDEX mislata."IX_admin_jobs_kind_unfinished";
-                CREATE UNIQUE INDEX "IX_admin_jobs_kind_unfinished" ON mislata.admin_jobs (kind) WHERE state IN ('queued', 'running');
                 ALTER TABLE mislata.admin_jobs DROP CONSTRAINT ck_admin_jobs_key_tenant, DROP COLUMN position, DROP COLUMN failed_references,
                     DROP COLUMN failed, DROP COLUMN key_id, DROP COLUMN tenant_id;
                 ALTER TABLE mislata.key_versions DROP COLUMN encryption_count;
