@@ -87,41 +87,9 @@ public sealed class CryptoOperations(
         }
     }
 
-    public async Task<IReadOnlyList<Outcome<DecryptResult>>> DecryptBatchAsync(
-        Guid tenantId, IReadOnlyList<DecryptRequest> items, RequestActor actor, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        var leases = new LeaseSet(this, tenantId);
-        try
-        {
-            var results = new Outcome<DecryptResult>[items.Count];
-            for (var i = 0; i < items.Count; i++)
-            {
-                if (!TryParse(items[i].EncryptedPayload, out var payload, out var detail))
-                {
-                    results[i] = Outcome<DecryptResult>.Fail(OperationError.InvalidPayload, detail);
-                    continue;
-                }
-
-                var (lease, error) = await leases.GetAsync(payload.KeyId, Operation.Decrypt, cancellationToken);
-                if (lease is null)
-                {
-                    results[i] = Outcome<DecryptResult>.Fail(error, DetailOf(error));
-                    continue;
-                }
-
-                results[i] = Decrypt(lease, payload, items[i].Context);
-                leases.Count(lease.Key, payload.KeyVersion, results[i].Error);
-            }
-
-            await leases.AuditAsync(actor, "crypto.decrypt.batch", cancellationToken);
-            return results;
-        }
-        finally
-        {
-            leases.Dispose();
-        }
-    }
+    public Task<IReadOnlyList<Outcome<DecryptResult>>> DecryptBatchAsync(
+        Guid tenantId, IReadOnlyList<DecryptRequest> items, RequestActor actor, CancellationToken cancellationToken) =>
+        PayloadBatchAsync(tenantId, items, Operation.Decrypt, Decrypt, actor, "crypto.decrypt.batch", cancellationToken);
 
     /// <summary>Decrypts under the payload's version and encrypts again under the current one (same encoding and context). The plaintext never leaves.</summary>
     public async Task<Outcome<EncryptResult>> RewrapAsync(Guid tenantId, DecryptRequest request, RequestActor actor, CancellationToken cancellationToken)
@@ -151,34 +119,44 @@ public sealed class CryptoOperations(
     /// Many rewraps (the rewrap-all job): each item on its own (errors per item, order kept); one audit event per key and
     /// version read, with its item and failure counts — never the payloads or their contexts.
     /// </summary>
-    public async Task<IReadOnlyList<Outcome<EncryptResult>>> RewrapBatchAsync(
-        Guid tenantId, IReadOnlyList<DecryptRequest> items, RequestActor actor, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Outcome<EncryptResult>>> RewrapBatchAsync(
+        Guid tenantId, IReadOnlyList<DecryptRequest> items, RequestActor actor, CancellationToken cancellationToken) =>
+        PayloadBatchAsync(tenantId, items, Operation.Rewrap, Rewrap, actor, "crypto.rewrap.batch", cancellationToken);
+
+    /// <summary>
+    /// A batch of payloads, each parsed and run on its own by <paramref name="run"/> under its key's lease (acquired once
+    /// per key); one audit event per key and version read.
+    /// </summary>
+    private async Task<IReadOnlyList<Outcome<T>>> PayloadBatchAsync<T>(
+        Guid tenantId, IReadOnlyList<DecryptRequest> items, Operation operation, Func<IOperationKey, EncryptedPayload, string?, Outcome<T>> run,
+        RequestActor actor, string action, CancellationToken cancellationToken)
+        where T : class
     {
         ArgumentNullException.ThrowIfNull(items);
         var leases = new LeaseSet(this, tenantId);
         try
         {
-            var results = new Outcome<EncryptResult>[items.Count];
+            var results = new Outcome<T>[items.Count];
             for (var i = 0; i < items.Count; i++)
             {
                 if (!TryParse(items[i].EncryptedPayload, out var payload, out var detail))
                 {
-                    results[i] = Outcome<EncryptResult>.Fail(OperationError.InvalidPayload, detail);
+                    results[i] = Outcome<T>.Fail(OperationError.InvalidPayload, detail);
                     continue;
                 }
 
-                var (lease, error) = await leases.GetAsync(payload.KeyId, Operation.Rewrap, cancellationToken);
+                var (lease, error) = await leases.GetAsync(payload.KeyId, operation, cancellationToken);
                 if (lease is null)
                 {
-                    results[i] = Outcome<EncryptResult>.Fail(error, DetailOf(error));
+                    results[i] = Outcome<T>.Fail(error, DetailOf(error));
                     continue;
                 }
 
-                results[i] = Rewrap(lease, payload, items[i].Context);
+                results[i] = run(lease, payload, items[i].Context);
                 leases.Count(lease.Key, payload.KeyVersion, results[i].Error);
             }
 
-            await leases.AuditAsync(actor, "crypto.rewrap.batch", cancellationToken);
+            await leases.AuditAsync(actor, action, cancellationToken);
             return results;
         }
         finally

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Mislata.Core.Access;
@@ -10,20 +9,10 @@ using Npgsql;
 
 namespace Mislata.Infrastructure.Keys;
 
-/// <summary>Section <c>KeyRewrap</c> (e.g. <c>KeyRewrap__BatchSize</c>).</summary>
-public sealed class KeyRewrapOptions
+/// <summary>Section <c>KeyRewrap</c> (e.g. <c>KeyRewrap__BatchSize</c>): payloads rewrapped per batch, pause, poll interval.</summary>
+public sealed class KeyRewrapOptions : BatchJobOptions
 {
     public const string Section = "KeyRewrap";
-
-    /// <summary>Payloads rewrapped per transaction (progress is committed after each batch).</summary>
-    [Range(1, 1_000)]
-    public int BatchSize { get; set; } = 100;
-
-    /// <summary>A pause between batches, to spread the load (zero by default).</summary>
-    public TimeSpan BatchPause { get; set; } = TimeSpan.Zero;
-
-    /// <summary>How often a worker looks for a queued or interrupted rewrap-all job.</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>

@@ -10,12 +10,10 @@ using Npgsql;
 
 namespace Mislata.Infrastructure.MasterKeys;
 
-/// <summary>Section <c>MasterKeyRotation</c> (e.g. <c>MasterKeyRotation__BatchSize</c>).</summary>
-public sealed class MasterKeyRotationOptions
+/// <summary>The settings every batched admin job has (the master-key rotation, a key's rewrap-all).</summary>
+public abstract class BatchJobOptions
 {
-    public const string Section = "MasterKeyRotation";
-
-    /// <summary>Wrapped keys moved per transaction (progress is committed after each batch).</summary>
+    /// <summary>Items moved per transaction (progress is committed after each batch).</summary>
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;
 
@@ -24,6 +22,12 @@ public sealed class MasterKeyRotationOptions
 
     /// <summary>How often a worker looks for a queued or interrupted job.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Section <c>MasterKeyRotation</c> (e.g. <c>MasterKeyRotation__BatchSize</c>): wrapped keys per batch, pause, poll interval.</summary>
+public sealed class MasterKeyRotationOptions : BatchJobOptions
+{
+    public const string Section = "MasterKeyRotation";
 }
 
 /// <summary>

@@ -218,6 +218,13 @@ public sealed class KeyRewrapAllTests(KeyRewrapFixture fixture) : IClassFixture<
         Assert.Equal(0L, await fixture.ScalarAsync(
             $"SELECT count(*) FROM mislata.audit_events WHERE tenant_id = '{tenant}' AND (CAST(audit_events AS text) LIKE '%plaintext-marker%' OR CAST(audit_events AS text) LIKE '%ctx-secret%' OR CAST(audit_events AS text) LIKE '%orders/%')"));
 
+        // No service logged a plaintext or a context (the worker included, which decrypted them all).
+        foreach (var service in fixture.Stack.Services)
+        {
+            Assert.False(service.Output.Contains("plaintext-marker", StringComparison.Ordinal), $"{service.Name} logged a plaintext");
+            Assert.False(service.Output.Contains("ctx-secret", StringComparison.Ordinal), $"{service.Name} logged a context");
+        }
+
         // The contexts are stored sealed, never in clear.
         Assert.Equal(3L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.key_payloads WHERE tenant_id = '{tenant}' AND sealed_context IS NOT NULL"));
         Assert.Equal(0L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.key_payloads WHERE tenant_id = '{tenant}' AND position('ctx-secret'::bytea in sealed_context) > 0"));
