@@ -73,6 +73,11 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         { "worker", "SELECT \"PasswordHash\" FROM identity.\"AspNetUsers\"" },
         { "worker", "SELECT \"Email\" FROM identity.\"AspNetUsers\"" },
         { "worker", "UPDATE identity.\"OpenIddictTokens\" SET \"Status\" = 'valid'" },
+
+        // Payload references: the worker's rewrap-all only replaces payloads; identity never sees them.
+        { "worker", "DELETE FROM mislata.key_payloads WHERE false" },
+        { "worker", "INSERT INTO mislata.key_payloads SELECT * FROM mislata.key_payloads WHERE false" },
+        { "identity", "SELECT count(*) FROM mislata.key_payloads" },
         { "worker", "INSERT INTO identity.\"OpenIddictTokens\" (\"Id\") VALUES (gen_random_uuid())" },
         { "worker", "UPDATE identity.\"OpenIddictAuthorizations\" SET \"Status\" = 'valid'" },
         { "api", "DELETE FROM identity.\"OpenIddictAuthorizations\"" },
@@ -128,6 +133,16 @@ public sealed class DatabaseRoleTests(StackFixture fixture)
         await ScalarAsync(connection, "WITH gone AS (DELETE FROM mislata.secret_versions WHERE false RETURNING 1) SELECT count(*) FROM gone");
         await ScalarAsync(connection, "WITH gone AS (DELETE FROM mislata.secrets WHERE false RETURNING 1) SELECT count(*) FROM gone");
         await AssertDeniedAsync(connection, "SELECT * FROM mislata.tenants");
+    }
+
+    [Fact]
+    public async Task The_worker_rewraps_registered_payloads_in_place_and_records_the_jobs_progress()
+    {
+        await using var connection = await OpenAsAsync("worker");
+        await ScalarAsync(connection, "SELECT count(*) FROM mislata.key_payloads WHERE key_version < 2");
+        await ScalarAsync(connection, "WITH moved AS (UPDATE mislata.key_payloads SET key_version = key_version WHERE false RETURNING 1) SELECT count(*) FROM moved");
+        await ScalarAsync(connection, "WITH moved AS (UPDATE mislata.admin_jobs SET failed = failed WHERE false RETURNING 1) SELECT count(*) FROM moved");
+        await AssertDeniedAsync(connection, "INSERT INTO mislata.admin_jobs (id, kind, state, requested_by, created_at) VALUES (gen_random_uuid(), 'x', 'queued', 'w', now())");
     }
 
     [Fact]
