@@ -108,10 +108,13 @@ public sealed partial class KeyRewrapAll(
             return (0, after, null);
         }
 
+        var looked = batch.Count;
+        var position = batch[^1].Reference;
+        var failed = batch.Where(p => p.ContextUnreadable).Select(p => p.Reference).ToList();
+        batch = [.. batch.Where(p => !p.ContextUnreadable)];
         var results = await operations.RewrapBatchAsync(tenantId, [.. batch.Select(p => new DecryptRequest(p.EncryptedPayload, p.Context))],
             RequestActor.System, cancellationToken);
         var done = 0;
-        var failed = new List<string>();
         var now = time.GetUtcNow();
         for (var i = 0; i < batch.Count; i++)
         {
@@ -141,11 +144,10 @@ public sealed partial class KeyRewrapAll(
             }
         }
 
-        var position = batch[^1].Reference;
         await AdminJobStore.AdvanceKeyJobAsync(connection, tx, jobId, done, failed, position, PayloadReferenceRules.MaxListedFailures, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         LogBatch(logger, jobId, done, failed.Count);
-        return (batch.Count, position, null);
+        return (looked, position, null);
     }
 
     private async Task<int?> CurrentVersionAsync(Guid tenantId, Guid keyId, CancellationToken cancellationToken)

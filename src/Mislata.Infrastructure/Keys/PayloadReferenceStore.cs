@@ -27,8 +27,11 @@ public enum PayloadRegistrationError
     Rule,
 }
 
-/// <summary>A payload the rewrap-all job moves: the row as it was read (the update is conditional on it), its context opened.</summary>
-internal sealed record PendingPayload(string Reference, string EncryptedPayload, int KeyVersion, string? Context);
+/// <summary>
+/// A payload the rewrap-all job moves: the row as it was read (the update is conditional on it), its context opened
+/// (<see cref="ContextUnreadable"/> when the sealed context did not open: the payload cannot be rewrapped).
+/// </summary>
+internal sealed record PendingPayload(string Reference, string EncryptedPayload, int KeyVersion, string? Context, bool ContextUnreadable = false);
 
 /// <summary>
 /// <c>mislata.key_payloads</c>: ciphertexts a tenant registers with the key that made them (plain SQL, like the admin
@@ -239,7 +242,18 @@ public sealed class PayloadReferenceStore(NpgsqlDataSource db, ITenantKeyWrapper
                         deks[row.Dek.Value] = dek = await DataKeyAsync(connection, tx, tenantId, row.Dek.Value, cancellationToken);
                     }
 
-                    var plain = DataKeyBlob.Open(dek, ContextAad(tenantId, keyId, row.Reference), sealedContext);
+                    byte[] plain;
+                    try
+                    {
+                        plain = DataKeyBlob.Open(dek, ContextAad(tenantId, keyId, row.Reference), sealedContext);
+                    }
+                    catch (CryptoException)
+                    {
+                        // A sealed context that does not open (tampered in the database): this payload fails, the job goes on.
+                        pending.Add(new PendingPayload(row.Reference, row.Payload, row.Version, null, ContextUnreadable: true));
+                        continue;
+                    }
+
                     context = Encoding.UTF8.GetString(plain);
                     CryptographicOperations.ZeroMemory(plain);
                 }

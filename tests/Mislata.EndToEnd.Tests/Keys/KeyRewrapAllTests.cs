@@ -262,6 +262,31 @@ public sealed class KeyRewrapAllTests(KeyRewrapFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_sealed_context_that_no_longer_opens_fails_only_its_own_payload()
+    {
+        var (tenant, client) = await TenantAsync();
+        using var _ = client;
+        var keyId = await CreateKeyAsync(client, "AES-256-GCM");
+        await RegisterAsync(client, keyId, "a", await EncryptAsync(client, keyId, "one", "ctx-a"), "ctx-a");
+        await RegisterAsync(client, keyId, "b", await EncryptAsync(client, keyId, "two", "ctx-b"), "ctx-b");
+        await fixture.ExecuteAsync(
+            $"UPDATE mislata.key_payloads SET sealed_context = set_byte(sealed_context, 20, get_byte(sealed_context, 20) # 1) WHERE tenant_id = '{tenant}' AND reference = 'a'");
+        await JsonAsync(await client.PostAsync(U($"/api/v1/keys/{keyId}/rotate"), null), HttpStatusCode.OK);
+
+        var jobId = (await JsonAsync(await client.PostAsync(U($"/api/v1/keys/{keyId}/rewrap-all"), null), HttpStatusCode.Accepted)).GetProperty("jobId").GetGuid();
+        var finished = await JobWhenAsync(client, keyId, jobId, Finished, "finished");
+
+        Assert.Equal("succeeded", finished.GetProperty("state").GetString());
+        Assert.Equal((1, 1), (finished.GetProperty("done").GetInt32(), finished.GetProperty("failed").GetInt32()));
+        Assert.Equal(["a"], finished.GetProperty("failedReferences").EnumerateArray().Select(r => r.GetString()));
+        Assert.Equal(1, (await JsonAsync(await client.GetAsync(U($"/api/v1/keys/{keyId}/payloads/a")), HttpStatusCode.OK)).GetProperty("keyVersion").GetInt32());
+        var b = await JsonAsync(await client.GetAsync(U($"/api/v1/keys/{keyId}/payloads/b")), HttpStatusCode.OK);
+        Assert.Equal(2, b.GetProperty("keyVersion").GetInt32());
+        Assert.Equal("two", (await JsonAsync(await client.PostAsJsonAsync(U("/api/v1/decrypt"),
+            new { encryptedPayload = b.GetProperty("encryptedPayload").GetString(), context = "ctx-b" }), HttpStatusCode.OK)).GetProperty("plaintext").GetString());
+    }
+
+    [Fact]
     public async Task Other_tenants_narrower_scopes_bad_input_suspension_revocation_and_postgres_down_answer_problems()
     {
         var (tenant, client) = await TenantAsync();
