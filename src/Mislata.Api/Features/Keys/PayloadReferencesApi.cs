@@ -74,7 +74,8 @@ public static class PayloadReferencesApi
                 "`409 conflict` for a reference the key already has; `429 quota_exceeded` past 100,000 references per key.");
         group.MapGet("/payloads", ListAsync).RequireScope(Scopes.KeysRead)
             .WithSummary("List payload references").WithDescription("`minVersion`, `maxVersion`, `limit` 1..100 (default 50), `cursor`; ordered by reference; `{data, nextCursor}` with each encryptedPayload (ciphertext).");
-        group.MapGet("/payloads/{**reference}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a payload reference");
+        group.MapGet("/payloads/{**reference}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a payload reference")
+            .WithDescription("`{reference, encryptedPayload, keyVersion, hasContext, registeredAt, updatedAt}`: after a rewrap-all, the rewrapped ciphertext. The reference may hold `/`, raw or as `%2F`.");
         group.MapDelete("/payloads/{**reference}", DeleteAsync).RequireScope(Scopes.KeysWrite).WithSummary("Forget a payload reference").WithDescription("`204`; the payload itself is the tenant's.");
         group.MapPost("/rewrap-all", RewrapAllAsync).RequireScope(Scopes.KeysWrite)
             .WithSummary("Rewrap every registered payload under the current version")
