@@ -1,5 +1,7 @@
 using System.Buffers.Text;
 using System.Collections.Immutable;
+using System.Text.Json;
+using Microsoft.IdentityModel.Tokens;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -20,15 +22,15 @@ namespace Mislata.Identity.Features.Management;
 
 internal sealed record CreateApplicationRequest(
     string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType,
-    string? TokenSigningAlgorithm = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null);
 
 internal sealed record UpdateApplicationRequest(
     string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType,
-    string? TokenSigningAlgorithm = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null);
 
 internal sealed record ApplicationResponse(
     Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType,
-    string TokenSigningAlgorithm);
+    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks);
 
 internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
 
@@ -122,13 +124,14 @@ internal static class ApplicationsApi
         };
         descriptor.Settings[TokenSigning.Setting] = signing;
         Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, errors);
+        ConfigureClientAuthentication(descriptor, request.Type, request.RequirePar ?? false, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
         {
             return Problem.Validation(errors);
         }
 
         string? secret = null;
-        if (request.Type == ClientTypes.Confidential)
+        if (request.Type == ClientTypes.Confidential && descriptor.JsonWebKeySet is null)
         {
             secret = NewSecret();
             descriptor.ClientSecret = secret;
@@ -233,6 +236,12 @@ internal static class ApplicationsApi
         var current = await ToResponseAsync(applications, found.Application, found.TenantId, cancellationToken);
         Configure(descriptor, caller, found.TenantId, descriptor.ClientType,
             request.RedirectUris ?? current.RedirectUris, request.PostLogoutRedirectUris ?? current.PostLogoutRedirectUris, request.Scopes ?? current.Scopes, errors);
+        if (request.Jwks is null && request.JwksUri is null && current.Jwks is { } keys)
+        {
+            descriptor.JsonWebKeySet = new JsonWebKeySet(keys.GetRawText());
+        }
+
+        ConfigureClientAuthentication(descriptor, descriptor.ClientType, request.RequirePar ?? current.RequirePar, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
         {
             return Problem.Validation(errors);
@@ -297,6 +306,51 @@ internal static class ApplicationsApi
         }
 
         return TypedResults.Ok(new ApplicationSecretResponse(Guid.Parse(id), clientId!, secret));
+    }
+
+    /// <summary>
+    /// Pushed authorization requests (RFC 9126) required or not, and the public keys a confidential client signs its
+    /// <c>private_key_jwt</c> assertions (RFC 7523) with: RSA (2,048 bits or more) or EC P-256/P-384 signing keys, at most
+    /// five, never a private part. A client with keys gets no secret. Keys are given inline (<c>jwks</c>): identity
+    /// does not fetch a <c>jwksUri</c> (it would reach out to any address a tenant names).
+    /// </summary>
+    private static void ConfigureClientAuthentication(
+        OpenIddictApplicationDescriptor descriptor, string? type, bool requirePar, JsonElement? jwks, string? jwksUri, Dictionary<string, string[]> errors)
+    {
+        if (requirePar)
+        {
+            if (descriptor.RedirectUris.Count == 0)
+            {
+                errors["requirePar"] = ["Pushed authorization requests are for applications that sign users in (give redirectUris)."];
+            }
+
+            descriptor.Requirements.Add(Requirements.Features.PushedAuthorizationRequests);
+        }
+
+        if (jwksUri is not null)
+        {
+            errors["jwksUri"] = ["identity does not fetch client keys from a URL: give the public keys inline in jwks."];
+        }
+
+        if (jwks is not { } set || set.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (type != ClientTypes.Confidential)
+        {
+            errors["jwks"] = ["Only confidential applications authenticate with private_key_jwt."];
+            return;
+        }
+
+        if (ClientKeys.Parse(set) is { Error: { } error })
+        {
+            errors["jwks"] = [error];
+            return;
+        }
+
+        descriptor.JsonWebKeySet = new JsonWebKeySet(set.GetRawText());
+        descriptor.ClientSecret = null;
     }
 
     private static void CheckSigningAlgorithm(string algorithm, Dictionary<string, string[]> errors)
@@ -388,7 +442,7 @@ internal static class ApplicationsApi
         descriptor.Permissions.UnionWith([Permissions.Endpoints.Token, Permissions.Endpoints.Revocation]);
         if (userFacing)
         {
-            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.GrantTypes.AuthorizationCode, Permissions.ResponseTypes.Code]);
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.PushedAuthorization, Permissions.Endpoints.EndSession, Permissions.GrantTypes.AuthorizationCode, Permissions.ResponseTypes.Code]);
             descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
             if (requested.Contains(Scopes.OfflineAccess))
             {
@@ -454,6 +508,8 @@ internal static class ApplicationsApi
             scopes,
             tenantId,
             await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit,
-            TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)));
+            TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)),
+            (await applications.GetRequirementsAsync(application, cancellationToken)).Contains(Requirements.Features.PushedAuthorizationRequests),
+            await applications.GetJsonWebKeySetAsync(application, cancellationToken) is { Keys.Count: > 0 } keys ? ClientKeys.ToJson(keys) : null);
     }
 }

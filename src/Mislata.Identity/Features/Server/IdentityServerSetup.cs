@@ -86,6 +86,7 @@ internal static class IdentityServerSetup
                     .SetRevocationEndpointUris("connect/revoke")
                     .SetUserInfoEndpointUris("connect/userinfo")
                     .SetEndSessionEndpointUris("connect/endsession")
+                    .SetPushedAuthorizationEndpointUris("connect/par")
                     .SetJsonWebKeySetEndpointUris(".well-known/jwks")
                     .SetConfigurationEndpointUris(".well-known/openid-configuration");
                 o.AllowAuthorizationCodeFlow().AllowClientCredentialsFlow().AllowRefreshTokenFlow();
@@ -105,6 +106,7 @@ internal static class IdentityServerSetup
                 o.AddEventHandler(RequirePlatformOwnerForIntrospection.Descriptor);
                 o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
                 o.AddTokenSigningHandlers();
+                o.AddEventHandler(RefuseReplayedClientAssertion.Descriptor);
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
