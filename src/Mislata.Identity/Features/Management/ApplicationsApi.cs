@@ -22,15 +22,15 @@ namespace Mislata.Identity.Features.Management;
 
 internal sealed record CreateApplicationRequest(
     string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType,
-    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null);
 
 internal sealed record UpdateApplicationRequest(
     string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType,
-    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null);
 
 internal sealed record ApplicationResponse(
     Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType,
-    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks);
+    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks, bool DeviceFlow);
 
 internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
 
@@ -123,7 +123,7 @@ internal static class ApplicationsApi
             DisplayName = request.Name?.Trim(),
         };
         descriptor.Settings[TokenSigning.Setting] = signing;
-        Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, errors);
+        Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, request.DeviceFlow ?? false, errors);
         ConfigureClientAuthentication(descriptor, request.Type, request.RequirePar ?? false, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
         {
@@ -235,7 +235,8 @@ internal static class ApplicationsApi
 
         var current = await ToResponseAsync(applications, found.Application, found.TenantId, cancellationToken);
         Configure(descriptor, caller, found.TenantId, descriptor.ClientType,
-            request.RedirectUris ?? current.RedirectUris, request.PostLogoutRedirectUris ?? current.PostLogoutRedirectUris, request.Scopes ?? current.Scopes, errors);
+            request.RedirectUris ?? current.RedirectUris, request.PostLogoutRedirectUris ?? current.PostLogoutRedirectUris, request.Scopes ?? current.Scopes,
+            request.DeviceFlow ?? current.DeviceFlow, errors);
         if (request.Jwks is null && request.JwksUri is null && current.Jwks is { } keys)
         {
             descriptor.JsonWebKeySet = new JsonWebKeySet(keys.GetRawText());
@@ -397,7 +398,7 @@ internal static class ApplicationsApi
     /// <summary>Redirect URIs, grant types and scopes, validated against what the caller and the tenant may hand out.</summary>
     private static void Configure(
         OpenIddictApplicationDescriptor descriptor, Caller caller, Guid? tenantId, string? type,
-        IReadOnlyList<string>? redirectUris, IReadOnlyList<string>? postLogoutRedirectUris, IReadOnlyList<string>? scopes, Dictionary<string, string[]> errors)
+        IReadOnlyList<string>? redirectUris, IReadOnlyList<string>? postLogoutRedirectUris, IReadOnlyList<string>? scopes, bool deviceFlow, Dictionary<string, string[]> errors)
     {
         descriptor.RedirectUris.Clear();
         descriptor.PostLogoutRedirectUris.Clear();
@@ -407,10 +408,11 @@ internal static class ApplicationsApi
         var postLogout = ParseUris(postLogoutRedirectUris, "postLogoutRedirectUris", errors);
         descriptor.RedirectUris.UnionWith(redirects);
         descriptor.PostLogoutRedirectUris.UnionWith(postLogout);
-        var userFacing = redirects.Count > 0;
+        // Users sign in through the browser (redirect URIs) or, on a device without one, through the device flow.
+        var userFacing = redirects.Count > 0 || deviceFlow;
         if (type == ClientTypes.Public && !userFacing)
         {
-            errors["redirectUris"] = ["A public client signs users in: it needs at least one redirect URI."];
+            errors["redirectUris"] = ["A public client signs users in: it needs at least one redirect URI, or deviceFlow."];
         }
 
         var scopeErrors = new List<string>();
@@ -421,7 +423,7 @@ internal static class ApplicationsApi
             {
                 if (!userFacing)
                 {
-                    scopeErrors.Add($"'{scope}' is for clients that sign users in (give redirectUris).");
+                    scopeErrors.Add($"'{scope}' is for clients that sign users in (give redirectUris or deviceFlow).");
                 }
             }
             else if (!ApiScopes.IsKnown(scope))
@@ -440,14 +442,21 @@ internal static class ApplicationsApi
         }
 
         descriptor.Permissions.UnionWith([Permissions.Endpoints.Token, Permissions.Endpoints.Revocation]);
-        if (userFacing)
+        if (redirects.Count > 0)
         {
             descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.PushedAuthorization, Permissions.Endpoints.EndSession, Permissions.GrantTypes.AuthorizationCode, Permissions.ResponseTypes.Code]);
             descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
-            if (requested.Contains(Scopes.OfflineAccess))
-            {
-                descriptor.Permissions.Add(Permissions.GrantTypes.RefreshToken);
-            }
+        }
+
+        if (deviceFlow)
+        {
+            // RFC 8628: the device shows a code, the user approves it at /connect/verify on another screen.
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.DeviceAuthorization, Permissions.GrantTypes.DeviceCode]);
+        }
+
+        if (userFacing && requested.Contains(Scopes.OfflineAccess))
+        {
+            descriptor.Permissions.Add(Permissions.GrantTypes.RefreshToken);
         }
 
         if (type == ClientTypes.Confidential)
@@ -488,7 +497,7 @@ internal static class ApplicationsApi
     {
         var permissions = await applications.GetPermissionsAsync(application, cancellationToken);
         var scopes = permissions.Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal)).Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList();
-        if (permissions.Contains(Permissions.GrantTypes.AuthorizationCode))
+        if (permissions.Contains(Permissions.GrantTypes.AuthorizationCode) || permissions.Contains(Permissions.GrantTypes.DeviceCode))
         {
             scopes.Insert(0, Scopes.OpenId);
         }
@@ -510,6 +519,7 @@ internal static class ApplicationsApi
             await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit,
             TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)),
             (await applications.GetRequirementsAsync(application, cancellationToken)).Contains(Requirements.Features.PushedAuthorizationRequests),
-            await applications.GetJsonWebKeySetAsync(application, cancellationToken) is { Keys.Count: > 0 } keys ? ClientKeys.ToJson(keys) : null);
+            await applications.GetJsonWebKeySetAsync(application, cancellationToken) is { Keys.Count: > 0 } keys ? ClientKeys.ToJson(keys) : null,
+            permissions.Contains(Permissions.GrantTypes.DeviceCode));
     }
 }

@@ -87,9 +87,11 @@ internal static class IdentityServerSetup
                     .SetUserInfoEndpointUris("connect/userinfo")
                     .SetEndSessionEndpointUris("connect/endsession")
                     .SetPushedAuthorizationEndpointUris("connect/par")
+                    .SetDeviceAuthorizationEndpointUris("connect/device")
+                    .SetEndUserVerificationEndpointUris("connect/verify")
                     .SetJsonWebKeySetEndpointUris(".well-known/jwks")
                     .SetConfigurationEndpointUris(".well-known/openid-configuration");
-                o.AllowAuthorizationCodeFlow().AllowClientCredentialsFlow().AllowRefreshTokenFlow();
+                o.AllowAuthorizationCodeFlow().AllowClientCredentialsFlow().AllowRefreshTokenFlow().AllowDeviceAuthorizationFlow();
                 o.RequireProofKeyForCodeExchange();
                 o.Configure(options => options.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain));
                 o.RegisterScopes([.. OidcScopes, OpenIddictConstants.Scopes.Roles, .. Mislata.Core.Access.Scopes.All]);
@@ -112,6 +114,7 @@ internal static class IdentityServerSetup
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough()
+                    .EnableEndUserVerificationEndpointPassthrough()
                     // Identity listens on plain HTTP inside the private network; the gateway terminates TLS and its
                     // forwarded headers give the public https view.
                     .DisableTransportSecurityRequirement();
