@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Mislata.EndToEnd.Tests.Tenancy;
 using Mislata.Testing.Docs;
 using Xunit.Abstractions;
 
@@ -105,15 +106,7 @@ public sealed partial class ApiGuideExamplesTests(StackFixture fixture, ITestOut
     private async Task<Dictionary<string, string>> PlaceholdersAsync()
     {
         var stack = fixture.Stack;
-        using var http = stack.Gateway.CreateClient();
-        using var tokenResponse = await http.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = stack.BootstrapClientId,
-            ["client_secret"] = stack.BootstrapClientSecret,
-            ["scope"] = "platform:admin audit:read",
-        }));
-        var operatorToken = (await ReadAsync(tokenResponse, HttpStatusCode.OK)).GetProperty("access_token").GetString()!;
+        var operatorToken = await TenancyFixture.OperatorTokenAsync(stack);
         using var op = stack.Gateway.CreateClient();
         op.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", operatorToken);
 
