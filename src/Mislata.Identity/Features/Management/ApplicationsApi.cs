@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Collections.Immutable;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -18,13 +19,16 @@ using ApiScopes = Mislata.Core.Access.Scopes;
 namespace Mislata.Identity.Features.Management;
 
 internal sealed record CreateApplicationRequest(
-    string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType);
+    string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType,
+    string? TokenSigningAlgorithm = null);
 
 internal sealed record UpdateApplicationRequest(
-    string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType);
+    string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType,
+    string? TokenSigningAlgorithm = null);
 
 internal sealed record ApplicationResponse(
-    Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType);
+    Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType,
+    string TokenSigningAlgorithm);
 
 internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
 
@@ -107,6 +111,8 @@ internal static class ApplicationsApi
             errors["consentType"] = ["consentType is explicit or implicit."];
         }
 
+        var signing = request.TokenSigningAlgorithm ?? TokenSigning.DefaultForNewApplications;
+        CheckSigningAlgorithm(signing, errors);
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = "app_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
@@ -114,6 +120,7 @@ internal static class ApplicationsApi
             ConsentType = consent,
             DisplayName = request.Name?.Trim(),
         };
+        descriptor.Settings[TokenSigning.Setting] = signing;
         Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, errors);
         if (errors.Count > 0)
         {
@@ -130,7 +137,7 @@ internal static class ApplicationsApi
         // Audited before the commit: when the audit log is unavailable nothing is created (503 unavailable).
         var id = await CreateWithOwnerAsync(http.RequestServices, descriptor, tenantId, time.GetUtcNow(),
             _ => audit.RecordAsync(AuditActions.ApplicationCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "application", descriptor.ClientId,
-                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent }),
+                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent, ["tokenSigningAlgorithm"] = signing }),
             cancellationToken);
         return TypedResults.Created($"/api/v1/applications/{id}", new ApplicationSecretResponse(id, descriptor.ClientId!, secret));
     }
@@ -207,6 +214,12 @@ internal static class ApplicationsApi
             descriptor.ConsentType = request.ConsentType;
         }
 
+        if (request.TokenSigningAlgorithm is not null)
+        {
+            CheckSigningAlgorithm(request.TokenSigningAlgorithm, errors);
+            descriptor.Settings[TokenSigning.Setting] = request.TokenSigningAlgorithm;
+        }
+
         if (request.Name is not null)
         {
             if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
@@ -229,7 +242,7 @@ internal static class ApplicationsApi
         {
             await applications.UpdateAsync(found.Application, descriptor, cancellationToken);
             await audit.RecordAsync(AuditActions.ApplicationUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", descriptor.ClientId,
-                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit });
+                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit, ["tokenSigningAlgorithm"] = TokenSigning.Of(descriptor.Settings.ToImmutableDictionary()) });
             await tx.CommitAsync(cancellationToken);
         }
 
@@ -284,6 +297,14 @@ internal static class ApplicationsApi
         }
 
         return TypedResults.Ok(new ApplicationSecretResponse(Guid.Parse(id), clientId!, secret));
+    }
+
+    private static void CheckSigningAlgorithm(string algorithm, Dictionary<string, string[]> errors)
+    {
+        if (!TokenSigning.Allowed.Contains(algorithm, StringComparer.Ordinal))
+        {
+            errors["tokenSigningAlgorithm"] = [$"tokenSigningAlgorithm is {string.Join(" or ", TokenSigning.Allowed)}."];
+        }
     }
 
     private static ProblemHttpResult ImplicitConsentForbidden() =>
@@ -432,6 +453,7 @@ internal static class ApplicationsApi
             [.. (await applications.GetPostLogoutRedirectUrisAsync(application, cancellationToken))],
             scopes,
             tenantId,
-            await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit);
+            await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit,
+            TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)));
     }
 }

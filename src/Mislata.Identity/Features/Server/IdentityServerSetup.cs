@@ -104,6 +104,7 @@ internal static class IdentityServerSetup
                 o.RemoveEventHandler(OpenIddictServerHandlers.Introspection.ValidateAuthorizedParty.Descriptor);
                 o.AddEventHandler(RequirePlatformOwnerForIntrospection.Descriptor);
                 o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
+                o.AddTokenSigningHandlers();
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
