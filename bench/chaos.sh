@@ -78,6 +78,9 @@ bench_meta "{\"quick\":$QUICK,\"clients\":$CLIENTS,\"outageSeconds\":$OUTAGE,\"b
 say "Creating the tenant, its API key and an AES-256-GCM key…"
 python3 "$BENCH/chaos_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env"
 
+# The Community licence allows 250 keys per installation: 30 new keys per fault, the other writes are API keys.
+export CHAOS_KEYS_PER_FAULT=30
+
 # fault NAME PROBE(host:port of the dead piece, or -) FAULT_COMMAND [OUTAGE]
 run_fault() {
   local name="$1" probe="$2" command="$3" outage="${4:-$OUTAGE}"
