@@ -67,7 +67,10 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
         if (status == 503)
         {
             // Counted, and logged once per outage by DependencyOutages, not once per request.
-            var dependency = exception is Mislata.Core.Audit.AuditUnavailableException ? DependencyOutages.Postgres : DependencyOutages.DependencyOf(exception) ?? DependencyOutages.Network;
+            // An audit log that took no event (PostgreSQL refusing writes, or slow) is not a PostgreSQL that does not answer:
+            // it must not open PostgreSQL's circuit, which would stop the reads too.
+            var dependency = DependencyOutages.DependencyOf(exception)
+                ?? (exception is Mislata.Core.Audit.AuditUnavailableException ? DependencyOutages.PostgresWrites : DependencyOutages.Network);
             outages.CountUnavailable(dependency, exception.GetType().Name);
             httpContext.Response.Headers.RetryAfter = DependencyOutages.RetryAfterSeconds;
         }
