@@ -90,7 +90,8 @@ run_fault() {
     "$probe" "$command" "$RESTART" >&2
 }
 
-run_fault postgres "127.0.0.1:$PORT_PG" "kill -9 \$(head -1 '$BENCH_STATE/postgres/data/postmaster.pid')"
+PG_ISREADY="$(ls /usr/lib/postgresql/*/bin/pg_isready | sort -V | tail -1)"
+run_fault postgres "cmd:$PG_ISREADY -q -h 127.0.0.1 -p $PORT_PG" "kill -9 \$(head -1 '$BENCH_STATE/postgres/data/postmaster.pid')"
 run_fault redis "127.0.0.1:$PORT_REDIS" "kill -9 \$(cat '$BENCH_STATE/redis/redis.pid')"
 run_fault api-replica "127.0.0.1:$((PORT_API + 1))" "kill -9 \$(cat '$BENCH_STATE/run/api-1.pid')"
 run_fault worker "127.0.0.1:$PORT_WORKER" "kill -9 \$(cat '$BENCH_STATE/run/worker.pid')"

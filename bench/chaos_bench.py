@@ -165,6 +165,13 @@ class Pacer:
 def wait_port(probe, deadline):
     if probe == "-":
         return None
+    if probe.startswith("cmd:"):
+        # a readiness command (pg_isready): PostgreSQL accepts connections before its crash recovery is over
+        while time.monotonic() < deadline:
+            if subprocess.run(["bash", "-c", probe[4:]], capture_output=True).returncode == 0:
+                return time.monotonic()
+            time.sleep(0.05)
+        return None
     host, port = probe.rsplit(":", 1)
     while time.monotonic() < deadline:
         try:
@@ -339,7 +346,8 @@ def report(run_dir, results_dir):
         f"{meta.get('machine', '')}; commit {meta.get('commit', '?')}; settings {json.dumps(meta.get('settings', {}))}", "",
         "Steady mixed traffic through the gateway (per client in turn: GET /api/v1/api-keys, GET /api/v1/keys, encrypt,",
         "decrypt, POST /api/v1/api-keys, POST /api/v1/keys); each fault is a SIGKILL (or a gateway reload/restart), then",
-        "`./run.sh start` brings the piece back. Duration: from the fault to the piece accepting connections again.",
+        "`./run.sh start` brings the piece back. Duration: from the fault to the piece answering again (PostgreSQL:",
+        "pg_isready, after its crash recovery; the others: accepting connections).",
         "Longest stall: the longest time without any completed request. Outage ok % and p99: the requests sent and",
         "answered during the outage that do not need the dead piece (— when all of the mix needs it). Recovery: from",
         f"the piece being back to the first second with at least {int(RECOVERED_SHARE * 100)} % of the 2xx rate before the fault",

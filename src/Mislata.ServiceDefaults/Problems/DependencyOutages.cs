@@ -102,9 +102,14 @@ public sealed partial class DependencyOutages
     }
 
     /// <summary>A request answered 503 because <paramref name="dependency"/> did not answer (the outage begins if it had not).</summary>
-    public void CountUnavailable(string dependency, string reason)
+    public void CountUnavailable(string dependency, string reason, bool circuitOpen = false)
     {
-        ReportDown(dependency, reason);
+        if (!circuitOpen)
+        {
+            // A refusal by an open circuit is no news: it must not begin a new outage after the probe has ended it.
+            ReportDown(dependency, reason);
+        }
+
         _unavailable.Add(1, new KeyValuePair<string, object?>("dependency", dependency));
         if (_outages.TryGetValue(dependency, out var outage))
         {

@@ -71,7 +71,7 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
             // it must not open PostgreSQL's circuit, which would stop the reads too.
             var dependency = DependencyOutages.DependencyOf(exception)
                 ?? (exception is Mislata.Core.Audit.AuditUnavailableException ? DependencyOutages.PostgresWrites : DependencyOutages.Network);
-            outages.CountUnavailable(dependency, exception.GetType().Name);
+            outages.CountUnavailable(dependency, exception.GetType().Name, circuitOpen: IsOpenCircuit(exception));
             httpContext.Response.Headers.RetryAfter = DependencyOutages.RetryAfterSeconds;
         }
         else if (status >= 500)
@@ -104,6 +104,19 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
     /// constraint the code did not expect) stays a 500: a bug.
     /// </summary>
     internal static bool IsDependencyUnavailable(Exception exception) => DependencyOutages.DependencyOf(exception) is not null;
+
+    private static bool IsOpenCircuit(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is DependencyUnavailableException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     // The exception object is logged for its type and stack; Mislata code never puts secrets in exception messages.
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]

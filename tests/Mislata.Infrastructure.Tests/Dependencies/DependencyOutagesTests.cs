@@ -77,6 +77,11 @@ public sealed class DependencyOutagesTests : IDisposable
         var back = Assert.Single(_log.Entries, e => e.Level == LogLevel.Information);
         Assert.Contains("postgres is back after 12 s; 3 requests were answered 503", back.Text, StringComparison.Ordinal);
 
+        // a request refused by the circuit just before the probe closed it does not begin a new outage
+        outages.CountUnavailable(DependencyOutages.Postgres, "DependencyUnavailableException", circuitOpen: true);
+        Assert.False(outages.IsDown(DependencyOutages.Postgres));
+        Assert.Equal(2, _log.Entries.Count(e => e.Level == LogLevel.Warning));
+
         // a new outage is a new log line
         outages.CountUnavailable(DependencyOutages.Postgres, "NpgsqlException");
         Assert.Equal(3, _log.Entries.Count(e => e.Level == LogLevel.Warning));
