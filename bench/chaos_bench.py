@@ -106,7 +106,7 @@ class Client(threading.Thread):
                 self.connection.close()
             self.connection = None
             closed_early = isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
-            return 0, b"", None, closed_early
+            return 0, json.dumps({"error": type(error).__name__}).encode(), None, closed_early
 
     def run(self):
         suffix = uuid.uuid4().hex[:6]
@@ -294,6 +294,7 @@ def summarize(doc):
         "recoveryS": recovered,
         "faultRc": doc["faultRc"], "restoreRc": doc["restoreRc"],
         "problems500": [r[4] for r in records if r[3] == 500 and len(r) > 4][:5],
+        "noAnswerErrors": sorted({str(r[4].get("error")) for r in records if r[3] == 0 and len(r) > 4 and isinstance(r[4], dict)}),
         "errors4xx": sorted({f"{r[3]} {r[4].get('error')}" for r in records if 400 <= r[3] < 500 and len(r) > 4 and isinstance(r[4], dict)}),
         "perSecond": per_second,
     }
@@ -362,8 +363,9 @@ def report(run_dir, results_dir):
                      f"{fmt(s['p99BeforeMs'])} | {s['rateBefore']} / {s['rateAfter']} | {fmt(s['recoveryS'])} | {fmt(s['lostWrites'])} |")
     lines += ["", f"Acknowledged writes read back: {verified.get('acknowledged', '—')}, lost: {verified.get('lost', '—')}.", ""]
     for s in rows:
-        if s["problems500"] or s["faultRc"] or s["restoreRc"] or s["errors4xx"]:
-            lines.append(f"- {s['fault']}: fault rc {s['faultRc']}, restore rc {s['restoreRc']}, 500 problems {s['problems500']}, 4xx {s['errors4xx']}")
+        if s["problems500"] or s["faultRc"] or s["restoreRc"] or s["errors4xx"] or s["noAnswerErrors"]:
+            lines.append(f"- {s['fault']}: fault rc {s['faultRc']}, restore rc {s['restoreRc']}, 500 problems {s['problems500']}, "
+                         f"4xx {s['errors4xx']}, no answer {s['noAnswerErrors']}")
     text = "\n".join(lines) + "\n"
     print(text)
     os.makedirs(results_dir, exist_ok=True)
