@@ -29,7 +29,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_bench import Http, expect, parse, read_env, write, load  # noqa: E402
+from ops_bench import Http, expect, parse, unlimited_tenant, write, load  # noqa: E402
 
 PLAINTEXT = "chaos " * 40
 # A fault's recovery: the first moment after the dead piece is back from which one second of traffic completes at
@@ -39,24 +39,8 @@ REQUEST_TIMEOUT = 30
 
 
 def setup(run_dir, gateway, ca_cert, admin_env):
-    env = read_env(admin_env)
     http_ = Http(gateway, ca_cert)
-    status, raw = http_.call("POST", "/connect/token", form={
-        "grant_type": "client_credentials",
-        "client_id": env["QAPI_BOOTSTRAP_CLIENT_ID"],
-        "client_secret": env["QAPI_BOOTSTRAP_CLIENT_SECRET"],
-    })
-    operator = {"Authorization": "Bearer " + expect(status, raw, {200}, "operator token")["access_token"]}
-    suffix = uuid.uuid4().hex[:8]
-    status, raw = http_.call("POST", "/api/v1/admin/plans", {"code": "chaos" + suffix, "name": "Chaos (no limits)"}, operator)
-    plan = expect(status, raw, {201}, "create plan")
-    status, raw = http_.call("POST", "/api/v1/admin/tenants", {"name": "chaos-" + suffix, "planId": plan["id"]}, operator)
-    tenant = expect(status, raw, {201}, "create tenant")
-    status, raw = http_.call("POST", f"/api/v1/admin/tenants/{tenant['id']}/api-keys", {
-        "name": "chaos", "scopes": ["keys:read", "keys:write", "encryption:write", "apikeys:read", "apikeys:write"],
-        "rateLimitPerMinute": 1_000_000,
-    }, operator)
-    api_key = expect(status, raw, {201}, "create API key")["key"]
+    tenant, _plan, api_key = unlimited_tenant(http_, admin_env, "chaos", ["keys:read", "keys:write", "encryption:write", "apikeys:read", "apikeys:write"])
     os.makedirs(os.path.join(run_dir, "secret"), mode=0o700, exist_ok=True)
     write(os.path.join(run_dir, "secret", "api-key"), api_key, 0o600)
     headers = {"X-Api-Key": api_key}
@@ -105,7 +89,7 @@ class Client(threading.Thread):
             if self.connection is not None:
                 self.connection.close()
             self.connection = None
-            closed_early = isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+            closed_early = isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError))
             return 0, json.dumps({"error": type(error).__name__}).encode(), None, closed_early
 
     def run(self):

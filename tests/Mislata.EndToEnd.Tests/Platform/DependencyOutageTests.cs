@@ -20,14 +20,7 @@ public sealed class DependencyOutageTests(OwnPostgresFixture fixture) : IClassFi
     [Fact]
     public async Task While_redis_is_down_api_key_reads_and_audited_writes_succeed_and_what_needs_redis_answers_503_at_once()
     {
-        var tenant = await fixture.CreateTenantAsync();
-        var (_, apiKey) = await fixture.CreateKeyAsync(tenant, ["keys:read", "keys:write", "apikeys:write"]);
-        using var client = fixture.WithKey(apiKey);
-        client.Timeout = TimeSpan.FromMinutes(2);
-        using (var warm = await client.GetAsync(U("/api/v1/keys")))
-        {
-            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
-        }
+        using var client = await TenantClientAsync("keys:read", "keys:write", "apikeys:write");
 
         var pids = fixture.Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList();
         var statuses = new List<int>();
@@ -80,10 +73,7 @@ public sealed class DependencyOutageTests(OwnPostgresFixture fixture) : IClassFi
     [Fact]
     public async Task While_postgres_is_read_only_writes_answer_503_and_reads_go_on_and_writes_work_again_after()
     {
-        var tenant = await fixture.CreateTenantAsync();
-        var (_, apiKey) = await fixture.CreateKeyAsync(tenant, ["keys:read", "keys:write"]);
-        using var client = fixture.WithKey(apiKey);
-        client.Timeout = TimeSpan.FromMinutes(2);
+        using var client = await TenantClientAsync("keys:read", "keys:write");
         using (var before = await client.PostAsJsonAsync(U("/api/v1/keys"), new { name = "before", algorithm = "AES-256-GCM" }))
         {
             Assert.Equal(HttpStatusCode.Created, before.StatusCode);
@@ -137,14 +127,7 @@ public sealed class DependencyOutageTests(OwnPostgresFixture fixture) : IClassFi
     [Fact]
     public async Task While_postgres_is_down_a_read_and_a_write_answer_503_with_retry_after_and_both_work_again_without_restart()
     {
-        var tenant = await fixture.CreateTenantAsync();
-        var (_, apiKey) = await fixture.CreateKeyAsync(tenant, ["keys:read", "keys:write"]);
-        using var client = fixture.WithKey(apiKey);
-        client.Timeout = TimeSpan.FromMinutes(2);
-        using (var warm = await client.GetAsync(U("/api/v1/keys")))
-        {
-            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
-        }
+        using var client = await TenantClientAsync("keys:read", "keys:write");
 
         var pids = fixture.Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList();
         await fixture.Stack.Postgres.StopAsync();
@@ -175,5 +158,17 @@ public sealed class DependencyOutageTests(OwnPostgresFixture fixture) : IClassFi
             HttpStatusCode.Created, TimeSpan.FromSeconds(30));
         Assert.True(status == HttpStatusCode.Created, $"a write once PostgreSQL is back: {(int)status} {text}");
         Assert.Equal(pids, fixture.Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList());
+    }
+
+    /// <summary>A new tenant's API key client with <paramref name="scopes"/>, its key already authenticated once (cached).</summary>
+    private async Task<HttpClient> TenantClientAsync(params string[] scopes)
+    {
+        var tenant = await fixture.CreateTenantAsync();
+        var (_, apiKey) = await fixture.CreateKeyAsync(tenant, scopes);
+        var client = fixture.WithKey(apiKey);
+        client.Timeout = TimeSpan.FromMinutes(2);
+        using var warm = await client.GetAsync(U("/api/v1/keys"));
+        Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        return client;
     }
 }
