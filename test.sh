@@ -85,6 +85,15 @@ else
     echo "0 passed, 1 failed"
     exit 1
   fi
+  # Independent implementations the end-to-end tests check Mislata against (tests/tools: @noble/post-quantum).
+  tools="$ROOT/tests/tools"
+  if [ -f "$tools/package-lock.json" ] && { [ ! -f "$tools/node_modules/.package-lock.json" ] || [ "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]; }; then
+    if ! (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error > /dev/null); then
+      echo "the test tools did not install (npm ci in tests/tools)"
+      echo "0 passed, 1 failed"
+      exit 1
+    fi
+  fi
   echo "   built in $((SECONDS - started)) s"
 fi
 

@@ -26,7 +26,8 @@ public static class ApiHost
                 app.MapMislataHealthEndpoints();
 
                 // Connectivity check and the benchmarks' no-op baseline: unauthenticated, touches no database.
-                app.MapGet("/api/v1/ping", () => TypedResults.NoContent()).WithName("Ping");
+                app.MapGet("/api/v1/ping", () => TypedResults.NoContent()).WithName("Ping")
+                    .WithSummary("Connectivity check").WithDescription("`204`, unauthenticated; touches no database or Redis. For load balancers, connectivity checks and the benchmarks' no-op baseline.");
                 app.MapMislataApi();
             });
 }

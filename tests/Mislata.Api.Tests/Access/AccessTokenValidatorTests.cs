@@ -9,6 +9,9 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Mislata.Api.Access;
 using Mislata.Core.Access;
+using Mislata.Crypto.Algorithms;
+using Mislata.Crypto.Entropy;
+using Mislata.Infrastructure.Authentication;
 
 namespace Mislata.Api.Tests.Access;
 
@@ -32,7 +35,7 @@ public sealed class AccessTokenValidatorTests : IDisposable
     {
         var options = new AccessTokenOptions { Issuer = Issuer, JwksUri = new Uri("http://identity.test/.well-known/jwks") };
 #pragma warning disable CA2000 // the validator owns the client for the test's lifetime
-        return new AccessTokenValidator(new JwksCache(new HttpClient(_jwks), options, _time, NullLogger<JwksCache>.Instance), options);
+        return new AccessTokenValidator(new JwksCache(new HttpClient(_jwks), options, _time, NullLogger<JwksCache>.Instance), options, _time);
 #pragma warning restore CA2000
     }
 
@@ -212,10 +215,110 @@ public sealed class AccessTokenValidatorTests : IDisposable
         Assert.Equal(2, _jwks.Requests);
     }
 
+    private static MlDsa65SecurityKey NewMlDsaKey(string kid)
+    {
+        var material = AlgorithmRegistry.Default.Generate(MlDsaJose.Algorithm, KeyType.Signing, OsRandomSource.Instance);
+        return new MlDsa65SecurityKey(material.PublicKey!, material, kid);
+    }
+
+    private static string MintMlDsa(MlDsa65SecurityKey key, Dictionary<string, object> claims, DateTime? expires = null) =>
+        new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = AccessTokenOptions.Audience,
+            Claims = claims,
+            Expires = expires ?? DateTime.UtcNow.AddMinutes(15),
+            TokenType = "at+jwt",
+            SigningCredentials = new SigningCredentials(key, MlDsaJose.Algorithm),
+        });
+
+    private static string JwksWith(string esJson, params MlDsa65SecurityKey[] keys)
+    {
+        var extra = string.Join(',', keys.Select(k => JsonSerializer.Serialize(MlDsaJose.ToJwk(k))));
+        return esJson.Replace("}]}", "}" + (extra.Length > 0 ? "," + extra : string.Empty) + "]}", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_ML_DSA_65_token_verifies_against_its_AKP_key_and_a_flipped_byte_does_not()
+    {
+        var mldsa = NewMlDsaKey("pq1");
+        _jwks.Json = JwksWith(JwksOf(_key, "k1"), mldsa);
+        var validator = NewValidator();
+        var token = MintMlDsa(mldsa, OperatorClaims());
+        Assert.Contains("\"alg\":\"ML-DSA-65\"", Encoding.UTF8.GetString(Base64UrlEncoder.DecodeBytes(token.Split('.')[0])), StringComparison.Ordinal);
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.NotNull(await validator.ValidateAsync(Mint(_key, "k1", OperatorClaims()), CancellationToken.None));
+
+        var parts = token.Split('.');
+        var signature = Base64UrlEncoder.DecodeBytes(parts[2]);
+        signature[signature.Length / 2] ^= 0x01;
+        Assert.Null(await validator.ValidateAsync($"{parts[0]}.{parts[1]}.{Base64UrlEncoder.Encode(signature)}", CancellationToken.None));
+
+        // The payload changed under the same signature.
+        var claims = OperatorClaims();
+        claims[ClaimNames.Scope] = "platform:admin audit:read keys:write";
+        var other = MintMlDsa(mldsa, claims).Split('.');
+        Assert.Null(await validator.ValidateAsync($"{parts[0]}.{other[1]}.{parts[2]}", CancellationToken.None));
+
+        // Signed by another ML-DSA key under the published kid.
+        var stranger = NewMlDsaKey("pq1");
+        Assert.Null(await validator.ValidateAsync(MintMlDsa(stranger, OperatorClaims()), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_ML_DSA_signature_under_an_ES256_header_or_an_AKP_key_with_a_private_part_is_refused()
+    {
+        var mldsa = NewMlDsaKey("pq1");
+        _jwks.Json = JwksWith(JwksOf(_key, "k1"), mldsa);
+        var validator = NewValidator();
+        var provider = mldsa.CryptoProviderFactory.CreateForSigning(mldsa, MlDsaJose.Algorithm);
+        Assert.Null(await validator.ValidateAsync(Forge(new { alg = "ES256", typ = "at+jwt", kid = "pq1" }, OperatorClaims(), provider.Sign), CancellationToken.None));
+        Assert.NotNull(await validator.ValidateAsync(Forge(new { alg = "ML-DSA-65", typ = "at+jwt", kid = "pq1" }, OperatorClaims(), provider.Sign), CancellationToken.None));
+
+        // A JWK that carries a private part, another algorithm or a short key is not an ML-DSA-65 verification key.
+        var jwk = MlDsaJose.ToJwk(mldsa);
+        Assert.True(MlDsaJose.TryFromJwk(JsonSerializer.SerializeToElement(jwk), out var parsed));
+        Assert.Equal(mldsa.PublicKey.Raw.ToArray(), parsed.PublicKey.Raw.ToArray());
+        Assert.False(MlDsaJose.TryFromJwk(JsonSerializer.SerializeToElement(new Dictionary<string, string>(jwk) { ["priv"] = "AAAA" }), out _));
+        Assert.False(MlDsaJose.TryFromJwk(JsonSerializer.SerializeToElement(new Dictionary<string, string>(jwk) { ["alg"] = "ML-DSA-44" }), out _));
+        Assert.False(MlDsaJose.TryFromJwk(JsonSerializer.SerializeToElement(new Dictionary<string, string>(jwk) { ["use"] = "enc" }), out _));
+        Assert.False(MlDsaJose.TryFromJwk(JsonSerializer.SerializeToElement(new Dictionary<string, string>(jwk) { ["pub"] = jwk["pub"][..100] }), out _));
+    }
+
+    [Fact]
+    public async Task A_remembered_ML_DSA_token_is_refused_once_its_key_leaves_the_JWKS()
+    {
+        var mldsa = NewMlDsaKey("pq1");
+        _jwks.Json = JwksWith(JwksOf(_key, "k1"), mldsa);
+        var validator = NewValidator();
+        var token = MintMlDsa(mldsa, OperatorClaims());
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Equal(1, _jwks.Requests);
+
+        // Identity retires pq1: at the next refresh the remembered verification no longer counts.
+        _jwks.Json = JwksWith(JwksOf(_key, "k1"), NewMlDsaKey("pq2"));
+        _time.Advance(new AccessTokenOptions().RefreshInterval + TimeSpan.FromSeconds(1));
+        Assert.Null(await validator.ValidateAsync(token, CancellationToken.None));
+        Assert.Null(await validator.ValidateAsync(token, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_remembered_token_is_refused_after_it_expires()
+    {
+        var mldsa = NewMlDsaKey("pq1");
+        _jwks.Json = JwksWith(JwksOf(_key, "k1"), mldsa);
+        var validator = NewValidator();
+        var token = MintMlDsa(mldsa, OperatorClaims(), DateTime.UtcNow.AddMinutes(2));
+        Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
+        _time.Advance(TimeSpan.FromMinutes(3));
+        Assert.Null(await validator.ValidateAsync(token, CancellationToken.None));
+    }
+
     private AccessTokenValidator NewValidator(AccessTokenOptions options)
     {
 #pragma warning disable CA2000 // the validator owns the client for the test's lifetime
-        return new AccessTokenValidator(new JwksCache(new HttpClient(_jwks), options, _time, NullLogger<JwksCache>.Instance), options);
+        return new AccessTokenValidator(new JwksCache(new HttpClient(_jwks), options, _time, NullLogger<JwksCache>.Instance), options, _time);
 #pragma warning restore CA2000
     }
 
@@ -387,7 +490,8 @@ public sealed class AccessTokenValidatorTests : IDisposable
     public async Task A_failed_jwks_refresh_keeps_the_keys_already_known()
     {
         var validator = NewValidator();
-        var token = Mint(_key, "k1", OperatorClaims());
+        // Valid for an hour: the validator's clock moves 22 minutes below.
+        var token = Mint(_key, "k1", OperatorClaims(), expires: DateTime.UtcNow.AddHours(1));
         Assert.NotNull(await validator.ValidateAsync(token, CancellationToken.None));
 
         // Identity answers 500, then garbage: neither throws nor loses the known key.

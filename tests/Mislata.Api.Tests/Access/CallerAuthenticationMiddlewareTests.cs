@@ -68,7 +68,7 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
                 return Task.CompletedTask;
             },
             new ApiKeyAuthenticator(new ApiKeyDirectory(scopes, new ApiKeySecret(_platformKey), invalidation, _time), _time),
-            new AccessTokenValidator(jwks, options),
+            new AccessTokenValidator(jwks, options, TimeProvider.System),
             _revocations,
             new Tenants(),
             new RedisRateLimiter(_redisDown, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance),

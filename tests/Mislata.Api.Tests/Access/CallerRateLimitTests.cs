@@ -116,7 +116,7 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
                 return Task.CompletedTask;
             },
             new ApiKeyAuthenticator(new ApiKeyDirectory(scopes, _secret, _invalidation, _time), _time),
-            new AccessTokenValidator(jwks, options),
+            new AccessTokenValidator(jwks, options, TimeProvider.System),
             _revocations,
             new Tenants(),
             new RedisRateLimiter(redis, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance),

@@ -25,11 +25,16 @@ public static class Oidc
         return (verifier, challenge);
     }
 
-    public static async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(MislataStack stack, IDictionary<string, string> form)
+    public static Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(MislataStack stack, IDictionary<string, string> form) =>
+        PostFormAsync(stack, "/connect/token", form);
+
+    /// <summary>A form POST to one of identity's endpoints through the gateway (token, PAR).</summary>
+    public static async Task<(HttpStatusCode Status, JsonElement Body)> PostFormAsync(MislataStack stack, string path, IDictionary<string, string> form)
     {
         ArgumentNullException.ThrowIfNull(stack);
         using var client = stack.Gateway.CreateClient();
-        using var response = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(form));
+        using var content = new FormUrlEncodedContent(form);
+        using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content);
         return (response.StatusCode, await ReadJsonAsync(response));
     }
 

@@ -62,6 +62,15 @@ public sealed class ForgedAccessTokenTests(TenancyFixture fixture)
         foreach (var key in JsonDocument.Parse(jwksJson).RootElement.GetProperty("keys").EnumerateArray())
         {
             yield return Encoding.UTF8.GetBytes(key.GetRawText());
+            if (key.GetProperty("kty").GetString() == "AKP")
+            {
+                // An ML-DSA-65 key: its raw public key, as published.
+                var pub = key.GetProperty("pub").GetString()!;
+                yield return Base64UrlEncoder.DecodeBytes(pub);
+                yield return Encoding.ASCII.GetBytes(pub);
+                continue;
+            }
+
             var x = Base64UrlEncoder.DecodeBytes(key.GetProperty("x").GetString());
             var y = Base64UrlEncoder.DecodeBytes(key.GetProperty("y").GetString());
             yield return [.. x, .. y];

@@ -44,14 +44,18 @@ public class TenancyFixture : IAsyncLifetime
         }
     }
 
-    public async Task<string> OperatorTokenAsync()
+    public Task<string> OperatorTokenAsync() => OperatorTokenAsync(Stack);
+
+    /// <summary>An access token of the bootstrap operator client (client_credentials, <c>platform:admin audit:read</c>).</summary>
+    public static async Task<string> OperatorTokenAsync(MislataStack stack)
     {
-        using var client = Stack.Gateway.CreateClient();
+        ArgumentNullException.ThrowIfNull(stack);
+        using var client = stack.Gateway.CreateClient();
         using var response = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["grant_type"] = "client_credentials",
-            ["client_id"] = Stack.BootstrapClientId,
-            ["client_secret"] = Stack.BootstrapClientSecret,
+            ["client_id"] = stack.BootstrapClientId,
+            ["client_secret"] = stack.BootstrapClientSecret,
             ["scope"] = "platform:admin audit:read",
         }));
         var body = await response.Content.ReadAsStringAsync();

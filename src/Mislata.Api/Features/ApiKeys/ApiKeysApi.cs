@@ -48,10 +48,14 @@ public static class ApiKeysApi
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/api-keys").WithTags("API keys");
-        group.MapPost("/", CreateAsync).RequireScope(Scopes.ApiKeysWrite).Idempotent();
-        group.MapGet("/", ListAsync).RequireScope(Scopes.ApiKeysRead);
-        group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.ApiKeysRead);
-        group.MapDelete("/{id:guid}", RevokeAsync).RequireScope(Scopes.ApiKeysWrite);
+        group.MapPost("/", CreateAsync).RequireScope(Scopes.ApiKeysWrite).Idempotent()
+            .WithSummary("Create an API key").WithDescription("`{name, scopes[], expiresAt?, ipAllowlist?[] (CIDR), rateLimitPerMinute?}` → `201` with `key`, shown once. Only scopes the caller holds; a key made by a key inherits its expiry, allowlist and rate limit as upper bounds.");
+        group.MapGet("/", ListAsync).RequireScope(Scopes.ApiKeysRead)
+            .WithSummary("List API keys").WithDescription("The tenant's keys with prefix, scopes, limits and `status` (`active`, `expired`, `revoked`); never the key.");
+        group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.ApiKeysRead)
+            .WithSummary("Get an API key").WithDescription("One key's metadata; never the key.");
+        group.MapDelete("/{id:guid}", RevokeAsync).RequireScope(Scopes.ApiKeysWrite)
+            .WithSummary("Revoke an API key").WithDescription("`204`; refused by every replica at once.");
         return app;
     }
 

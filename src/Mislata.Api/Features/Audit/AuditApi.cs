@@ -24,8 +24,10 @@ public static class AuditApi
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireScope(Scopes.AuditRead, CallerAudience.TenantOrPlatform);
-        group.MapGet("/", ListAsync);
-        group.MapGet("/verify", VerifyAsync);
+        group.MapGet("/", ListAsync)
+            .WithSummary("Audit events").WithDescription("Filters `from`, `to`, `action`, `actorId`, `resourceId`, `outcome`; paged. Events carry ids, versions and outcomes, never data, secrets or key material. A platform operator may name `tenantId`.");
+        group.MapGet("/verify", VerifyAsync)
+            .WithSummary("Verify the audit chain").WithDescription("Recomputes the tenant's keyed hash chain: `{valid, checked, firstInvalidEventId}`.");
         return app;
     }
 

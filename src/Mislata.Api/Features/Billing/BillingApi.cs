@@ -30,8 +30,10 @@ public static class BillingApi
     public static IEndpointRouteBuilder MapBillingApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/billing").WithTags("Billing").RequireScope(Scopes.BillingRead);
-        group.MapGet("/subscription", SubscriptionAsync);
-        group.MapGet("/usage", UsageAsync);
+        group.MapGet("/subscription", SubscriptionAsync)
+            .WithSummary("The tenant's plan").WithDescription("The tenant's status and its plan with every limit (`null` = unlimited) and feature.");
+        group.MapGet("/usage", UsageAsync)
+            .WithSummary("Usage this month").WithDescription("The current UTC month: operations, keys, secrets, API keys and users, each with the plan's `limit` (`null` = unlimited).");
         group.MapGet("/usage/history", HistoryAsync)
             .WithSummary("Operations per month").WithDescription("`months` 1..36 (default 12), oldest first, ending with the month in progress; earlier months come from the worker's roll-up (months without operations count 0).");
         return app;

@@ -37,15 +37,20 @@ public static class KeysApi
             .WithSummary("The tenant's JWKS").WithDescription("Every non-destroyed version of the tenant's enabled asymmetric keys.");
         group.MapPost("/import", ImportAsync).RequireScope(Scopes.KeysWrite).RequireLicence(LicensedCreation.Key).Idempotent()
             .WithSummary("Import a key (BYOK)").WithDescription("`material` in `pkcs8` (base64 DER or PEM), `raw` (base64) or `jwk`; checked for consistency, then sealed. Never echoed.");
-        group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a key with its versions");
+        group.MapGet("/{id:guid}", GetAsync).RequireScope(Scopes.KeysRead).WithSummary("Get a key with its versions")
+            .WithDescription("The key object: state, current version, every version with its state, `minDecryptionVersion`, the operations it allows now. Never any private or secret material.");
         group.MapPatch("/{id:guid}", UpdateAsync).RequireScope(Scopes.KeysWrite)
             .WithSummary("Update a key").WithDescription("`description`, `tags`, `rotationPeriodDays` (0 = off), `isDefault`, `minDecryptionVersion`.");
-        group.MapPost("/{id:guid}/rotate", RotateAsync).RequireScope(Scopes.KeysWrite).WithSummary("Rotate: a new current version");
-        group.MapPost("/{id:guid}/disable", DisableAsync).RequireScope(Scopes.KeysWrite).WithSummary("Disable: the key refuses every operation");
-        group.MapPost("/{id:guid}/enable", EnableAsync).RequireScope(Scopes.KeysWrite).WithSummary("Enable a disabled key");
+        group.MapPost("/{id:guid}/rotate", RotateAsync).RequireScope(Scopes.KeysWrite).WithSummary("Rotate: a new current version")
+            .WithDescription("Version `currentVersion + 1` becomes the only active one; older versions only decrypt and verify. `409 key_state_invalid` unless the key is enabled.");
+        group.MapPost("/{id:guid}/disable", DisableAsync).RequireScope(Scopes.KeysWrite).WithSummary("Disable: the key refuses every operation")
+            .WithDescription("Every operation with the key answers `409 key_state_invalid` until it is enabled again; a default key loses the flag.");
+        group.MapPost("/{id:guid}/enable", EnableAsync).RequireScope(Scopes.KeysWrite).WithSummary("Enable a disabled key")
+            .WithDescription("Brings a disabled key back into service; `409 key_state_invalid` for a key pending deletion or destroyed.");
         group.MapDelete("/{id:guid}", DeleteAsync).RequireScope(Scopes.KeysWrite)
             .WithSummary("Schedule deletion").WithDescription("`pendingDays` 7..30 (default 30); the key is destroyed after the window unless restored.");
-        group.MapPost("/{id:guid}/restore", RestoreAsync).RequireScope(Scopes.KeysWrite).WithSummary("Cancel a pending deletion (the key comes back disabled)");
+        group.MapPost("/{id:guid}/restore", RestoreAsync).RequireScope(Scopes.KeysWrite).WithSummary("Cancel a pending deletion (the key comes back disabled)")
+            .WithDescription("Possible until `deletionDate`; the key comes back `disabled`, to be enabled on purpose.");
         group.MapGet("/{id:guid}/public", PublicAsync).RequireScope(Scopes.KeysRead)
             .WithSummary("Export a public key").WithDescription("`format` jwk (default), pem or raw; `version` defaults to the current one.");
         return app;

@@ -42,7 +42,8 @@ public static class OperationsApi
             .WithSummary("Sign").WithDescription("With `keyId` or the tenant's default signing key. `context` for ML-DSA and SLH-DSA only (≤ 255 bytes). SLH-DSA runs under a bounded number of slots: `429` with `Retry-After` when all are busy.");
         Limit(group.MapPost("/verify", VerifyAsync), MaxBodyBytes)
             .WithSummary("Verify a signature").WithDescription("`{valid}`; a bad signature is `200 {valid: false}`. Without `keyVersion` every usable version is tried.");
-        Limit(group.MapPost("/hmac", HmacAsync), MaxBodyBytes).WithSummary("Compute an HMAC");
+        Limit(group.MapPost("/hmac", HmacAsync), MaxBodyBytes).WithSummary("Compute an HMAC")
+            .WithDescription("`{message, encoding?, keyId}` → `{mac, keyId, keyVersion, algorithm}` with the key's current version (HMAC-SHA256 or HMAC-SHA512).");
         Limit(group.MapPost("/hmac/verify", HmacVerifyAsync), MaxBodyBytes)
             .WithSummary("Verify an HMAC").WithDescription("Constant-time; a wrong MAC is `200 {valid: false}`.");
         Limit(group.MapPost("/random", RandomAsync), MaxBodyBytes)

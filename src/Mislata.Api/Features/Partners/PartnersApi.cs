@@ -54,21 +54,34 @@ public static class PartnersApi
     public static IEndpointRouteBuilder MapPartnersApi(this IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/api/v1/admin/partners").WithTags("Admin: partners").RequireScope(Scopes.PlatformAdmin, CallerAudience.Platform);
-        admin.MapGet("/", ListAsync);
-        admin.MapPost("/", CreateAsync).Idempotent();
-        admin.MapGet("/{id:guid}", GetAsync);
-        admin.MapPatch("/{id:guid}", UpdateAsync);
-        admin.MapDelete("/{id:guid}", DeleteAsync);
-        admin.MapPost("/{id:guid}/api-keys", CreatePartnerKeyAsync).Idempotent();
-        admin.MapGet("/{id:guid}/api-keys", ListPartnerKeysAsync);
-        admin.MapGet("/{id:guid}/api-keys/{keyId:guid}", GetPartnerKeyAsync);
-        admin.MapDelete("/{id:guid}/api-keys/{keyId:guid}", RevokePartnerKeyAsync);
+        admin.MapGet("/", ListAsync)
+            .WithSummary("List partners").WithDescription("Every partner, paged.");
+        admin.MapPost("/", CreateAsync).Idempotent()
+            .WithSummary("Create a partner").WithDescription("`{name, contactEmail?, maxTenants?}` → `201`.");
+        admin.MapGet("/{id:guid}", GetAsync)
+            .WithSummary("Get a partner").WithDescription("One partner.");
+        admin.MapPatch("/{id:guid}", UpdateAsync)
+            .WithSummary("Change a partner").WithDescription("`name`, `contactEmail`, `maxTenants`.");
+        admin.MapDelete("/{id:guid}", DeleteAsync)
+            .WithSummary("Delete a partner").WithDescription("`204`; `409 conflict` while the partner still owns tenants (move or delete them first).");
+        admin.MapPost("/{id:guid}/api-keys", CreatePartnerKeyAsync).Idempotent()
+            .WithSummary("Create a partner API key").WithDescription("`{name, expiresAt?, ipAllowlist?, rateLimitPerMinute?}` → `201` with `key` (scope `partner:admin`), shown once.");
+        admin.MapGet("/{id:guid}/api-keys", ListPartnerKeysAsync)
+            .WithSummary("List a partner's API keys").WithDescription("Metadata only; never the keys.");
+        admin.MapGet("/{id:guid}/api-keys/{keyId:guid}", GetPartnerKeyAsync)
+            .WithSummary("Get a partner API key").WithDescription("Metadata only; never the key.");
+        admin.MapDelete("/{id:guid}/api-keys/{keyId:guid}", RevokePartnerKeyAsync)
+            .WithSummary("Revoke a partner API key").WithDescription("`204`; refused by every replica at once.");
 
         var portal = app.MapGroup("/api/v1/partner").WithTags("Partner").RequireScope(Scopes.PartnerAdmin, CallerAudience.Partner);
-        portal.MapGet("/tenants", ListTenantsAsync);
-        portal.MapPost("/tenants", CreateTenantAsync).RequireLicence(LicensedCreation.Tenant).Idempotent();
-        portal.MapGet("/tenants/{id:guid}", GetTenantAsync);
-        portal.MapGet("/usage", UsageAsync);
+        portal.MapGet("/tenants", ListTenantsAsync)
+            .WithSummary("The partner's tenants").WithDescription("Only the calling partner's tenants, paged.");
+        portal.MapPost("/tenants", CreateTenantAsync).RequireLicence(LicensedCreation.Tenant).Idempotent()
+            .WithSummary("Create a tenant as a partner").WithDescription("`{name, planId?, adminEmail?}` → `201`; the plan must be open to partners, within the partner's `maxTenants`.");
+        portal.MapGet("/tenants/{id:guid}", GetTenantAsync)
+            .WithSummary("Get one of the partner's tenants").WithDescription("Another partner's tenant is `404`.");
+        portal.MapGet("/usage", UsageAsync)
+            .WithSummary("The partner's usage").WithDescription("Tenant count against `maxTenants` and each tenant's operations this month.");
         return app;
     }
 

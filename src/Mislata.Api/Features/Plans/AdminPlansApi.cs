@@ -38,10 +38,14 @@ public static class AdminPlansApi
     public static IEndpointRouteBuilder MapAdminPlansApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/admin/plans").WithTags("Admin: plans").RequireScope(Scopes.PlatformAdmin, CallerAudience.Platform);
-        group.MapGet("/", ListAsync);
-        group.MapGet("/{id:guid}", GetAsync);
-        group.MapPost("/", CreateAsync).Idempotent();
-        group.MapPatch("/{id:guid}", UpdateAsync);
+        group.MapGet("/", ListAsync)
+            .WithSummary("List plans").WithDescription("Every plan with its limits and features.");
+        group.MapGet("/{id:guid}", GetAsync)
+            .WithSummary("Get a plan").WithDescription("One plan: `maxKeys`, `maxSecrets`, `maxApiKeys`, `maxUsers`, `operationsPerMonth`, `requestsPerMinute` (`null` = unlimited), `features`, `availableToPartners`.");
+        group.MapPost("/", CreateAsync).Idempotent()
+            .WithSummary("Create a plan").WithDescription("`{code, name, …limits, features?, availableToPartners?}` → `201`; `code` is unique.");
+        group.MapPatch("/{id:guid}", UpdateAsync)
+            .WithSummary("Change a plan").WithDescription("Changes only the members given; a limit becomes unlimited only by an explicit `null`. Applies to the plan's tenants at once.");
         return app;
     }
 

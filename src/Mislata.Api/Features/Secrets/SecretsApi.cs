@@ -50,7 +50,8 @@ public static class SecretsApi
             .WithSummary("Version history (no values)").WithDescription("Newest first; cursor paging.");
         group.MapDelete("/{id:guid}", DeleteAsync).RequireScope(Scopes.SecretsWrite)
             .WithSummary("Delete a secret").WithDescription("Soft delete, restorable for 30 days; `permanent=true` removes the secret and every version now.");
-        group.MapPost("/{id:guid}/restore", RestoreAsync).RequireScope(Scopes.SecretsWrite).WithSummary("Restore a deleted secret");
+        group.MapPost("/{id:guid}/restore", RestoreAsync).RequireScope(Scopes.SecretsWrite).WithSummary("Restore a deleted secret")
+            .WithDescription("Undoes a soft delete within 30 days; `409 conflict` when a live secret now holds its name.");
         return app;
     }
 

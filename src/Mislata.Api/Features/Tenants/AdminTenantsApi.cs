@@ -20,14 +20,22 @@ public static class AdminTenantsApi
     public static IEndpointRouteBuilder MapAdminTenantsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/admin/tenants").WithTags("Admin: tenants").RequireScope(Scopes.PlatformAdmin, CallerAudience.Platform);
-        group.MapGet("/", ListAsync);
-        group.MapPost("/", CreateAsync).RequireLicence(LicensedCreation.Tenant).Idempotent();
-        group.MapGet("/{id:guid}", GetAsync);
-        group.MapPatch("/{id:guid}", UpdateAsync);
-        group.MapDelete("/{id:guid}", DeleteAsync);
-        group.MapPost("/{id:guid}/suspend", (Guid id, HttpContext http, TenantAdministration admin, CancellationToken ct) => SetStatusAsync(id, TenantStatus.Suspended, http, admin, ct));
-        group.MapPost("/{id:guid}/reactivate", (Guid id, HttpContext http, TenantAdministration admin, CancellationToken ct) => SetStatusAsync(id, TenantStatus.Active, http, admin, ct));
-        group.MapPost("/{id:guid}/api-keys", CreateFirstApiKeyAsync).Idempotent();
+        group.MapGet("/", ListAsync)
+            .WithSummary("List tenants").WithDescription("Every tenant of the installation, paged (`limit` 1..100, `cursor`).");
+        group.MapPost("/", CreateAsync).RequireLicence(LicensedCreation.Tenant).Idempotent()
+            .WithSummary("Create a tenant").WithDescription("`{name, planId?, partnerId?, adminEmail?}` → `201`. `planId` is a plan id or code (Community by default). Creates the tenant's data key, wrapped by the master key. `403 license_restricted` beyond the licence's tenant limit.");
+        group.MapGet("/{id:guid}", GetAsync)
+            .WithSummary("Get a tenant").WithDescription("The tenant: status, plan, partner, admin e-mail, `secretVersionsKept`.");
+        group.MapPatch("/{id:guid}", UpdateAsync)
+            .WithSummary("Change a tenant").WithDescription("`name`, `planId`, `partnerId` or `removePartner`, `adminEmail`, `secretVersionsKept` (0 keeps every secret version).");
+        group.MapDelete("/{id:guid}", DeleteAsync)
+            .WithSummary("Delete a tenant").WithDescription("`204`. Destroys the tenant's data keys: its keys, payloads and secrets can never be decrypted again (crypto-shredding).");
+        group.MapPost("/{id:guid}/suspend", (Guid id, HttpContext http, TenantAdministration admin, CancellationToken ct) => SetStatusAsync(id, TenantStatus.Suspended, http, admin, ct))
+            .WithSummary("Suspend a tenant").WithDescription("Every credential of the tenant gets `403 forbidden` on every replica within a second; its data stays.");
+        group.MapPost("/{id:guid}/reactivate", (Guid id, HttpContext http, TenantAdministration admin, CancellationToken ct) => SetStatusAsync(id, TenantStatus.Active, http, admin, ct))
+            .WithSummary("Reactivate a tenant").WithDescription("Lifts a suspension.");
+        group.MapPost("/{id:guid}/api-keys", CreateFirstApiKeyAsync).Idempotent()
+            .WithSummary("Create an API key for a tenant").WithDescription("`{name, scopes?, expiresAt?, ipAllowlist?, rateLimitPerMinute?}` → `201` with `key`, shown once; every tenant scope by default. Typically the tenant's first key.");
         return app;
     }
 

@@ -1,4 +1,7 @@
 using System.Buffers.Text;
+using System.Collections.Immutable;
+using System.Text.Json;
+using Microsoft.IdentityModel.Tokens;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -18,13 +21,16 @@ using ApiScopes = Mislata.Core.Access.Scopes;
 namespace Mislata.Identity.Features.Management;
 
 internal sealed record CreateApplicationRequest(
-    string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType);
+    string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType,
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null);
 
 internal sealed record UpdateApplicationRequest(
-    string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType);
+    string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType,
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null);
 
 internal sealed record ApplicationResponse(
-    Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType);
+    Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType,
+    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks, bool DeviceFlow);
 
 internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
 
@@ -107,6 +113,8 @@ internal static class ApplicationsApi
             errors["consentType"] = ["consentType is explicit or implicit."];
         }
 
+        var signing = request.TokenSigningAlgorithm ?? TokenSigning.DefaultForNewApplications;
+        CheckSigningAlgorithm(signing, errors);
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = "app_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
@@ -114,14 +122,16 @@ internal static class ApplicationsApi
             ConsentType = consent,
             DisplayName = request.Name?.Trim(),
         };
-        Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, errors);
+        descriptor.Settings[TokenSigning.Setting] = signing;
+        Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, request.DeviceFlow ?? false, errors);
+        ConfigureClientAuthentication(descriptor, request.Type, request.RequirePar ?? false, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
         {
             return Problem.Validation(errors);
         }
 
         string? secret = null;
-        if (request.Type == ClientTypes.Confidential)
+        if (request.Type == ClientTypes.Confidential && descriptor.JsonWebKeySet is null)
         {
             secret = NewSecret();
             descriptor.ClientSecret = secret;
@@ -130,7 +140,7 @@ internal static class ApplicationsApi
         // Audited before the commit: when the audit log is unavailable nothing is created (503 unavailable).
         var id = await CreateWithOwnerAsync(http.RequestServices, descriptor, tenantId, time.GetUtcNow(),
             _ => audit.RecordAsync(AuditActions.ApplicationCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "application", descriptor.ClientId,
-                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent }),
+                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent, ["tokenSigningAlgorithm"] = signing }),
             cancellationToken);
         return TypedResults.Created($"/api/v1/applications/{id}", new ApplicationSecretResponse(id, descriptor.ClientId!, secret));
     }
@@ -207,6 +217,12 @@ internal static class ApplicationsApi
             descriptor.ConsentType = request.ConsentType;
         }
 
+        if (request.TokenSigningAlgorithm is not null)
+        {
+            CheckSigningAlgorithm(request.TokenSigningAlgorithm, errors);
+            descriptor.Settings[TokenSigning.Setting] = request.TokenSigningAlgorithm;
+        }
+
         if (request.Name is not null)
         {
             if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
@@ -219,7 +235,14 @@ internal static class ApplicationsApi
 
         var current = await ToResponseAsync(applications, found.Application, found.TenantId, cancellationToken);
         Configure(descriptor, caller, found.TenantId, descriptor.ClientType,
-            request.RedirectUris ?? current.RedirectUris, request.PostLogoutRedirectUris ?? current.PostLogoutRedirectUris, request.Scopes ?? current.Scopes, errors);
+            request.RedirectUris ?? current.RedirectUris, request.PostLogoutRedirectUris ?? current.PostLogoutRedirectUris, request.Scopes ?? current.Scopes,
+            request.DeviceFlow ?? current.DeviceFlow, errors);
+        if (request.Jwks is null && request.JwksUri is null && current.Jwks is { } keys)
+        {
+            descriptor.JsonWebKeySet = new JsonWebKeySet(keys.GetRawText());
+        }
+
+        ConfigureClientAuthentication(descriptor, descriptor.ClientType, request.RequirePar ?? current.RequirePar, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
         {
             return Problem.Validation(errors);
@@ -229,7 +252,7 @@ internal static class ApplicationsApi
         {
             await applications.UpdateAsync(found.Application, descriptor, cancellationToken);
             await audit.RecordAsync(AuditActions.ApplicationUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", descriptor.ClientId,
-                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit });
+                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit, ["tokenSigningAlgorithm"] = TokenSigning.Of(descriptor.Settings.ToImmutableDictionary()) });
             await tx.CommitAsync(cancellationToken);
         }
 
@@ -286,6 +309,59 @@ internal static class ApplicationsApi
         return TypedResults.Ok(new ApplicationSecretResponse(Guid.Parse(id), clientId!, secret));
     }
 
+    /// <summary>
+    /// Pushed authorization requests (RFC 9126) required or not, and the public keys a confidential client signs its
+    /// <c>private_key_jwt</c> assertions (RFC 7523) with: RSA (2,048 bits or more) or EC P-256/P-384 signing keys, at most
+    /// five, never a private part. A client with keys gets no secret. Keys are given inline (<c>jwks</c>): identity
+    /// does not fetch a <c>jwksUri</c> (it would reach out to any address a tenant names).
+    /// </summary>
+    private static void ConfigureClientAuthentication(
+        OpenIddictApplicationDescriptor descriptor, string? type, bool requirePar, JsonElement? jwks, string? jwksUri, Dictionary<string, string[]> errors)
+    {
+        if (requirePar)
+        {
+            if (descriptor.RedirectUris.Count == 0)
+            {
+                errors["requirePar"] = ["Pushed authorization requests are for applications that sign users in (give redirectUris)."];
+            }
+
+            descriptor.Requirements.Add(Requirements.Features.PushedAuthorizationRequests);
+        }
+
+        if (jwksUri is not null)
+        {
+            errors["jwksUri"] = ["identity does not fetch client keys from a URL: give the public keys inline in jwks."];
+        }
+
+        if (jwks is not { } set || set.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (type != ClientTypes.Confidential)
+        {
+            errors["jwks"] = ["Only confidential applications authenticate with private_key_jwt."];
+            return;
+        }
+
+        if (ClientKeys.Parse(set) is { Error: { } error })
+        {
+            errors["jwks"] = [error];
+            return;
+        }
+
+        descriptor.JsonWebKeySet = new JsonWebKeySet(set.GetRawText());
+        descriptor.ClientSecret = null;
+    }
+
+    private static void CheckSigningAlgorithm(string algorithm, Dictionary<string, string[]> errors)
+    {
+        if (!TokenSigning.Allowed.Contains(algorithm, StringComparer.Ordinal))
+        {
+            errors["tokenSigningAlgorithm"] = [$"tokenSigningAlgorithm is {string.Join(" or ", TokenSigning.Allowed)}."];
+        }
+    }
+
     private static ProblemHttpResult ImplicitConsentForbidden() =>
         Problem.Of(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden",
             "Only platform administrators give an application implicit consent or change where an implicit-consent application redirects.");
@@ -322,7 +398,7 @@ internal static class ApplicationsApi
     /// <summary>Redirect URIs, grant types and scopes, validated against what the caller and the tenant may hand out.</summary>
     private static void Configure(
         OpenIddictApplicationDescriptor descriptor, Caller caller, Guid? tenantId, string? type,
-        IReadOnlyList<string>? redirectUris, IReadOnlyList<string>? postLogoutRedirectUris, IReadOnlyList<string>? scopes, Dictionary<string, string[]> errors)
+        IReadOnlyList<string>? redirectUris, IReadOnlyList<string>? postLogoutRedirectUris, IReadOnlyList<string>? scopes, bool deviceFlow, Dictionary<string, string[]> errors)
     {
         descriptor.RedirectUris.Clear();
         descriptor.PostLogoutRedirectUris.Clear();
@@ -332,10 +408,11 @@ internal static class ApplicationsApi
         var postLogout = ParseUris(postLogoutRedirectUris, "postLogoutRedirectUris", errors);
         descriptor.RedirectUris.UnionWith(redirects);
         descriptor.PostLogoutRedirectUris.UnionWith(postLogout);
-        var userFacing = redirects.Count > 0;
+        // Users sign in through the browser (redirect URIs) or, on a device without one, through the device flow.
+        var userFacing = redirects.Count > 0 || deviceFlow;
         if (type == ClientTypes.Public && !userFacing)
         {
-            errors["redirectUris"] = ["A public client signs users in: it needs at least one redirect URI."];
+            errors["redirectUris"] = ["A public client signs users in: it needs at least one redirect URI, or deviceFlow."];
         }
 
         var scopeErrors = new List<string>();
@@ -346,7 +423,7 @@ internal static class ApplicationsApi
             {
                 if (!userFacing)
                 {
-                    scopeErrors.Add($"'{scope}' is for clients that sign users in (give redirectUris).");
+                    scopeErrors.Add($"'{scope}' is for clients that sign users in (give redirectUris or deviceFlow).");
                 }
             }
             else if (!ApiScopes.IsKnown(scope))
@@ -365,14 +442,21 @@ internal static class ApplicationsApi
         }
 
         descriptor.Permissions.UnionWith([Permissions.Endpoints.Token, Permissions.Endpoints.Revocation]);
-        if (userFacing)
+        if (redirects.Count > 0)
         {
-            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.GrantTypes.AuthorizationCode, Permissions.ResponseTypes.Code]);
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.PushedAuthorization, Permissions.Endpoints.EndSession, Permissions.GrantTypes.AuthorizationCode, Permissions.ResponseTypes.Code]);
             descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
-            if (requested.Contains(Scopes.OfflineAccess))
-            {
-                descriptor.Permissions.Add(Permissions.GrantTypes.RefreshToken);
-            }
+        }
+
+        if (deviceFlow)
+        {
+            // RFC 8628: the device shows a code, the user approves it at /connect/verify on another screen.
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.DeviceAuthorization, Permissions.GrantTypes.DeviceCode]);
+        }
+
+        if (userFacing && requested.Contains(Scopes.OfflineAccess))
+        {
+            descriptor.Permissions.Add(Permissions.GrantTypes.RefreshToken);
         }
 
         if (type == ClientTypes.Confidential)
@@ -413,7 +497,7 @@ internal static class ApplicationsApi
     {
         var permissions = await applications.GetPermissionsAsync(application, cancellationToken);
         var scopes = permissions.Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal)).Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList();
-        if (permissions.Contains(Permissions.GrantTypes.AuthorizationCode))
+        if (permissions.Contains(Permissions.GrantTypes.AuthorizationCode) || permissions.Contains(Permissions.GrantTypes.DeviceCode))
         {
             scopes.Insert(0, Scopes.OpenId);
         }
@@ -432,6 +516,10 @@ internal static class ApplicationsApi
             [.. (await applications.GetPostLogoutRedirectUrisAsync(application, cancellationToken))],
             scopes,
             tenantId,
-            await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit);
+            await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit,
+            TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)),
+            (await applications.GetRequirementsAsync(application, cancellationToken)).Contains(Requirements.Features.PushedAuthorizationRequests),
+            await applications.GetJsonWebKeySetAsync(application, cancellationToken) is { Keys.Count: > 0 } keys ? ClientKeys.ToJson(keys) : null,
+            permissions.Contains(Permissions.GrantTypes.DeviceCode));
     }
 }

@@ -29,6 +29,9 @@ internal static partial class AuthorizationEndpoints
         app.MapGet("/connect/authorize", (HttpContext context, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, null, ct));
         app.MapPost("/connect/authorize", (HttpContext context, [FromForm] IFormCollection form, IServiceProvider services, CancellationToken ct) => AuthorizeAsync(context, services, form["submit"].ToString(), ct));
         app.MapPost("/connect/token", TokenAsync);
+        app.MapGet("/connect/verify", (HttpContext context, IServiceProvider services, CancellationToken ct) => VerifyAsync(context, services, null, ct));
+        app.MapPost("/connect/verify", (HttpContext context, [FromForm] IFormCollection form, IServiceProvider services, CancellationToken ct) => VerifyAsync(context, services, form["submit"].ToString(), ct));
+        app.MapGet("/connect/verify/done", VerifiedPage);
         app.MapMethods("/connect/userinfo", ["GET", "POST"], UserInfoAsync);
         app.MapGet("/connect/endsession", EndSessionPage);
         app.MapPost("/connect/endsession", EndSessionAsync);
@@ -126,6 +129,114 @@ internal static partial class AuthorizationEndpoints
     }
 
     /// <summary>
+    /// The device flow's verification page (RFC 8628 §3.3): a signed-in user enters the code the device shows (or
+    /// arrives with it in <c>verification_uri_complete</c>), sees which application asks for what, and allows or denies.
+    /// The tenant boundary is the authorization endpoint's: a tenant's application is approved only by its tenant's
+    /// users, never a suspended tenant's.
+    /// </summary>
+    private static async Task<IResult> VerifyAsync(HttpContext context, IServiceProvider services, string? submit, CancellationToken cancellationToken)
+    {
+        var users = services.GetRequiredService<UserManager<MislataUser>>();
+        var applications = services.GetRequiredService<IOpenIddictApplicationManager>();
+        var boundary = services.GetRequiredService<ApplicationBoundary>();
+        LogStep(Logger(context), "verify");
+
+        var session = await context.AuthenticateAsync(SessionCookie.Scheme);
+        var user = session.Succeeded ? await users.GetUserAsync(session.Principal!) : null;
+        if (user is null || user.BlockedAt is not null)
+        {
+            var returnUrl = context.Request.PathBase + context.Request.Path + (HttpMethods.IsGet(context.Request.Method) ? context.Request.QueryString : QueryString.Empty);
+            return Results.Challenge(new AuthenticationProperties { RedirectUri = returnUrl }, [SessionCookie.Scheme]);
+        }
+
+        // OpenIddict has validated the user code, if one was given: its principal is the device authorization's.
+        var request = context.GetOpenIddictServerRequest();
+        var result = await context.AuthenticateAsync(OidcScheme);
+        if (string.IsNullOrEmpty(request?.UserCode))
+        {
+            return CodeEntryPage(context, null);
+        }
+
+        if (!result.Succeeded || result.Principal?.GetClaim(Claims.ClientId) is not { } clientId)
+        {
+            return CodeEntryPage(context, "This code is not valid, was already used or has expired. Check the code your device shows.");
+        }
+
+        var application = await applications.FindByClientIdAsync(clientId, cancellationToken);
+        var applicationId = application is null ? null : await applications.GetIdAsync(application, cancellationToken);
+        if (applicationId is null)
+        {
+            return Results.Forbid(new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=refused" }, [OidcScheme]);
+        }
+
+        var check = await boundary.CheckApplicationAsync(applicationId, cancellationToken);
+        if (check.Allowed)
+        {
+            check = await boundary.CheckUserAsync(check.Owner!, user.TenantId, cancellationToken);
+        }
+
+        if (!check.Allowed)
+        {
+            LogAuthorizeRefused(Logger(context), clientId, check.Code);
+            await services.GetRequiredService<IdentityAudit>().RecordAsync(
+                AuditActions.AuthorizeRefused, AuditOutcome.Denied, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                errorCode: Errors.AccessDenied, details: new Dictionary<string, string> { ["client_id"] = clientId, ["reason"] = check.Code, ["grant"] = GrantTypes.DeviceCode });
+            return Results.Forbid(new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=refused" }, [OidcScheme]);
+        }
+
+        var roles = await users.GetRolesAsync(user);
+        var scopes = GrantableUserScopes(result.Principal.GetScopes(), roles, user);
+        if (submit == "deny")
+        {
+            return Results.Forbid(new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=denied" }, [OidcScheme]);
+        }
+
+        if (submit != "accept")
+        {
+            var name = await applications.GetLocalizedDisplayNameAsync(application!, cancellationToken) ?? clientId;
+            var list = string.Concat(scopes.Select(s => $"<li><code>{E(s)}</code></li>"));
+            var inner = $"""
+                <p>Code <strong id="user-code">{E(request.UserCode)}</strong>: <strong id="application">{E(name)}</strong>, an application of
+                <strong id="owner">{E(check.Owner!.Name)}</strong>, asks to act on your behalf on the device that shows this code, with these permissions:</p>
+                <ul id="scopes">{list}</ul>
+                <p>Allow only if you started this sign-in yourself, on a device you control.</p>
+                {Hidden(Parameters.UserCode, request.UserCode)}
+                <button type="submit" name="submit" value="accept">Allow</button>
+                <button type="submit" name="submit" value="deny">Deny</button>
+                """;
+            return Page(context, "Sign in on a device", Form(context, "/connect/verify", inner));
+        }
+
+        var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, clientId);
+        await services.GetRequiredService<IdentityAudit>().RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+            details: new Dictionary<string, string> { ["grant"] = GrantTypes.DeviceCode, ["client_id"] = clientId, ["step"] = "verified" });
+        return Results.SignIn(principal, new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=allowed" }, OidcScheme);
+    }
+
+    private static IResult CodeEntryPage(HttpContext context, string? error)
+    {
+        var inner = $"""
+            {Error(error)}
+            <label for="user_code">Code shown on your device</label>
+            <input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" required>
+            <button type="submit">Continue</button>
+            """;
+        return Page(context, "Sign in on a device", Form(context, "/connect/verify", inner),
+            error is null ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest);
+    }
+
+    private static IResult VerifiedPage(HttpContext context, string? result)
+    {
+        var (title, text) = result switch
+        {
+            "allowed" => ("Device signed in", "You can return to your device: it is signed in."),
+            "denied" => ("Sign-in denied", "The device was not signed in."),
+            _ => ("Sign-in refused", "This application cannot sign you in."),
+        };
+        return Page(context, title, $"""<p id="result" data-result="{E(result)}">{E(text)}</p>""");
+    }
+
+    /// <summary>
     /// 302 back to the client with <c>error=access_denied</c> (never a code). A refusal of a signed-in user is audited
     /// (it is what a cross-tenant attempt looks like); one before sign-in is only logged, so that anonymous requests
     /// cannot fill the audit trail.
@@ -212,7 +323,7 @@ internal static partial class AuthorizationEndpoints
             return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OidcScheme);
         }
 
-        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
+        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType() || request.IsDeviceCodeGrantType())
         {
             var users = services.GetRequiredService<UserManager<MislataUser>>();
             var result = await context.AuthenticateAsync(OidcScheme);

@@ -86,9 +86,12 @@ internal static class IdentityServerSetup
                     .SetRevocationEndpointUris("connect/revoke")
                     .SetUserInfoEndpointUris("connect/userinfo")
                     .SetEndSessionEndpointUris("connect/endsession")
+                    .SetPushedAuthorizationEndpointUris("connect/par")
+                    .SetDeviceAuthorizationEndpointUris("connect/device")
+                    .SetEndUserVerificationEndpointUris("connect/verify")
                     .SetJsonWebKeySetEndpointUris(".well-known/jwks")
                     .SetConfigurationEndpointUris(".well-known/openid-configuration");
-                o.AllowAuthorizationCodeFlow().AllowClientCredentialsFlow().AllowRefreshTokenFlow();
+                o.AllowAuthorizationCodeFlow().AllowClientCredentialsFlow().AllowRefreshTokenFlow().AllowDeviceAuthorizationFlow();
                 o.RequireProofKeyForCodeExchange();
                 o.Configure(options => options.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain));
                 o.RegisterScopes([.. OidcScopes, OpenIddictConstants.Scopes.Roles, .. Mislata.Core.Access.Scopes.All]);
@@ -104,11 +107,14 @@ internal static class IdentityServerSetup
                 o.RemoveEventHandler(OpenIddictServerHandlers.Introspection.ValidateAuthorizedParty.Descriptor);
                 o.AddEventHandler(RequirePlatformOwnerForIntrospection.Descriptor);
                 o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
+                o.AddTokenSigningHandlers();
+                o.AddEventHandler(RefuseReplayedClientAssertion.Descriptor);
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough()
+                    .EnableEndUserVerificationEndpointPassthrough()
                     // Identity listens on plain HTTP inside the private network; the gateway terminates TLS and its
                     // forwarded headers give the public https view.
                     .DisableTransportSecurityRequirement();

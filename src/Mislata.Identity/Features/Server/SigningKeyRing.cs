@@ -5,7 +5,10 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Microsoft.IdentityModel.Tokens;
+using Mislata.Crypto.Algorithms;
+using Mislata.Crypto.Entropy;
 using Mislata.Crypto.Envelope;
+using Mislata.Infrastructure.Authentication;
 using Mislata.Infrastructure.Identity;
 using OpenIddict.Server;
 using OpenIddict.Validation;
@@ -13,10 +16,11 @@ using OpenIddict.Validation;
 namespace Mislata.Identity.Features.Server;
 
 /// <summary>
-/// The ES256 keys that sign identity's tokens. Generated once, stored encrypted in <c>identity.signing_keys</c>
+/// The keys that sign identity's tokens, one chain per algorithm: ES256 and ML-DSA-65 (an application chooses which
+/// signs its tokens: <see cref="TokenSigning"/>). Generated once, stored encrypted in <c>identity.signing_keys</c>
 /// (AES-256-GCM under a platform-key derived key; the <c>master_key_id</c> column names the platform key), loaded by
 /// every replica at start. Rotation: when the signing key
-/// is older than <see cref="RotationPeriod"/>, a successor is created that is published at once but signs only from
+/// of an algorithm is older than <see cref="RotationPeriod"/>, a successor is created that is published at once but signs only from
 /// <see cref="PublishAhead"/> later; the predecessor stays published for <see cref="Retention"/> after that.
 /// Creation happens under a PostgreSQL advisory lock, so replicas starting together agree on one key.
 /// </summary>
@@ -31,10 +35,15 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
 
     public IChangeToken GetChangeToken() => new CancellationChangeToken(Volatile.Read(ref _changed).Token);
 
-    /// <summary>The key ids in signing order: the first one signs.</summary>
-    public IReadOnlyList<string> KeyIds => [.. Credentials.Select(c => c.Key.KeyId)];
+    /// <summary>The key ids of one algorithm in signing order: the first one signs.</summary>
+    public IReadOnlyList<string> KeyIds(string algorithm) => [.. Credentials.Where(c => c.Algorithm == algorithm).Select(c => c.Key.KeyId)];
 
-    public const string Algorithm = SecurityAlgorithms.EcdsaSha256;
+    /// <summary>The credentials that sign with <paramref name="algorithm"/> now.</summary>
+    public SigningCredentials Active(string algorithm) => Credentials.First(c => c.Algorithm == algorithm);
+
+    /// <summary>The algorithms identity signs with, each with its own key chain; the first one signs what no application chose.</summary>
+    public static readonly IReadOnlyList<string> Algorithms = [SecurityAlgorithms.EcdsaSha256, MlDsaJose.Algorithm];
+
     internal const string Purpose = "identity-signing-keys";
 
     /// <summary>Advisory lock key: ASCII "MISLSIGN".</summary>
@@ -58,36 +67,46 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
         await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({AdvisoryLockKey})", cancellationToken);
 
         var now = time.GetUtcNow();
-        var keys = await db.SigningKeys.Where(k => k.ExpiresAt == null || k.ExpiresAt > now).ToListAsync(cancellationToken);
-        var active = keys.Where(k => k.ActivatesAt <= now).OrderByDescending(k => k.ActivatesAt).FirstOrDefault();
-        var pending = keys.Where(k => k.ActivatesAt > now).OrderBy(k => k.ActivatesAt).FirstOrDefault();
-        if (active is null)
+        var all = await db.SigningKeys.Where(k => k.ExpiresAt == null || k.ExpiresAt > now).ToListAsync(cancellationToken);
+        var ordered = new List<SigningKeyRecord>();
+        var others = new List<SigningKeyRecord>();
+        foreach (var algorithm in Algorithms)
         {
-            active = Create(now, now);
-            db.SigningKeys.Add(active);
-            keys.Add(active);
-            LogCreated(logger, active.KeyId, "no signing key yet");
-        }
-        else if (pending is null && now - active.ActivatesAt >= RotationPeriod)
-        {
-            pending = Create(now, now + PublishAhead);
-            db.SigningKeys.Add(pending);
-            keys.Add(pending);
-            active.ExpiresAt = pending.ActivatesAt + Retention;
-            LogCreated(logger, pending.KeyId, "rotation due");
-        }
+            var keys = all.Where(k => k.Algorithm == algorithm).ToList();
+            var active = keys.Where(k => k.ActivatesAt <= now).OrderByDescending(k => k.ActivatesAt).FirstOrDefault();
+            var pending = keys.Where(k => k.ActivatesAt > now).OrderBy(k => k.ActivatesAt).FirstOrDefault();
+            if (active is null)
+            {
+                active = Create(algorithm, now, now);
+                db.SigningKeys.Add(active);
+                keys.Add(active);
+                LogCreated(logger, active.KeyId, algorithm, "no signing key yet");
+            }
+            else if (pending is null && now - active.ActivatesAt >= RotationPeriod)
+            {
+                pending = Create(algorithm, now, now + PublishAhead);
+                db.SigningKeys.Add(pending);
+                keys.Add(pending);
+                active.ExpiresAt = pending.ActivatesAt + Retention;
+                LogCreated(logger, pending.KeyId, algorithm, "rotation due");
+            }
 
-        // Predecessors of the active key retire once every token they signed has expired.
-        foreach (var older in keys.Where(k => k.ActivatesAt < active.ActivatesAt && k.ExpiresAt is null))
-        {
-            older.ExpiresAt = active.ActivatesAt + Retention;
+            // Predecessors of the active key retire once every token they signed has expired.
+            foreach (var older in keys.Where(k => k.ActivatesAt < active.ActivatesAt && k.ExpiresAt is null))
+            {
+                older.ExpiresAt = active.ActivatesAt + Retention;
+            }
+
+            ordered.Add(active);
+            others.AddRange(keys.Where(k => k != active));
         }
 
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
 
-        var ordered = new List<SigningKeyRecord> { active };
-        ordered.AddRange(keys.Where(k => k != active).OrderByDescending(k => k.ActivatesAt));
+        // The active key of each algorithm first (the ES256 one first of all: OpenIddict signs with the first
+        // credentials unless an application chose otherwise), then the others still published.
+        ordered.AddRange(others.OrderByDescending(k => k.ActivatesAt));
         var fingerprint = string.Join(',', ordered.Select(k => k.KeyId));
         if (fingerprint == _fingerprint)
         {
@@ -96,7 +115,7 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
 
         _credentials = [.. ordered.Select(Open)];
         _fingerprint = fingerprint;
-        LogLoaded(logger, active.KeyId, ordered.Count);
+        LogLoaded(logger, string.Join(", ", ordered.Take(Algorithms.Count).Select(k => $"{k.KeyId} ({k.Algorithm})")), ordered.Count);
 
         // Tell the options monitors (server and validation) to rebuild with the new keys.
         var previous = Interlocked.Exchange(ref _changed, new CancellationTokenSource());
@@ -120,10 +139,18 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
         {
             key.DeriveKey(Purpose, derived);
             using var aes = new AesGcm(derived, 16);
-            aes.Decrypt(blob.AsSpan(0, 12), blob.AsSpan(12, plaintext.Length), blob.AsSpan(12 + plaintext.Length), plaintext, AssociatedData(record.KeyId, record.MasterKeyId));
+            aes.Decrypt(blob.AsSpan(0, 12), blob.AsSpan(12, plaintext.Length), blob.AsSpan(12 + plaintext.Length), plaintext, AssociatedData(record.Algorithm, record.KeyId, record.MasterKeyId));
+            if (record.Algorithm == MlDsaJose.Algorithm)
+            {
+                var material = KeyMaterial.FromStorage(plaintext);
+                var mldsa = new MlDsa65SecurityKey(material.PublicKey!, material, record.KeyId);
+                // at_hash and c_hash of ID tokens signed with ML-DSA use SHA-256 (the draft defines no hash of its own).
+                return new SigningCredentials(mldsa, MlDsaJose.Algorithm, SecurityAlgorithms.Sha256);
+            }
+
             var ecdsa = ECDsa.Create();
             ecdsa.ImportPkcs8PrivateKey(plaintext, out _);
-            return new SigningCredentials(new ECDsaSecurityKey(ecdsa) { KeyId = record.KeyId }, Algorithm);
+            return new SigningCredentials(new ECDsaSecurityKey(ecdsa) { KeyId = record.KeyId }, SecurityAlgorithms.EcdsaSha256);
         }
         finally
         {
@@ -132,10 +159,9 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
         }
     }
 
-    private SigningKeyRecord Create(DateTimeOffset now, DateTimeOffset activatesAt)
+    private SigningKeyRecord Create(string algorithm, DateTimeOffset now, DateTimeOffset activatesAt)
     {
-        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var pkcs8 = ecdsa.ExportPkcs8PrivateKey();
+        var pkcs8 = NewPrivateKey(algorithm);
         var master = platformKey;
         var kid = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var blob = new byte[12 + pkcs8.Length + 16];
@@ -145,7 +171,7 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
             master.DeriveKey(Purpose, derived);
             RandomNumberGenerator.Fill(blob.AsSpan(0, 12));
             using var aes = new AesGcm(derived, 16);
-            aes.Encrypt(blob.AsSpan(0, 12), pkcs8, blob.AsSpan(12, pkcs8.Length), blob.AsSpan(12 + pkcs8.Length), AssociatedData(kid, master.Id));
+            aes.Encrypt(blob.AsSpan(0, 12), pkcs8, blob.AsSpan(12, pkcs8.Length), blob.AsSpan(12 + pkcs8.Length), AssociatedData(algorithm, kid, master.Id));
         }
         finally
         {
@@ -157,7 +183,7 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
         {
             Id = Guid.CreateVersion7(now),
             KeyId = kid,
-            Algorithm = "ES256",
+            Algorithm = algorithm,
             MasterKeyId = master.Id,
             EncryptedPrivateKey = blob,
             CreatedAt = now,
@@ -165,13 +191,30 @@ internal sealed partial class SigningKeyRing(IServiceProvider services, Platform
         };
     }
 
-    private static byte[] AssociatedData(string kid, string masterKeyId) => Encoding.ASCII.GetBytes($"mislata/v1/identity-signing-key|{kid}|{masterKeyId}");
+    /// <summary>ES256: PKCS#8; ML-DSA-65: the key's storage form (its 32-byte seed and the algorithm).</summary>
+    private static byte[] NewPrivateKey(string algorithm)
+    {
+        if (algorithm == MlDsaJose.Algorithm)
+        {
+            using var material = AlgorithmRegistry.Default.Generate(algorithm, KeyType.Signing, OsRandomSource.Instance);
+            return material.ExportForStorage();
+        }
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Created signing key {KeyId} ({Reason})")]
-    private static partial void LogCreated(ILogger logger, string keyId, string reason);
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return ecdsa.ExportPkcs8PrivateKey();
+    }
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Signing with key {KeyId}; {Count} key(s) published")]
-    private static partial void LogLoaded(ILogger logger, string keyId, int count);
+    /// <summary>Binds the blob to its key id, platform key and (for any algorithm but the original ES256) its algorithm.</summary>
+    private static byte[] AssociatedData(string algorithm, string kid, string masterKeyId) =>
+        Encoding.ASCII.GetBytes(algorithm == SecurityAlgorithms.EcdsaSha256
+            ? $"mislata/v1/identity-signing-key|{kid}|{masterKeyId}"
+            : $"mislata/v1/identity-signing-key|{kid}|{masterKeyId}|{algorithm}");
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Created signing key {KeyId}, {Algorithm} ({Reason})")]
+    private static partial void LogCreated(ILogger logger, string keyId, string algorithm, string reason);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Signing with {KeyIds}; {Count} key(s) published")]
+    private static partial void LogLoaded(ILogger logger, string keyIds, int count);
 }
 
 /// <summary>
