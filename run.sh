@@ -212,6 +212,7 @@ start_replica() {
   if [ -f "$STATE/run/$name.supervisor.pid" ] && kill -0 "$(cat "$STATE/run/$name.supervisor.pid")" 2>/dev/null; then return 0; fi
   echo $(( $(port_of "$service") + index )) > "$STATE/run/$name.port"
   echo 0 > "$STATE/run/$name.restarts"
+  STARTED_NOW+=("$name")
   ( service_env "$service" "$index"; supervise "$name" "$dll" ) < /dev/null >> "$STATE/logs/$name.log" 2>&1 &
   echo $! > "$STATE/run/$name.supervisor.pid"
 }
@@ -249,12 +250,15 @@ build() {
   "$ROOT/scripts/console.sh" || die "the web console did not build"
 }
 
-# A replica that exited during start-up is a failed start (its supervisor would only start it again).
+# A replica this start started that exited during start-up is a failed start (its supervisor would only start it
+# again). Replicas that were already running are not judged: one that crashed earlier was restarted by its supervisor,
+# and ./run.sh start after a fault must bring back the rest, not refuse.
+STARTED_NOW=()
 check_no_restart() {
   local file name
-  for file in "$STATE"/run/*.restarts; do
+  for name in "${STARTED_NOW[@]}"; do
+    file="$STATE/run/$name.restarts"
     [ -f "$file" ] || continue
-    name="$(basename "$file" .restarts)"
     if [ "$(cat "$file")" != 0 ]; then
       tail -20 "$STATE/logs/$name.log" >&2
       die "$name exited during start-up (log: $STATE/logs/$name.log)"

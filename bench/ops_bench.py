@@ -94,30 +94,35 @@ def write(path, content, mode=0o644):
     os.chmod(path, mode)
 
 
-def setup(run_dir, gateway, ca_cert, admin_env):
+def unlimited_tenant(http, admin_env, label, scopes):
+    """The operator's token (bootstrap client of ADMIN_ENV), a plan whose quotas are all null (unlimited: no
+    requests-per-minute limit, no monthly operations quota), a tenant on it and its API key with SCOPES and the largest
+    per-credential rate limit. Returns (tenant, plan, api_key)."""
     env = read_env(admin_env)
-    http = Http(gateway, ca_cert)
     status, raw = http.call("POST", "/connect/token", form={
         "grant_type": "client_credentials",
         "client_id": env["QAPI_BOOTSTRAP_CLIENT_ID"],
         "client_secret": env["QAPI_BOOTSTRAP_CLIENT_SECRET"],
     })
     operator = {"Authorization": "Bearer " + expect(status, raw, {200}, "operator token")["access_token"]}
-
-    # A plan whose quotas are all null (unlimited): no requests-per-minute limit, no monthly operations quota.
     suffix = uuid.uuid4().hex[:8]
-    status, raw = http.call("POST", "/api/v1/admin/plans", {"code": "bench" + suffix, "name": "Benchmark (no limits)"}, operator)
+    status, raw = http.call("POST", "/api/v1/admin/plans", {"code": label + suffix, "name": f"{label} (no limits)"}, operator)
     plan = expect(status, raw, {201}, "create plan")
     for field in ("maxKeys", "operationsPerMonth", "requestsPerMinute"):
         if plan.get(field) is not None:
             sys.exit(f"bench setup: the plan has a {field} limit ({plan[field]})")
-    status, raw = http.call("POST", "/api/v1/admin/tenants", {"name": "bench-" + suffix, "planId": plan["id"]}, operator)
+    status, raw = http.call("POST", "/api/v1/admin/tenants", {"name": f"{label}-{suffix}", "planId": plan["id"]}, operator)
     tenant = expect(status, raw, {201}, "create tenant")
-    # The per-credential rate limit is the largest an API key may have.
     status, raw = http.call("POST", f"/api/v1/admin/tenants/{tenant['id']}/api-keys", {
-        "name": "bench", "scopes": ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write"], "rateLimitPerMinute": 1_000_000,
+        "name": label, "scopes": scopes, "rateLimitPerMinute": 1_000_000,
     }, operator)
-    api_key = expect(status, raw, {201}, "create API key")["key"]
+    return tenant, plan, expect(status, raw, {201}, "create API key")["key"]
+
+
+def setup(run_dir, gateway, ca_cert, admin_env):
+    http = Http(gateway, ca_cert)
+    tenant, plan, api_key = unlimited_tenant(http, admin_env, "bench", ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write"])
+    suffix = uuid.uuid4().hex[:8]
     os.makedirs(os.path.join(run_dir, "secret"), mode=0o700, exist_ok=True)
     write(os.path.join(run_dir, "secret", "api-key"), api_key, 0o600)
     tenant_headers = {"X-Api-Key": api_key}

@@ -37,6 +37,10 @@ async function aggregate(r) {
 
     r.headersOut['Content-Type'] = 'application/json';
     r.headersOut['Cache-Control'] = 'no-store';
+    if (!healthy) {
+        // Not ready: a dependency or a service does not answer; ask again after this.
+        r.headersOut['Retry-After'] = '5';
+    }
     r.return(healthy ? 200 : 503, JSON.stringify({ status: healthy ? 'Healthy' : 'Unhealthy', services: report }));
 }
 

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Mislata.Core.Audit;
 using Mislata.Crypto.Envelope;
@@ -19,6 +20,7 @@ using Mislata.Infrastructure.Secrets;
 using Mislata.Infrastructure.Tenancy;
 using Mislata.ServiceDefaults;
 using Mislata.ServiceDefaults.Health;
+using Mislata.ServiceDefaults.Problems;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -91,14 +93,23 @@ public static class InfrastructureExtensions
         }
 
         builder.Services.AddSingleton(dataSource);
-        builder.Services.AddDbContext<IdentityStoreDbContext>(o =>
+        // Dependency outages: logged once each, counted, and PostgreSQL's circuit (PostgresCircuitInterceptor) closed
+        // again by DependencyWatch's probe.
+        builder.Services.AddMetrics();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<DependencyOutages>();
+        builder.Services.AddSingleton<PostgresCircuitInterceptor>();
+        builder.Services.AddHostedService<DependencyWatch>();
+        builder.Services.AddDbContext<IdentityStoreDbContext>((sp, o) =>
         {
             o.UseNpgsql(dataSource, npgsql => npgsql.MigrationsHistoryTable("__EFMigrationsHistory", IdentityStoreDbContext.Schema));
             o.UseOpenIddict<Guid>();
+            o.AddInterceptors(sp.GetRequiredService<PostgresCircuitInterceptor>());
         });
         // The factory (for singletons and background writers) also registers MislataDbContext as scoped.
-        builder.Services.AddDbContextFactory<MislataDbContext>(o => o.UseNpgsql(dataSource, npgsql =>
-            npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema)));
+        builder.Services.AddDbContextFactory<MislataDbContext>((sp, o) => o.UseNpgsql(dataSource, npgsql =>
+            npgsql.MigrationsHistoryTable("__EFMigrationsHistory", MislataDbContext.Schema))
+            .AddInterceptors(sp.GetRequiredService<PostgresCircuitInterceptor>()));
         builder.Services.AddSingleton<DatabaseMigrator>();
 
         // The key hierarchy: the master key (MasterKeyRing) wraps the platform key, loaded by the migrator at start.

@@ -27,7 +27,7 @@ public sealed class RateLimitOptions
 /// Order of refusals: 429 (the source presented too many failing credentials: before any credential work) → 401 (no or
 /// invalid credential) → 403 forbidden (suspended tenant) → 403 insufficient_scope → 403 forbidden (wrong audience) → 429.
 /// </summary>
-public sealed partial class CallerAuthenticationMiddleware(
+public sealed class CallerAuthenticationMiddleware(
     RequestDelegate next,
     ApiKeyAuthenticator apiKeys,
     AccessTokenValidator tokens,
@@ -37,7 +37,7 @@ public sealed partial class CallerAuthenticationMiddleware(
     IUsageMeter usage,
     FailedCredentialGuard failedCredentials,
     RateLimitOptions rateLimits,
-    ILogger<CallerAuthenticationMiddleware> logger)
+    DependencyOutages outages)
 {
     private const string Challenge = "Bearer realm=\"mislata\"";
 
@@ -259,7 +259,8 @@ public sealed partial class CallerAuthenticationMiddleware(
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            LogUsageUnavailable(logger, ex);
+            // Fail open: counted, and logged once per Redis outage (DependencyOutages), not once per request.
+            outages.CountFailOpen(DependencyOutages.Redis, "operations_quota");
             return true;
         }
 
@@ -272,7 +273,4 @@ public sealed partial class CallerAuthenticationMiddleware(
             $"The plan's {consumption.Limit} operations for this month are used up; the period ends {consumption.PeriodEnd:O}.");
         return false;
     }
-
-    [LoggerMessage(EventId = 5401, Level = LogLevel.Warning, Message = "Operations quota not enforced: Redis did not answer")]
-    private static partial void LogUsageUnavailable(ILogger logger, Exception exception);
 }

@@ -1,3 +1,4 @@
+using Mislata.ServiceDefaults.Problems;
 using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.Access;
@@ -6,7 +7,7 @@ namespace Mislata.Infrastructure.Access;
 /// Tells every replica to forget cached access data (API key records, tenant status and plan) at once, over Redis
 /// pub/sub. Caches also expire on a short TTL, the safety net for a lost message.
 /// </summary>
-public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILogger<AccessInvalidation> logger)
+public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILogger<AccessInvalidation> logger, DependencyOutages? outages = null)
 {
     public static readonly RedisChannel Channel = RedisChannel.Literal("mislata:access:invalidate");
 
@@ -20,7 +21,16 @@ public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILo
         if (!redis.IsConnected)
         {
             // Not worth waiting for a timeout: every replica reloads and clears its caches when the connection is back.
-            LogPublishSkipped(logger);
+            // Part of the Redis outage, logged once for it (DependencyOutages), not once per change.
+            if (outages is null)
+            {
+                LogPublishSkipped(logger);
+            }
+            else
+            {
+                outages.ReportDown(DependencyOutages.Redis, "access invalidations not published; other replicas catch up when it is back");
+            }
+
             return;
         }
 
@@ -30,7 +40,14 @@ public sealed partial class AccessInvalidation(IConnectionMultiplexer redis, ILo
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            LogPublishFailed(logger, ex);
+            if (outages is null)
+            {
+                LogPublishFailed(logger, ex);
+            }
+            else
+            {
+                outages.ReportDown(DependencyOutages.Redis, "an access invalidation was not published: " + ex.GetType().Name);
+            }
         }
     }
 

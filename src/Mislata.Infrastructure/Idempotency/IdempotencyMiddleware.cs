@@ -30,7 +30,7 @@ public static class IdempotencyEndpointExtensions
 /// draft-ietf-httpapi-idempotency-key-header: the same key with a different request → <c>422</c>; a repeat while the
 /// first is still running → <c>409 conflict</c>. 5xx answers are not kept (the client may retry them).
 /// </summary>
-public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIdempotencyStore store, IIdempotencyOwner owners, ILogger<IdempotencyMiddleware> logger)
+public sealed class IdempotencyMiddleware(RequestDelegate next, RedisIdempotencyStore store, IIdempotencyOwner owners)
 {
     public const string HeaderName = "Idempotency-Key";
     private const int MaxKeyLength = 255;
@@ -79,7 +79,9 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            LogStoreUnavailable(logger, ex);
+            // Counted, and logged once per Redis outage (DependencyOutages), not once per request.
+            context.RequestServices.GetRequiredService<DependencyOutages>().CountUnavailable(DependencyOutages.Redis, ex.GetType().Name);
+            context.Response.Headers.RetryAfter = DependencyOutages.RetryAfterSeconds;
             await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, "Unavailable", "Idempotency records are unavailable; retry later.");
             return;
         }
@@ -136,7 +138,8 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                LogStoreUnavailable(logger, ex);
+                // The answer is sent anyway; a repeat of the key runs again (nothing was kept).
+                context.RequestServices.GetRequiredService<DependencyOutages>().ReportDown(DependencyOutages.Redis, ex.GetType().Name);
             }
 
             if (completed)
@@ -145,7 +148,4 @@ public sealed partial class IdempotencyMiddleware(RequestDelegate next, RedisIde
             }
         }
     }
-
-    [LoggerMessage(EventId = 5500, Level = LogLevel.Warning, Message = "Idempotency store unavailable")]
-    private static partial void LogStoreUnavailable(ILogger logger, Exception exception);
 }

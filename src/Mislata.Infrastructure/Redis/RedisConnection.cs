@@ -8,8 +8,8 @@ internal static class RedisConnection
     private static readonly string DefaultConfigurationChannel = new ConfigurationOptions().ConfigurationChannel;
 
     /// <summary>
-    /// Connects without failing when Redis is down: the multiplexer keeps reconnecting in the background and
-    /// readiness reports Redis as unhealthy until it answers again.
+    /// Connects without failing when Redis is down: the multiplexer keeps reconnecting in the background (every second)
+    /// and readiness reports Redis as unhealthy until it answers again.
     /// </summary>
     public static IConnectionMultiplexer Connect(string configuration)
     {
@@ -28,6 +28,9 @@ internal static class RedisConnection
         options.SyncTimeout = 3000;
         options.AsyncTimeout = 3000;
         options.ConnectRetry = 1;
+        // While the connection is down a command fails at once (RedisConnectionException) instead of queueing until
+        // its timeout: requests that can do without Redis go on without waiting, the others are answered 503 at once.
+        options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ReconnectRetryPolicy = new LinearRetry(1000);
         options.ClientName ??= "mislata";
 

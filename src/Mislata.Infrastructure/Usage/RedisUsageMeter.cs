@@ -155,7 +155,25 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
             return 0;
         }
 
-        batch.Execute();
+        try
+        {
+            batch.Execute();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Redis is down and fails fast (BacklogPolicy.FailFast): nothing was sent; every count waits for the next flush.
+            foreach (var (entry, delta, _) in writes)
+            {
+                if (delta > 0)
+                {
+                    entry.Value.AddUnflushed(delta);
+                }
+            }
+
+            FlushFailed(ex);
+            return 0;
+        }
+
         var written = 0;
         foreach (var (entry, delta, task) in writes)
         {
@@ -177,11 +195,27 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
                     entry.Value.AddUnflushed(delta);
                 }
 
-                LogFlushFailed(logger, ex.GetType().Name);
+                FlushFailed(ex);
             }
         }
 
+        if (written > 0)
+        {
+            Volatile.Write(ref _flushFailing, 0);
+        }
+
         return written;
+    }
+
+    private int _flushFailing;
+
+    /// <summary>One warning per Redis outage (the first failed flush), not one per second.</summary>
+    private void FlushFailed(Exception exception)
+    {
+        if (Interlocked.Exchange(ref _flushFailing, 1) == 0)
+        {
+            LogFlushFailed(logger, exception.GetType().Name);
+        }
     }
 
     /// <summary>Creates a missing counter with the month's last rolled-up count (never lowers one that exists).</summary>

@@ -15,6 +15,11 @@ internal static class HealthResponseWriter
     {
         context.Response.ContentType = "application/json";
         context.Response.Headers.CacheControl = "no-store";
+        if (report.Status == HealthStatus.Unhealthy)
+        {
+            // Not ready because a dependency does not answer: a load balancer or client may ask again after this.
+            context.Response.Headers.RetryAfter = Problems.DependencyOutages.RetryAfterSeconds;
+        }
         var checks = report.Entries.ToDictionary(
             e => e.Key,
             e => new CheckReport(e.Value.Status.ToString(), e.Value.Description, Math.Round(e.Value.Duration.TotalMilliseconds, 1)));

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Mislata.ServiceDefaults.Problems;
 
@@ -13,6 +14,9 @@ public static class ProblemDetailsSetup
     {
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx => Complete(ctx.ProblemDetails, ctx.HttpContext));
         services.AddExceptionHandler<ClientErrorExceptionHandler>();
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<DependencyOutages>();
         return services;
     }
 
@@ -42,7 +46,7 @@ public static class ProblemDetailsSetup
 /// anything else is a bug and becomes a bare 500 with no exception text.
 /// </summary>
 [SuppressMessage("Performance", "CA1812", Justification = "Instantiated by DI.")]
-internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService problems, ILogger<ClientErrorExceptionHandler> logger) : IExceptionHandler
+internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService problems, DependencyOutages outages, ILogger<ClientErrorExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -62,11 +66,17 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
 
         if (status == 503)
         {
-            LogUnavailable(logger, httpContext.TraceIdentifier, exception.GetType().FullName ?? "exception");
-            httpContext.Response.Headers.RetryAfter = "5";
+            // Counted, and logged once per outage by DependencyOutages, not once per request.
+            // An audit log that took no event (PostgreSQL refusing writes, or slow) is not a PostgreSQL that does not answer:
+            // it must not open PostgreSQL's circuit, which would stop the reads too.
+            var dependency = DependencyOutages.DependencyOf(exception)
+                ?? (exception is Mislata.Core.Audit.AuditUnavailableException ? DependencyOutages.PostgresWrites : DependencyOutages.Network);
+            outages.CountUnavailable(dependency, exception.GetType().Name, circuitOpen: IsOpenCircuit(exception));
+            httpContext.Response.Headers.RetryAfter = DependencyOutages.RetryAfterSeconds;
         }
         else if (status >= 500)
         {
+            outages.CountInternalError();
             LogUnhandled(logger, exception.GetType().FullName ?? "exception", httpContext.TraceIdentifier, exception);
         }
 
@@ -87,26 +97,19 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
     }
 
     /// <summary>
-    /// A dependency that did not answer — PostgreSQL (a transient <see cref="DbException"/>: connection refused or lost,
-    /// server shutting down or starting), Redis (connection or timeout), a socket or a timeout — anywhere in the
-    /// exception chain. The request failed before or instead of its write (a transaction not committed is rolled back),
-    /// so the client may retry. A non-transient database error (a constraint the code did not expect) stays a 500: a bug.
+    /// A dependency that did not answer — PostgreSQL (connection refused or lost, server shutting down or starting,
+    /// read-only, disk full), Redis (connection or timeout), an open circuit, a socket or a timeout — anywhere in the
+    /// exception chain (<see cref="DependencyOutages.DependencyOf"/>). The request failed before or instead of its write
+    /// (a transaction not committed is rolled back), so the client may retry. A non-transient database error (a
+    /// constraint the code did not expect) stays a 500: a bug.
     /// </summary>
-    internal static bool IsDependencyUnavailable(Exception exception)
+    internal static bool IsDependencyUnavailable(Exception exception) => DependencyOutages.DependencyOf(exception) is not null;
+
+    private static bool IsOpenCircuit(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            if (e is DbException { IsTransient: true } or TimeoutException or System.Net.Sockets.SocketException)
-            {
-                return true;
-            }
-
-            if (e.GetType().FullName is "StackExchange.Redis.RedisConnectionException" or "StackExchange.Redis.RedisTimeoutException")
-            {
-                return true;
-            }
-
-            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsDependencyUnavailable))
+            if (e is DependencyUnavailableException)
             {
                 return true;
             }
@@ -118,7 +121,4 @@ internal sealed partial class ClientErrorExceptionHandler(IProblemDetailsService
     // The exception object is logged for its type and stack; Mislata code never puts secrets in exception messages.
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]
     private static partial void LogUnhandled(ILogger logger, string exceptionType, string requestId, Exception exception);
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Request {RequestId} failed closed: a dependency is unavailable ({ExceptionType})")]
-    private static partial void LogUnavailable(ILogger logger, string requestId, string exceptionType);
 }
