@@ -18,6 +18,10 @@ public static class Scopes
     public const string ApplicationsWrite = "applications:write";
     public const string RolesRead = "roles:read";
     public const string RolesWrite = "roles:write";
+    public const string CertificatesRead = "certificates:read";
+    public const string CertificatesWrite = "certificates:write";
+    public const string SshRead = "ssh:read";
+    public const string SshWrite = "ssh:write";
     public const string PartnerAdmin = "partner:admin";
     public const string PlatformAdmin = "platform:admin";
 
@@ -26,6 +30,7 @@ public static class Scopes
     [
         KeysRead, KeysWrite, EncryptionWrite, SecretsRead, SecretsWrite, ApiKeysRead, ApiKeysWrite, AuditRead,
         BillingRead, UsersRead, UsersWrite, ApplicationsRead, ApplicationsWrite, RolesRead, RolesWrite,
+        CertificatesRead, CertificatesWrite, SshRead, SshWrite,
     ];
 
     public static readonly IReadOnlyList<string> All = [.. Tenant, PartnerAdmin, PlatformAdmin];

@@ -41,11 +41,11 @@ public sealed class AccessRulesTests
         Assert.Empty(Roles.ScopesOf("Tenant-Admin"));
 
         // The tenant set is every scope but the two platform-level ones, each once.
-        Assert.Equal(15, Scopes.Tenant.Count);
+        Assert.Equal(19, Scopes.Tenant.Count);
         Assert.Equal(Scopes.Tenant.Count, Scopes.Tenant.Distinct(StringComparer.Ordinal).Count());
         Assert.DoesNotContain(Scopes.PartnerAdmin, Scopes.Tenant);
         Assert.DoesNotContain(Scopes.PlatformAdmin, Scopes.Tenant);
-        Assert.Equal(17, Scopes.All.Count);
+        Assert.Equal(21, Scopes.All.Count);
         Assert.Equal([.. Scopes.Tenant, Scopes.PartnerAdmin, Scopes.PlatformAdmin], Scopes.All);
     }
 
