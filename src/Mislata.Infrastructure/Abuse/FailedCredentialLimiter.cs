@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
+using Mislata.ServiceDefaults.Problems;
 using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.Abuse;
@@ -18,18 +19,18 @@ public sealed class FailedCredentialOptions
 /// decision to refuse is kept in memory, so the check on the request path costs no network call. A replica learns that
 /// a source is over the limit from the count Redis returns for the failure it records itself: a source blocked by one
 /// replica is refused by another after at most one more failure there. Redis down: nothing is refused (fail-open, the
-/// services' own checks still hold) and a warning is logged at most every 30 s.
+/// services' own checks still hold); each failure let through is counted (<c>mislata.dependency.fail_open</c>, check
+/// <c>failed_credentials</c>) and the outage is logged once by <see cref="DependencyOutages"/>, not once per request.
 /// </summary>
-public sealed partial class FailedCredentialLimiter(
+public sealed class FailedCredentialLimiter(
     IConnectionMultiplexer redis,
     IOptions<FailedCredentialOptions> options,
     TimeProvider time,
-    ILogger<FailedCredentialLimiter> logger)
+    DependencyOutages outages)
 {
     internal const string KeyPrefix = "mislata:abuse:failed:";
     private const long WindowMs = 60_000;
     private const int MaxBlockedSources = 100_000;
-    private static readonly TimeSpan WarningInterval = TimeSpan.FromSeconds(30);
 
     private const string CountScript = """
         local n = redis.call('INCR', KEYS[1])
@@ -38,7 +39,6 @@ public sealed partial class FailedCredentialLimiter(
         """;
 
     private readonly ConcurrentDictionary<string, DateTimeOffset> _blockedUntil = new(StringComparer.Ordinal);
-    private long _lastWarningTicks = long.MinValue;
 
     public int PerMinute => options.Value.PerMinute;
 
@@ -76,12 +76,7 @@ public sealed partial class FailedCredentialLimiter(
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            var last = Interlocked.Read(ref _lastWarningTicks);
-            if (now.UtcTicks - last >= WarningInterval.Ticks && Interlocked.CompareExchange(ref _lastWarningTicks, now.UtcTicks, last) == last)
-            {
-                LogRedisUnavailable(logger, ex);
-            }
-
+            outages.CountFailOpen(DependencyOutages.Redis, "failed_credentials");
             return;
         }
 
@@ -113,7 +108,4 @@ public sealed partial class FailedCredentialLimiter(
 
         _blockedUntil[source] = until;
     }
-
-    [LoggerMessage(EventId = 5500, Level = LogLevel.Warning, Message = "Failed-credential limits not enforced: Redis did not answer")]
-    private static partial void LogRedisUnavailable(ILogger logger, Exception exception);
 }

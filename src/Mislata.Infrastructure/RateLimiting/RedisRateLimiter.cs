@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Mislata.ServiceDefaults.Problems;
 using StackExchange.Redis;
 
 namespace Mislata.Infrastructure.RateLimiting;
@@ -22,16 +23,14 @@ public readonly record struct RateLimitDecision(bool Allowed, int Limit, int Rem
 /// request leased and never spent still counts, so leases only ever make a limit stricter. Below 2,000 a minute every
 /// request is decided by Redis. When Redis cannot be reached the request is let through (fail-open:
 /// availability of the customer's own data first) without waiting for a timeout when the connection is known to be
-/// down; every such request is counted (<c>mislata.ratelimit.fail_open</c>) and a warning is logged at most every
-/// <see cref="LogInterval"/> with the number let through since the last one.
+/// down; every such request is counted (<c>mislata.ratelimit.fail_open</c>, and <c>mislata.dependency.fail_open</c>
+/// with check <c>rate_limit</c>), and the outage is logged once by <see cref="DependencyOutages"/>, when it begins, and
+/// once when it ends with the number of requests let through — never once per request.
 /// </summary>
-public sealed partial class RedisRateLimiter
+public sealed class RedisRateLimiter
 {
     public const string MeterName = "Mislata.RateLimiting";
     public const string FailOpenCounterName = "mislata.ratelimit.fail_open";
-
-    /// <summary>One warning per interval during an outage, not one per request.</summary>
-    public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(30);
 
     /// <summary>The largest lease: a thousandth of the tightest limit, between 1 and this.</summary>
     public const int MaxLease = 64;
@@ -79,22 +78,20 @@ public sealed partial class RedisRateLimiter
         return {1, tonumber(ARGV[3 + best]), bestRemaining, tonumber(oldest[2]) + window - now, grant}
         """;
 
-    private const long NeverReported = long.MinValue;
 
     private readonly IConnectionMultiplexer _redis;
     private readonly TimeProvider _time;
-    private readonly ILogger<RedisRateLimiter> _logger;
+    private readonly DependencyOutages _outages;
     private readonly Counter<long> _failOpen;
-    private long _lastReport = NeverReported;
-    private long _unreported;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lease> _leases = new(StringComparer.Ordinal);
 
-    public RedisRateLimiter(IConnectionMultiplexer redis, IMeterFactory meters, TimeProvider time, ILogger<RedisRateLimiter> logger)
+    public RedisRateLimiter(IConnectionMultiplexer redis, IMeterFactory meters, TimeProvider time, DependencyOutages outages)
     {
         ArgumentNullException.ThrowIfNull(meters);
+        ArgumentNullException.ThrowIfNull(outages);
         _redis = redis;
         _time = time;
-        _logger = logger;
+        _outages = outages;
         _failOpen = meters.Create(MeterName).CreateCounter<long>(FailOpenCounterName, "{request}", "Requests let through without a rate-limit check because Redis was unavailable");
     }
 
@@ -140,7 +137,7 @@ public sealed partial class RedisRateLimiter
 
         if (!_redis.IsConnected)
         {
-            return FailOpen("disconnected", null);
+            return FailOpen("disconnected");
         }
 
         try
@@ -172,7 +169,7 @@ public sealed partial class RedisRateLimiter
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            return FailOpen(ex is TimeoutException ? "timeout" : "error", ex);
+            return FailOpen(ex is TimeoutException ? "timeout" : "error");
         }
     }
 
@@ -251,21 +248,10 @@ public sealed partial class RedisRateLimiter
         }
     }
 
-    private RateLimitDecision FailOpen(string reason, Exception? exception)
+    private RateLimitDecision FailOpen(string reason)
     {
         _failOpen.Add(1, new KeyValuePair<string, object?>("reason", reason));
-        Interlocked.Increment(ref _unreported);
-        var now = _time.GetTimestamp();
-        var last = Interlocked.Read(ref _lastReport);
-        if ((last == NeverReported || _time.GetElapsedTime(last, now) >= LogInterval) &&
-            Interlocked.CompareExchange(ref _lastReport, now, last) == last)
-        {
-            LogFailOpen(_logger, reason, Interlocked.Exchange(ref _unreported, 0), exception);
-        }
-
+        _outages.CountFailOpen(DependencyOutages.Redis, "rate_limit");
         return RateLimitDecision.Unlimited;
     }
-
-    [LoggerMessage(EventId = 5200, Level = LogLevel.Warning, Message = "Rate limits not enforced (fail-open): Redis is unavailable ({Reason}); {Requests} request(s) let through since the last report")]
-    private static partial void LogFailOpen(ILogger logger, string reason, long requests, Exception? exception);
 }

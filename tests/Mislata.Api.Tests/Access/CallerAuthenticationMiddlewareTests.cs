@@ -71,10 +71,10 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
             new AccessTokenValidator(jwks, options, TimeProvider.System),
             _revocations,
             new Tenants(),
-            new RedisRateLimiter(_redisDown, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance),
+            new RedisRateLimiter(_redisDown, _services.GetRequiredService<IMeterFactory>(), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
             _usage,
             new FailedCredentialGuard(
-                new FailedCredentialLimiter(_redisDown, Options.Create(new FailedCredentialOptions()), _time, NullLogger<FailedCredentialLimiter>.Instance),
+                new FailedCredentialLimiter(_redisDown, Options.Create(new FailedCredentialOptions()), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
                 new FailedAuthenticationAudit(new NoAudit(), _time, NullLogger<FailedAuthenticationAudit>.Instance)),
             new RateLimitOptions(),
             new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance));

@@ -119,10 +119,10 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
             new AccessTokenValidator(jwks, options, TimeProvider.System),
             _revocations,
             new Tenants(),
-            new RedisRateLimiter(redis, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance),
+            new RedisRateLimiter(redis, _services.GetRequiredService<IMeterFactory>(), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
             new NoUsage(),
             new FailedCredentialGuard(
-                new FailedCredentialLimiter(redis, Options.Create(new FailedCredentialOptions { PerMinute = FailuresPerMinute }), _time, NullLogger<FailedCredentialLimiter>.Instance),
+                new FailedCredentialLimiter(redis, Options.Create(new FailedCredentialOptions { PerMinute = FailuresPerMinute }), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
                 _aggregator),
             new RateLimitOptions { DefaultPerCredential = 4 },
             new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance));

@@ -33,10 +33,10 @@ public sealed class FailedCredentialGuardTests : IAsyncLifetime
     {
         _redis = await RedisInstance.LaunchAsync();
         _connection = await ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
-        _services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
+        _services = new ServiceCollection().AddLogging().AddMetrics().AddProblemDetails().BuildServiceProvider();
         _aggregator = new FailedAuthenticationAudit(_audit, _time, NullLogger<FailedAuthenticationAudit>.Instance);
         _guard = new FailedCredentialGuard(
-            new FailedCredentialLimiter(_connection, Options.Create(new FailedCredentialOptions { PerMinute = PerMinute }), _time, NullLogger<FailedCredentialLimiter>.Instance),
+            new FailedCredentialLimiter(_connection, Options.Create(new FailedCredentialOptions { PerMinute = PerMinute }), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
             _aggregator);
     }
 

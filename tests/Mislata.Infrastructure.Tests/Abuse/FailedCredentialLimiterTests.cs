@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -12,8 +13,17 @@ public sealed class FailedCredentialLimiterTests : RealRedisTest
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 10, TimeSpan.Zero));
 
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+
+    private Mislata.ServiceDefaults.Problems.DependencyOutages Outages { get; }
+
+    public FailedCredentialLimiterTests() =>
+        Outages = new(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time);
+
+    protected override async Task DisposeMoreAsync() => await _services.DisposeAsync();
+
     private FailedCredentialLimiter NewReplica(IConnectionMultiplexer connection, int perMinute = 5) =>
-        new(connection, Options.Create(new FailedCredentialOptions { PerMinute = perMinute }), _time, NullLogger<FailedCredentialLimiter>.Instance);
+        new(connection, Options.Create(new FailedCredentialOptions { PerMinute = perMinute }), _time, Outages);
 
     [Fact]
     public async Task A_source_is_refused_once_its_failures_on_all_replicas_reach_the_limit_and_another_source_is_not()
@@ -68,10 +78,14 @@ public sealed class FailedCredentialLimiterTests : RealRedisTest
         await using var down = await ConnectionMultiplexer.ConnectAsync(options);
         var limiter = NewReplica(down, perMinute: 1);
 
+        Assert.False(Outages.IsDown(Mislata.ServiceDefaults.Problems.DependencyOutages.Redis));
         await limiter.RecordFailureAsync("198.51.100.7");
         await limiter.RecordFailureAsync("198.51.100.7");
 
         Assert.False(limiter.IsOverLimit("198.51.100.7", out _));
+
+        // Let through, and the outage is known (logged once by DependencyOutages, ended by the dependency watch).
+        Assert.True(Outages.IsDown(Mislata.ServiceDefaults.Problems.DependencyOutages.Redis));
     }
 
     [Theory]

@@ -15,7 +15,8 @@ public sealed class RedisRateLimiterLeaseTests : RealRedisTest
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     protected override async Task DisposeMoreAsync() => await _services.DisposeAsync();
 
-    private RedisRateLimiter NewReplica() => new(Connection, _services.GetRequiredService<IMeterFactory>(), _time, NullLogger<RedisRateLimiter>.Instance);
+    private RedisRateLimiter NewReplica() => new(Connection, _services.GetRequiredService<IMeterFactory>(), _time,
+        new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time));
 
     private Task<long> RecordedAsync(string bucket) => Connection.GetDatabase().SortedSetLengthAsync("mislata:rl:" + bucket);
 
