@@ -3,11 +3,13 @@
 
   ops_bench.py setup  RUN_DIR GATEWAY CA_CERT ADMIN_ENV   a tenant on a plan without limits, its API key and keys,
                                                           the request bodies, one probe call per operation
-  ops_bench.py runnable RUN_DIR                           the operations to measure (key, path, body file; tab-separated)
+  ops_bench.py runnable RUN_DIR                           the operations to measure (key, path, method, credential, body file;
+                                                          tab-separated; credential "-" = the API key, else a token file)
   ops_bench.py report RUN_DIR RESULTS_DIR                 the table (stdout) and the JSON + Markdown files
 
 setup writes RUN_DIR/ops.json (the operations: path, body file, items per request, and whether the endpoint is there)
-and RUN_DIR/secret/api-key (mode 600; read by run-ops.sh for wrk, never copied into the results).
+and RUN_DIR/secret/api-key, token-es256 and token-ml-dsa-65 (mode 600; read by run-ops.sh for wrk, never copied into
+the results).
 """
 import json
 import os
@@ -94,17 +96,22 @@ def write(path, content, mode=0o644):
     os.chmod(path, mode)
 
 
-def unlimited_tenant(http, admin_env, label, scopes):
-    """The operator's token (bootstrap client of ADMIN_ENV), a plan whose quotas are all null (unlimited: no
-    requests-per-minute limit, no monthly operations quota), a tenant on it and its API key with SCOPES and the largest
-    per-credential rate limit. Returns (tenant, plan, api_key)."""
+def operator_headers(http, admin_env):
+    """The operator's Authorization header: a client-credentials token of the bootstrap client of ADMIN_ENV."""
     env = read_env(admin_env)
     status, raw = http.call("POST", "/connect/token", form={
         "grant_type": "client_credentials",
         "client_id": env["QAPI_BOOTSTRAP_CLIENT_ID"],
         "client_secret": env["QAPI_BOOTSTRAP_CLIENT_SECRET"],
     })
-    operator = {"Authorization": "Bearer " + expect(status, raw, {200}, "operator token")["access_token"]}
+    return {"Authorization": "Bearer " + expect(status, raw, {200}, "operator token")["access_token"]}
+
+
+def unlimited_tenant(http, admin_env, label, scopes):
+    """The operator's token (bootstrap client of ADMIN_ENV), a plan whose quotas are all null (unlimited: no
+    requests-per-minute limit, no monthly operations quota), a tenant on it and its API key with SCOPES and the largest
+    per-credential rate limit. Returns (tenant, plan, api_key)."""
+    operator = operator_headers(http, admin_env)
     suffix = uuid.uuid4().hex[:8]
     status, raw = http.call("POST", "/api/v1/admin/plans", {"code": label + suffix, "name": f"{label} (no limits)"}, operator)
     plan = expect(status, raw, {201}, "create plan")
@@ -142,10 +149,12 @@ def setup(run_dir, gateway, ca_cert, admin_env):
     os.makedirs(bodies, exist_ok=True)
     operations = []
 
-    def operation(name, path, body, items=1, needs=None, method="POST"):
-        """One operation: its body file and one probe call (404 = the endpoint is not there: "not available")."""
+    def operation(name, path, body, items=1, needs=None, method="POST", credential=None):
+        """One operation: its body file and one probe call (404 = the endpoint is not there: "not available").
+        CREDENTIAL: a file of RUN_DIR/secret holding the access token to send instead of the tenant's API key."""
         key = "op-" + name.replace(" ", "_").replace("/", "_")
-        entry = {"name": name, "key": key, "path": path, "method": method, "items": items, "body": None, "available": False, "probe": None}
+        entry = {"name": name, "key": key, "path": path, "method": method, "items": items, "body": None, "available": False, "probe": None,
+                 "credential": credential}
         if needs is not None and not needs.get("available"):
             entry["probe"] = f"needs {needs['name']}: {needs['probe']}"
             operations.append(entry)
@@ -154,7 +163,8 @@ def setup(run_dir, gateway, ca_cert, admin_env):
             file = os.path.join(bodies, key + ".json")
             write(file, json.dumps(body, separators=(",", ":")))
             entry["body"] = file
-        status, raw = http.call(method, path, body, tenant_headers)
+        headers = tenant_headers if credential is None else {"Authorization": "Bearer " + tokens[credential]}
+        status, raw = http.call(method, path, body, headers)
         doc = parse(raw)
         if status == 404 and shape(status, raw) == unmapped:
             entry["probe"] = "404: no such endpoint"
@@ -167,6 +177,33 @@ def setup(run_dir, gateway, ca_cert, admin_env):
             entry["probe"] = f"HTTP {status} {code or ''} {detail or ''}".strip()
         operations.append(entry)
         return entry, doc if entry["available"] else None
+
+    # Authentication alone (issue 17): GET /api/v1/ping/auth with the API key and with an access token of each signing
+    # algorithm (an application of the bench tenant per algorithm, client credentials). First, while the tokens are fresh.
+    operator = operator_headers(http, admin_env)
+    tokens = {}
+    for algorithm in ("ES256", "ML-DSA-65"):
+        status, raw = http.call("POST", "/api/v1/applications", {
+            "name": f"bench {algorithm}", "type": "confidential", "scopes": ["keys:read"], "tenantId": tenant["id"],
+            "tokenSigningAlgorithm": algorithm}, operator)
+        app = parse(raw) if status == 201 else None
+        if not app:
+            print(f"  application {algorithm}: HTTP {status} {raw[:200]!r}", file=sys.stderr)
+            continue
+        status, raw = http.call("POST", "/connect/token", form={
+            "grant_type": "client_credentials", "client_id": app["clientId"], "client_secret": app["clientSecret"]})
+        if status == 200:
+            name = "token-" + algorithm.lower()
+            tokens[name] = parse(raw)["access_token"]
+            write(os.path.join(run_dir, "secret", name), tokens[name], 0o600)
+    operation("ping-auth API key", "/api/v1/ping/auth", None, method="GET")
+    for algorithm in ("ES256", "ML-DSA-65"):
+        name = "token-" + algorithm.lower()
+        if name in tokens:
+            operation(f"ping-auth {algorithm} token", "/api/v1/ping/auth", None, method="GET", credential=name)
+        else:
+            operations.append({"name": f"ping-auth {algorithm} token", "key": f"op-ping-auth_{algorithm}_token", "path": "/api/v1/ping/auth",
+                               "method": "GET", "items": 1, "body": None, "available": False, "probe": "no access token", "credential": name})
 
     for key, label in (("aes", "AES-256-GCM"), ("mlkem", "ML-KEM-768")):
         enc, doc = operation(f"encrypt {label}", "/api/v1/encrypt", {"plaintext": TEXT_1K, "encoding": "utf8", "keyId": keys[key]})
@@ -353,7 +390,7 @@ def report(run_dir, results_dir):
     by_name = {r["operation"]: r for r in rows}
 
     def target(label, value, goal, ok):
-        verdict = "not measured" if value is None else ("met" if ok(value) else "not met")
+        verdict = "not measured" if value is None else ("reported" if goal == "reported" else "met" if ok(value) else "not met")
         return {"target": label, "value": value, "goal": goal, "verdict": verdict}
 
     def measured(name, field):
@@ -368,10 +405,15 @@ def report(run_dir, results_dir):
         targets.append(target(f"{name} ÷ ping", measured(name, "ratioToPing"), "≥ 0.30", lambda v: v >= 0.3))
     for name in ("sign ML-DSA-65", "sign Ed25519"):
         targets.append(target(f"{name} ÷ in-process raw", measured(name, "ratioToRaw"), "≥ 0.70", lambda v: v >= 0.7))
+    # Issue 17: what authentication costs, per credential (reported; no goal is set).
+    for name in ("ping-auth API key", "ping-auth ES256 token", "ping-auth ML-DSA-65 token"):
+        targets.append(target(f"{name} ÷ ping", measured(name, "ratioToPing"), "reported", None))
+    es, ml = measured("ping-auth ES256 token", "rps"), measured("ping-auth ML-DSA-65 token", "rps")
+    targets.append(target("ping-auth ML-DSA-65 token ÷ ES256 token", ratio(ml, es), "reported", None))
     batch_row = next((r for r in rows if r["itemsPerRequest"] > 1), None)
     targets.append(target("encrypt/batch items/s ÷ single encrypt req/s", (batch_row or {}).get("ratioToSingleEncryptItems"), "≥ 5", lambda v: v >= 5))
     document["targets"] = targets
-    lines += ["", "## Issue 10's targets against this run", "", "| target | value | goal | verdict |", "|---|---:|---|---|"]
+    lines += ["", "## Targets against this run (issue 10; authentication figures of issue 17 are reported only)", "", "| target | value | goal | verdict |", "|---|---:|---|---|"]
     lines += [f"| {t['target']} | {fmt(t['value'], 2) if t['value'] is not None else '–'} | {t['goal']} | "
               f"{'**not met**' if t['verdict'] == 'not met' else t['verdict']} |" for t in targets]
     if raw_rate.get("opsPerSecond"):
@@ -417,7 +459,7 @@ def runnable(run_dir):
     """key, path, method and body file (may be empty) of each operation to measure, one per line, tab-separated (for run-ops.sh)."""
     for op in load(os.path.join(run_dir, "ops.json"), {"operations": []})["operations"]:
         if op["available"]:
-            print(f"{op['key']}\t{op['path']}\t{op.get('method', 'POST')}\t{op['body'] or ''}")
+            print(f"{op['key']}\t{op['path']}\t{op.get('method', 'POST')}\t{op.get('credential') or '-'}\t{op['body'] or ''}")
 
 
 if __name__ == "__main__":

@@ -96,8 +96,13 @@ for round in $(seq 1 "$REF_ROUNDS"); do
 done
 BENCH_DURATION="$BENCH_DURATION_OPS"
 say "Operations:"
-while IFS=$'\t' read -r key path method body; do
-  measure "$key" "$GATEWAY$path" "$method" "$body" "$API_KEY"
+# Each operation's credential: "-" = the tenant's API key, else a file of RUN_DIR/secret holding an access token.
+while IFS=$'\t' read -r key path method credential body; do
+  if [ "$credential" = "-" ]; then
+    measure "$key" "$GATEWAY$path" "$method" "$body" "$API_KEY"
+  else
+    measure "$key" "$GATEWAY$path" "$method" "$body" "Bearer $(cat "$RUN_DIR/secret/$credential")"
+  fi
 done < <(python3 "$BENCH/ops_bench.py" runnable "$RUN_DIR")
 measure ping-end "$GATEWAY/api/v1/ping"
 
@@ -105,7 +110,7 @@ bench_rss_finish
 
 if [ "$SOAK_MINUTES" -gt 0 ]; then
   soak_key=soak-ping soak_url="$GATEWAY/api/v1/ping" soak_method=GET soak_body="" soak_api_key=""
-  while IFS=$'\t' read -r key path _method body; do
+  while IFS=$'\t' read -r key path _method _credential body; do
     if [ "$key" = "op-encrypt_AES-256-GCM" ]; then
       soak_key=soak-encrypt soak_url="$GATEWAY$path" soak_method=POST soak_body="$body" soak_api_key="$API_KEY"
     fi

@@ -3,7 +3,7 @@
 -- end one line "WRK_JSON {...}" with the figures the report needs (latencies in microseconds).
 --   WRK_METHOD     GET (default) or POST
 --   WRK_BODY_FILE  the JSON body of a POST
---   WRK_API_KEY    sent as X-Api-Key
+--   WRK_API_KEY    sent as X-Api-Key; a value "Bearer <token>" is sent as the Authorization header instead
 wrk.method = os.getenv("WRK_METHOD") or "GET"
 
 local body_file = os.getenv("WRK_BODY_FILE")
@@ -16,7 +16,11 @@ end
 
 local api_key = os.getenv("WRK_API_KEY")
 if api_key ~= nil and api_key ~= "" then
-  wrk.headers["X-Api-Key"] = api_key
+  if string.sub(api_key, 1, 7) == "Bearer " then
+    wrk.headers["Authorization"] = api_key
+  else
+    wrk.headers["X-Api-Key"] = api_key
+  end
 end
 
 done = function(summary, latency, requests)

@@ -14,10 +14,26 @@ using StackExchange.Redis;
 
 namespace Mislata.Api.Access;
 
-/// <summary>Requests per minute of a credential without a limit of its own.</summary>
+/// <summary>Requests per minute of a credential without a limit of its own (an access token, or an API key created
+/// without <c>rateLimitPerMinute</c>): the section <c>RateLimits</c> (<c>RateLimits__DefaultPerCredential</c>).</summary>
 public sealed class RateLimitOptions
 {
+    public const string Section = "RateLimits";
+
     public int DefaultPerCredential { get; set; } = 6_000;
+
+    /// <summary>The options of <paramref name="configuration"/>'s section; a limit below 1 is refused at start.</summary>
+    public static RateLimitOptions FromConfiguration(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = configuration.GetSection(Section).Get<RateLimitOptions>() ?? new RateLimitOptions();
+        if (options.DefaultPerCredential < 1)
+        {
+            throw new InvalidOperationException($"{Section}:DefaultPerCredential must be at least 1 request per minute.");
+        }
+
+        return options;
+    }
 }
 
 /// <summary>
@@ -96,7 +112,7 @@ public sealed class CallerAuthenticationMiddleware(
             }
         }
 
-        if (!caller.Has(requirement.Scope))
+        if (requirement.NeedsScope && !caller.Has(requirement.Scope))
         {
             context.Response.Headers.WWWAuthenticate = $"{Challenge}, error=\"insufficient_scope\", scope=\"{requirement.Scope}\"";
             await ProblemWriter.WriteAsync(context, 403, ErrorCodes.InsufficientScope, "Insufficient scope", $"This operation needs the scope {requirement.Scope}.");

@@ -26,7 +26,7 @@ public static class ApiSetup
         ArgumentNullException.ThrowIfNull(builder);
         var tokenOptions = AccessTokenOptions.FromConfiguration(builder.Configuration);
         builder.Services.AddSingleton(tokenOptions);
-        builder.Services.AddSingleton(new RateLimitOptions());
+        builder.Services.AddSingleton(RateLimitOptions.FromConfiguration(builder.Configuration));
         builder.Services.AddFailedCredentialLimits();
         builder.Services.AddMislataCryptoOperations();
         builder.Services.AddMislataLicenceAtStart();

@@ -173,6 +173,40 @@ public sealed class AccessRulesTests
         Assert.Null(CallerAuthenticationMiddleware.AudienceProblem(CallerAudience.Platform, operatorCaller));
         Assert.Equal("This endpoint is for platform operators.", CallerAuthenticationMiddleware.AudienceProblem(CallerAudience.Platform, tenantCaller));
         Assert.Equal("This endpoint is for platform operators.", CallerAuthenticationMiddleware.AudienceProblem(CallerAudience.Platform, partnerCaller));
+
+        // Any credential: every kind of caller, even one without the platform scope or a binding.
+        foreach (var caller in new[] { tenantCaller, partnerCaller, operatorCaller, unboundWithoutPlatform })
+        {
+            Assert.Null(CallerAuthenticationMiddleware.AudienceProblem(CallerAudience.Any, caller));
+        }
+    }
+
+    [Fact]
+    public void The_default_per_credential_limit_comes_from_the_RateLimits_section_and_is_at_least_one()
+    {
+        static IConfiguration With(params (string Key, string Value)[] pairs) =>
+            new ConfigurationBuilder().AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value))).Build();
+
+        Assert.Equal(6_000, RateLimitOptions.FromConfiguration(With()).DefaultPerCredential);
+        Assert.Equal(250_000, RateLimitOptions.FromConfiguration(With(("RateLimits:DefaultPerCredential", "250000"))).DefaultPerCredential);
+        Assert.Equal(1, RateLimitOptions.FromConfiguration(With(("RateLimits:DefaultPerCredential", "1"))).DefaultPerCredential);
+        foreach (var refused in new[] { "0", "-5" })
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => RateLimitOptions.FromConfiguration(With(("RateLimits:DefaultPerCredential", refused))));
+            Assert.Contains("RateLimits:DefaultPerCredential", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Only_the_credential_check_asks_for_no_scope()
+    {
+        Assert.True(new AccessRequirement(Scopes.KeysRead, CallerAudience.Tenant).NeedsScope);
+        Assert.False(new AccessRequirement(string.Empty, CallerAudience.Any).NeedsScope);
+
+        // A scoped endpoint cannot be declared without its scope by mistake.
+        var endpoints = new Microsoft.AspNetCore.Builder.RouteHandlerBuilder([]);
+        Assert.ThrowsAny<ArgumentException>(() => endpoints.RequireScope(""));
+        Assert.ThrowsAny<ArgumentException>(() => endpoints.RequireScope(null!));
     }
 
     private static ClaimsIdentity Token(params (string Type, string Value)[] claims) => new(claims.Select(c => new Claim(c.Type, c.Value)));
