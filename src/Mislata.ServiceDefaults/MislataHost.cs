@@ -62,12 +62,14 @@ public static class MislataHost
 
             // Secrets given as X_FILE read as X everywhere the services use IConfiguration.
             builder.Configuration.AddInMemoryCollection(fromFiles.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
+            string? defaultUrl = null;
             if (string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]) &&
                 string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_HTTP_PORTS"]) &&
                 string.IsNullOrEmpty(builder.Configuration["urls"]) &&
                 string.IsNullOrEmpty(builder.Configuration["HTTP_PORTS"]))
             {
-                builder.WebHost.UseUrls($"http://0.0.0.0:{defaultPort}");
+                defaultUrl = $"http://0.0.0.0:{defaultPort}";
+                builder.WebHost.UseUrls(defaultUrl);
             }
 
             builder.Services.AddSingleton(masterKeys);
@@ -75,7 +77,7 @@ public static class MislataHost
             configureServices(builder);
             app = builder.Build();
             app.UseMislataServiceDefaults();
-            await configurePipeline(app);
+            await ConfigureAnsweringMeanwhileAsync(app, configurePipeline(app), defaultUrl, serviceName);
         }
         catch (OptionsValidationException ex)
         {
@@ -102,6 +104,50 @@ public static class MislataHost
         {
             await Console.Error.WriteLineAsync($"mislata-{serviceName}: {ex.Message}");
             return 1;
+        }
+    }
+
+    /// <summary>How long start-up work may take before a <see cref="StartingResponder"/> answers on the service's addresses.</summary>
+    public static readonly TimeSpan SlowStart = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// Waits for the start-up work (<paramref name="pipeline"/>: migrations, key rings, seeding); when it takes longer than
+    /// <see cref="SlowStart"/> — a dependency that does not answer yet — a <see cref="StartingResponder"/> answers 503
+    /// meanwhile, and the service then binds the very addresses the responder had.
+    /// </summary>
+    private static async Task ConfigureAnsweringMeanwhileAsync(WebApplication app, Task pipeline, string? defaultUrl, string serviceName)
+    {
+        if (await Task.WhenAny(pipeline, Task.Delay(SlowStart)) == pipeline)
+        {
+            await pipeline;
+            return;
+        }
+
+        StartingResponder? responder = null;
+        try
+        {
+            responder = await StartingResponder.StartAsync(app.Configuration, defaultUrl, serviceName);
+        }
+        catch (IOException)
+        {
+            // The address is taken: the service itself will say so when it binds.
+        }
+
+        try
+        {
+            await pipeline;
+        }
+        finally
+        {
+            if (responder is not null)
+            {
+                await responder.DisposeAsync();
+                app.Urls.Clear();
+                foreach (var address in responder.Addresses)
+                {
+                    app.Urls.Add(address);
+                }
+            }
         }
     }
 }

@@ -21,11 +21,8 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, IOptions
     /// <summary>Advisory lock key: ASCII "MISLMIGR".</summary>
     internal const long AdvisoryLockKey = 0x4D49534C4D494752;
 
-    private static readonly TimeSpan StartupBudget = TimeSpan.FromSeconds(90);
-
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
-        var started = time.GetTimestamp();
         var attempt = 0;
         while (true)
         {
@@ -35,9 +32,15 @@ public sealed partial class DatabaseMigrator(IServiceProvider services, IOptions
                 await MigrateOnceAsync(cancellationToken);
                 return;
             }
-            catch (Exception ex) when (Npgsql(ex) is { IsTransient: true } && time.GetElapsedTime(started) < StartupBudget)
+            catch (Exception ex) when (Npgsql(ex) is { IsTransient: true })
             {
-                LogDatabaseUnavailable(logger, attempt);
+                // No deadline: the service waits for its database (answering 503 meanwhile: StartingResponder) instead
+                // of exiting, and says so at the first attempt and then once a minute.
+                if (attempt == 1 || attempt % 12 == 0)
+                {
+                    LogDatabaseUnavailable(logger, attempt);
+                }
+
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), time, cancellationToken);
             }
             catch (Exception ex) when (Npgsql(ex) is { } npgsql)
