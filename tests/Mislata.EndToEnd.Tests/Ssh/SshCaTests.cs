@@ -326,6 +326,30 @@ public sealed class SshCaTests(TenancyFixture fixture)
         Assert.Equal(1L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.ssh_certificates WHERE tenant_id = '{tenant}'"));
     }
 
+    [Fact]
+    public async Task The_client_library_creates_a_ca_issues_a_certificate_and_reads_both_back()
+    {
+        var (_, key) = await fixture.CreateKeyAsync(await fixture.CreateTenantAsync(), ["ssh:read", "ssh:write"]);
+        var (client, services) = Client.ClientKit.WithKey(fixture, key);
+        await using var _ = services;
+        var ca = await client.Ssh.CreateCaAsync(new Mislata.Client.Contracts.CreateSshCaRequest("client-" + Guid.NewGuid().ToString("N")[..8], "ECDSA-P384"));
+        Assert.StartsWith("ecdsa-sha2-nistp384 ", ca.PublicKey, StringComparison.Ordinal);
+        Assert.Equal(ca.PublicKey, (await client.Ssh.GetCaAsync(ca.Id)).PublicKey);
+        Assert.Contains((await client.Ssh.ListCasAsync()).Data, c => c.Id == ca.Id);
+
+        using var dir = new SshDirectory();
+        var publicKey = dir.NewKey("user", "ed25519", null);
+        var issued = await client.Ssh.IssueAsync(new Mislata.Client.Contracts.IssueSshCertificateRequest(ca.Id, publicKey, "user", "client@test", ["carol"], 300, Extensions: []));
+        dir.Write("user-cert.pub", issued.Certificate + "\n");
+        var listing = dir.Run("ssh-keygen", "-L", "-f", "user-cert.pub");
+        Assert.Contains("Extensions: (none)", listing, StringComparison.Ordinal);
+        Assert.Contains($"Serial: {issued.Serial}", listing, StringComparison.Ordinal);
+        Assert.Equal(issued.Serial, (await client.Ssh.GetCertificateAsync(issued.Id)).Serial);
+        Assert.Equal([issued.Id], (await client.Ssh.ListCertificatesAsync(ca.Id)).Data.Select(c => c.Id));
+        var refused = await Client.ClientKit.FailsAsync(() => client.Ssh.IssueAsync(new Mislata.Client.Contracts.IssueSshCertificateRequest(ca.Id, "ssh-rsa AAAA", "user", "k", ["carol"], 300)));
+        Assert.Equal(400, (int)refused.StatusCode);
+    }
+
     /// <summary>A temporary directory where ssh-keygen runs (keys without passphrase, removed afterwards).</summary>
     private sealed class SshDirectory : IDisposable
     {
