@@ -176,8 +176,20 @@ public sealed class SshCertificateAuthorities(
 
         var blob = SshCertificateFormat.Assemble(signed.Value!.Message, SshCertificateFormat.SignatureBlob(caKey!, signed.Value.Signature));
         var record = SshIssuedCertificate.Record(Guid.CreateVersion7(now), ca, fields, caKey!.Fingerprint, signed.Value.KeyVersion, actor.ActorId, now);
+        // The row first (a colliding serial is found before anything is audited), then the audit event, then the commit:
+        // when the audit log cannot record, nothing is stored and no certificate leaves.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         db.Add(record);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            db.Entry(record).State = EntityState.Detached;
+            return new SshIssueResult(null, null, SshError.Concurrent);
+        }
+
         await audit.RecordAsync(actor.Event(ca.TenantId, "ssh.certificate.issue", "ssh_certificate", record.Id.ToString(), details: new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["caId"] = ca.Id.ToString(),
@@ -191,16 +203,6 @@ public sealed class SshCertificateAuthorities(
             ["caFingerprint"] = record.CaFingerprint,
             ["keyVersion"] = signed.Value.KeyVersion.ToString(CultureInfo.InvariantCulture),
         }), cancellationToken);
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
-        {
-            db.Entry(record).State = EntityState.Detached;
-            return new SshIssueResult(null, null, SshError.Concurrent);
-        }
-
         await transaction.CommitAsync(cancellationToken);
         return new SshIssueResult(record, SshCertificateFormat.ToLine(order.SubjectKey.Type, blob, order.KeyId), SshError.None);
     }
