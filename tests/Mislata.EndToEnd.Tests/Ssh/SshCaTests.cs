@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
@@ -299,6 +300,35 @@ public sealed class SshCaTests(TenancyFixture fixture)
         await OkJsonAsync(await ownerClient.PostAsync(U($"/api/v1/keys/{ca.GetProperty("keyId").GetGuid()}/disable"), null));
         await ProblemAsync(await IssueAsync(ownerClient, caId, publicKey, ["alice"]), HttpStatusCode.Conflict, "key_state_invalid");
         Assert.Equal(1L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.ssh_certificates WHERE tenant_id = '{owner}'"));
+    }
+
+    [Fact]
+    public async Task Rotating_the_cas_key_rotates_the_ca_and_later_certificates_name_the_new_key()
+    {
+        var (_, client) = await TenantAsync();
+        using var _ = client;
+        var ca = await CreateCaAsync(client, "Ed25519");
+        var caId = ca.GetProperty("id").GetGuid();
+        await OkJsonAsync(await client.PostAsync(U($"/api/v1/keys/{ca.GetProperty("keyId").GetGuid()}/rotate"), null));
+        var rotated = await OkJsonAsync(await client.GetAsync(U($"/api/v1/ssh/ca/{caId}")));
+        Assert.Equal(2, rotated.GetProperty("keyVersion").GetInt32());
+        Assert.NotEqual(ca.GetProperty("fingerprint").GetString(), rotated.GetProperty("fingerprint").GetString());
+
+        // Each api replica drops its cached key on the change notice (pub/sub, within a second): issue until one is signed by version 2.
+        using var dir = new SshDirectory();
+        var publicKey = dir.NewKey("user", "ed25519", null);
+        JsonElement issued;
+        var watch = Stopwatch.StartNew();
+        do
+        {
+            issued = await OkJsonAsync(await IssueAsync(client, caId, publicKey, ["alice"]), HttpStatusCode.Created);
+        }
+        while (issued.GetProperty("keyVersion").GetInt32() != 2 && watch.Elapsed < TimeSpan.FromSeconds(10));
+
+        Assert.Equal(2, issued.GetProperty("keyVersion").GetInt32());
+        Assert.Equal(rotated.GetProperty("fingerprint").GetString(), issued.GetProperty("caFingerprint").GetString());
+        dir.Write("user-cert.pub", issued.GetProperty("certificate").GetString() + "\n");
+        Assert.Contains($"Signing CA: ED25519 {rotated.GetProperty("fingerprint").GetString()} ", dir.Run("ssh-keygen", "-L", "-f", "user-cert.pub"), StringComparison.Ordinal);
     }
 
     [Fact]
