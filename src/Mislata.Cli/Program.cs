@@ -15,6 +15,7 @@ foreach (var command in CryptoCommands.Build())
 }
 
 root.Subcommands.Add(SecretCommands.Build());
+root.Subcommands.Add(SshCommands.Build());
 root.Subcommands.Add(TenancyCommands.ApiKeys());
 root.Subcommands.Add(TenancyCommands.Audit());
 root.Subcommands.Add(TenancyCommands.Billing());

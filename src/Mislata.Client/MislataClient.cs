@@ -21,6 +21,7 @@ public sealed class MislataClient
         Keys = new KeysClient(_transport);
         Crypto = new CryptoClient(_transport);
         Secrets = new SecretsClient(_transport);
+        Ssh = new SshClient(_transport);
         ApiKeys = new ApiKeysClient(_transport);
         Audit = new AuditClient(_transport);
         Billing = new BillingClient(_transport);
@@ -39,6 +40,9 @@ public sealed class MislataClient
 
     /// <summary><c>/secrets</c>.</summary>
     public SecretsClient Secrets { get; }
+
+    /// <summary><c>/ssh/ca</c>, <c>/ssh/certificates</c> (scopes <c>ssh:*</c>).</summary>
+    public SshClient Ssh { get; }
 
     /// <summary><c>/api-keys</c>.</summary>
     public ApiKeysClient ApiKeys { get; }
@@ -222,6 +226,38 @@ public sealed class CryptoClient
 
     /// <summary><c>POST /random</c>.</summary>
     public Task<RandomResult> RandomAsync(RandomRequest request, CancellationToken cancellationToken = default) => _t.PostAsync<RandomResult>("random", request, cancellationToken);
+}
+
+/// <summary>SSH certificate authorities: create and read CAs, issue OpenSSH certificates, read their records.</summary>
+public sealed class SshClient
+{
+    private readonly MislataTransport _t;
+
+    internal SshClient(MislataTransport transport) => _t = transport;
+
+    /// <summary><c>POST /ssh/ca</c>: a CA whose key is a new Mislata signing key.</summary>
+    public Task<SshCa> CreateCaAsync(CreateSshCaRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        _t.CreateAsync<SshCa>("ssh/ca", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /ssh/ca</c>.</summary>
+    public Task<Page<SshCa>> ListCasAsync(int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<SshCa>>(MislataTransport.Query("ssh/ca", ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>GET /ssh/ca/{id}</c>.</summary>
+    public Task<SshCa> GetCaAsync(Guid id, CancellationToken cancellationToken = default) => _t.GetAsync<SshCa>("ssh/ca/" + MislataClient.Id(id), cancellationToken);
+
+    /// <summary><c>POST /ssh/certificates</c>: the certificate in <see cref="SshCertificate.Certificate"/>.</summary>
+    public Task<SshCertificate> IssueAsync(IssueSshCertificateRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        _t.CreateAsync<SshCertificate>("ssh/certificates", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /ssh/certificates?caId=</c>: records of issued certificates.</summary>
+    public Task<Page<SshCertificate>> ListCertificatesAsync(Guid? caId = null, int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<SshCertificate>>(MislataTransport.Query("ssh/certificates", ("caId", caId is { } ca ? MislataClient.Id(ca) : null), ("limit", limit), ("cursor", cursor)),
+            cancellationToken);
+
+    /// <summary><c>GET /ssh/certificates/{id}</c>.</summary>
+    public Task<SshCertificate> GetCertificateAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<SshCertificate>("ssh/certificates/" + MislataClient.Id(id), cancellationToken);
 }
 
 /// <summary>Secrets: versioned values with check-and-set, soft deletion and restore.</summary>

@@ -9,11 +9,13 @@ using Mislata.Api.Features.Operations;
 using Mislata.Api.Features.Partners;
 using Mislata.Api.Features.Plans;
 using Mislata.Api.Features.Secrets;
+using Mislata.Api.Features.Ssh;
 using Mislata.Api.Features.Tenants;
 using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Encryption;
 using Mislata.Infrastructure.Idempotency;
 using Mislata.Infrastructure.Licensing;
+using Mislata.Infrastructure.Ssh;
 using Scalar.AspNetCore;
 
 namespace Mislata.Api.Features;
@@ -29,6 +31,7 @@ public static class ApiSetup
         builder.Services.AddSingleton(RateLimitOptions.FromConfiguration(builder.Configuration));
         builder.Services.AddFailedCredentialLimits();
         builder.Services.AddMislataCryptoOperations();
+        builder.Services.AddMislataSsh();
         builder.Services.AddMislataLicenceAtStart();
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IIdempotencyOwner, CallerIdempotencyOwner>();
@@ -72,6 +75,7 @@ public static class ApiSetup
         app.MapKeysApi();
         app.MapPayloadReferencesApi();
         app.MapSecretsApi();
+        app.MapSshApi();
         app.MapOperationsApi();
         app.MapBillingApi();
         app.MapAuditApi();

@@ -19,6 +19,9 @@ public sealed record SignRequest(ReadOnlyMemory<byte> Message, Guid? KeyId, stri
 
 public sealed record SignResult(byte[] Signature, Guid KeyId, int KeyVersion, string Algorithm);
 
+/// <summary>The message built around the signing key's public part, its signature, that public key and the version that signed.</summary>
+public sealed record EmbeddedKeySignResult(byte[] Message, byte[] Signature, Mislata.Crypto.Algorithms.PublicKey PublicKey, int KeyVersion);
+
 /// <summary>Without <see cref="KeyVersion"/> every readable version is tried, newest first.</summary>
 public sealed record VerifyRequest(ReadOnlyMemory<byte> Message, ReadOnlyMemory<byte> Signature, Guid? KeyId, int? KeyVersion, string? Context);
 

@@ -249,6 +249,37 @@ public sealed class CryptoOperations(
         }
     }
 
+    /// <summary>
+    /// Signs a message that names the signing key itself — an SSH certificate carries its CA's public key inside the signed
+    /// bytes —: <paramref name="build"/> gets the public key of the version that then signs, under one lease, so a rotation
+    /// in between cannot make the two differ. Same rules, slots, usage and <c>crypto.sign</c> audit as <see cref="SignAsync"/>.
+    /// </summary>
+    public async Task<Outcome<EmbeddedKeySignResult>> SignEmbeddingKeyAsync(
+        Guid tenantId, Guid keyId, Func<PublicKey, byte[]> build, RequestActor actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        var (lease, error) = await AcquireAsync(tenantId, keyId, Operation.Sign, cancellationToken);
+        if (lease is null)
+        {
+            return Outcome<EmbeddedKeySignResult>.Fail(error, DetailOf(error));
+        }
+
+        using (lease)
+        {
+            var publicKey = lease.Material(lease.Key.CurrentVersion).PublicKey!;
+            var message = build(publicKey);
+            var outcome = Sign(lease, new SignRequest(message, keyId, null));
+            if (outcome.Error != OperationError.Busy)
+            {
+                await AuditAsync(tenantId, actor, "crypto.sign", lease.Key, lease.Key.CurrentVersion, outcome.Error, cancellationToken);
+            }
+
+            return outcome.Succeeded
+                ? Outcome<EmbeddedKeySignResult>.Ok(new EmbeddedKeySignResult(message, outcome.Value!.Signature, publicKey, outcome.Value.KeyVersion))
+                : Outcome<EmbeddedKeySignResult>.Fail(outcome.Error, outcome.Detail);
+        }
+    }
+
     public async Task<Outcome<VerifyResult>> VerifyAsync(Guid tenantId, VerifyRequest request, RequestActor actor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -38,7 +38,15 @@ public sealed class KeyAdministration(
     public const int DestroyBatch = 500;
 
     /// <summary>A new key whose first version is generated here.</summary>
-    public async Task<(Key? Key, KeyError Error)> CreateAsync(Guid tenantId, KeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
+    public Task<(Key? Key, KeyError Error)> CreateAsync(Guid tenantId, KeyDraft draft, RequestActor actor, CancellationToken cancellationToken) =>
+        CreateAsync(tenantId, draft, actor, alongside: null, cancellationToken);
+
+    /// <summary>
+    /// A new key whose first version is generated here. <paramref name="alongside"/> (a resource built on the key, such as
+    /// an SSH CA) adds its rows and audit events in the same transaction, so the key never exists without it.
+    /// </summary>
+    public async Task<(Key? Key, KeyError Error)> CreateAsync(
+        Guid tenantId, KeyDraft draft, RequestActor actor, Func<Key, Task>? alongside, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(draft);
 
@@ -51,12 +59,12 @@ public sealed class KeyAdministration(
         }
 
         using var material = AlgorithmRegistry.Default.Generate(draft.Algorithm.Name, draft.Type, random);
-        return await AddAsync(tenantId, draft, material, KeyOrigin.Generated, actor, cancellationToken);
+        return await AddAsync(tenantId, draft, material, KeyOrigin.Generated, actor, alongside, cancellationToken);
     }
 
     /// <summary>A new key whose first version is the caller's material (BYOK), already parsed and checked. The caller disposes it.</summary>
     public Task<(Key? Key, KeyError Error)> ImportAsync(Guid tenantId, KeyDraft draft, KeyMaterial material, RequestActor actor, CancellationToken cancellationToken) =>
-        AddAsync(tenantId, draft, material, KeyOrigin.Imported, actor, cancellationToken);
+        AddAsync(tenantId, draft, material, KeyOrigin.Imported, actor, alongside: null, cancellationToken);
 
     public async Task<(Key? Key, KeyError Error)> UpdateAsync(Guid tenantId, Guid keyId, KeyChanges changes, RequestActor actor, CancellationToken cancellationToken)
     {
@@ -190,7 +198,8 @@ public sealed class KeyAdministration(
         return await db.Set<Key>().AnyAsync(k => k.TenantId == tenantId && k.Name == name, cancellationToken) ? KeyError.NameTaken : KeyError.None;
     }
 
-    private async Task<(Key? Key, KeyError Error)> AddAsync(Guid tenantId, KeyDraft draft, KeyMaterial material, KeyOrigin origin, RequestActor actor, CancellationToken cancellationToken)
+    private async Task<(Key? Key, KeyError Error)> AddAsync(
+        Guid tenantId, KeyDraft draft, KeyMaterial material, KeyOrigin origin, RequestActor actor, Func<Key, Task>? alongside, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(draft);
         ArgumentNullException.ThrowIfNull(material);
@@ -237,6 +246,11 @@ public sealed class KeyAdministration(
 
         await audit.RecordAsync(actor.Event(tenantId, origin == KeyOrigin.Imported ? "key.import" : "key.create", "key", id.ToString(),
             details: Details(key, ("type", KeyCatalogue.TypeName(key.Type)), ("isDefault", key.IsDefault ? "true" : "false"))), cancellationToken);
+        if (alongside is not null)
+        {
+            await alongside(key);
+        }
+
         var error = await TrySaveAsync(cancellationToken);
         if (error != KeyError.None)
         {
@@ -314,7 +328,7 @@ public sealed class KeyAdministration(
             return unique.ConstraintName switch
             {
                 "ix_keys_tenant_default" => KeyError.DefaultTaken,
-                "IX_keys_tenant_id_name" => KeyError.NameTaken,
+                "IX_keys_tenant_id_name" or "IX_ssh_cas_tenant_id_name" => KeyError.NameTaken,
                 _ => KeyError.Concurrent,
             };
         }

@@ -94,6 +94,32 @@ public sealed class CliTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task Ssh_group_creates_a_ca_signs_a_public_key_that_ssh_keygen_reads_and_lists_the_certificate()
+    {
+        var (cli, _, _) = await LoggedInAsync();
+        var ca = (await cli.RunAsync("ssh", "ca", "create", Unique("ca"), "--algorithm", "ECDSA-P256", "--allow", "ops-*", "-o", "json")).Ok().Json;
+        var caId = ca.GetProperty("id").GetString()!;
+        var knownHosts = (await cli.RunAsync("ssh", "ca", "get", caId, "--line", "known-hosts")).Ok().Text.Trim();
+        Assert.Equal("@cert-authority * " + ca.GetProperty("publicKey").GetString(), knownHosts);
+        Assert.Contains(caId, (await cli.RunAsync("ssh", "ca", "list")).Ok().Text, StringComparison.Ordinal);
+
+        using var dir = new Ssh.SshDirectory();
+        dir.NewKey("user", "ed25519", null);
+        (await cli.RunAsync("ssh", "sign", "--ca", caId, "--in", dir.PathOf("user.pub"), "--key-id", "ops@cli", "-n", "ops-alice", "--validity", "600",
+            "-O", "force-command=/usr/bin/uptime", "--out", dir.PathOf("user-cert.pub"))).Ok();
+        var listing = dir.Run("ssh-keygen", "-L", "-f", "user-cert.pub");
+        Assert.Matches(@"Principals: \n\s+ops-alice\n", listing);
+        Assert.Contains("force-command /usr/bin/uptime", listing, StringComparison.Ordinal);
+        Assert.Contains("Key ID: \"ops@cli\"", listing, StringComparison.Ordinal);
+
+        // Outside the CA's allowed principals: rejected input (exit 2), nothing issued.
+        (await cli.RunAsync("ssh", "sign", "--ca", caId, "--in", dir.PathOf("user.pub"), "--key-id", "ops@cli", "-n", "root")).Fails(2);
+        var records = (await cli.RunAsync("ssh", "certificates", "--ca", caId, "-o", "json")).Ok().Json.GetProperty("data");
+        Assert.Equal(1, records.GetArrayLength());
+        Assert.Equal("ops@cli", records[0].GetProperty("keyId").GetString());
+    }
+
+    [Fact]
     public async Task Encrypt_and_decrypt_1_KiB_with_encrypt_50_MB_with_the_envelope_and_offline_to_an_exported_key()
     {
         var (cli, _, _) = await LoggedInAsync();

@@ -54,6 +54,12 @@ public sealed class OpenApiContractTests(Tenancy.TenancyFixture fixture)
         yield return (c => c.Keys.DeletePayloadAsync(A, B.ToString("D")), null, null);
         yield return (c => c.Keys.RewrapAllAsync(A), null, typeof(KeyJob));
         yield return (c => c.Keys.GetJobAsync(A, B), null, typeof(KeyJob));
+        yield return (c => c.Ssh.CreateCaAsync(new CreateSshCaRequest("n")), typeof(CreateSshCaRequest), typeof(SshCa));
+        yield return (c => c.Ssh.ListCasAsync(1), null, typeof(Page<SshCa>));
+        yield return (c => c.Ssh.GetCaAsync(A), null, typeof(SshCa));
+        yield return (c => c.Ssh.IssueAsync(new IssueSshCertificateRequest(A, "ssh-ed25519 AAAA", "user", "k", ["p"], 60)), typeof(IssueSshCertificateRequest), typeof(SshCertificate));
+        yield return (c => c.Ssh.ListCertificatesAsync(A), null, typeof(Page<SshCertificate>));
+        yield return (c => c.Ssh.GetCertificateAsync(A), null, typeof(SshCertificate));
         yield return (c => c.Keys.GetCoverageAsync(A), null, typeof(KeyCoverage));
         yield return (c => c.Crypto.EncryptAsync(new EncryptRequest("p")), typeof(EncryptRequest), typeof(EncryptResult));
         yield return (c => c.Crypto.DecryptAsync(new DecryptRequest("p")), typeof(DecryptRequest), typeof(DecryptResult));

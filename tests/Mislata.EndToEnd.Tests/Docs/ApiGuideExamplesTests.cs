@@ -142,6 +142,7 @@ public sealed partial class ApiGuideExamplesTests(StackFixture fixture, ITestOut
             ["PLAN_ID"] = await CreateAsync(op, "admin/plans", new { code = "docs-" + suffix, name = "Docs plan", availableToPartners = true }, "id"),
             ["PARTNER_ID"] = partnerId,
             ["PARTNER_API_KEY"] = await CreateAsync(op, $"admin/partners/{partnerId}/api-keys", new { name = "docs" }, "key"),
+            ["SSH_CA_ID"] = await CreateAsync(tenant, "ssh/ca", new { name = "docs-ca", algorithm = "Ed25519" }, "id"),
         };
     }
 

@@ -20,7 +20,10 @@ namespace Mislata.EndToEnd.Tests.Licence;
 [Collection(LicenceCollection.Name)]
 public sealed class LicenceTests(LicenceFixture fixture)
 {
-    private static readonly string[] TenantScopes = ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write"];
+    private static readonly string[] TenantScopes = ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write", "ssh:read", "ssh:write"];
+
+    /// <summary>An OpenSSH public key line (RFC 8032 test 2's public key) for SSH certificate requests.</summary>
+    private const string SshUserKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM user@example";
 
     private static Uri U(string path) => new(path, UriKind.Relative);
 
@@ -246,6 +249,9 @@ public sealed class LicenceTests(LicenceFixture fixture)
         var batch = await OkAsync(await client.PostAsJsonAsync(U("/api/v1/encrypt/batch"), new { keyId = aes, items = new[] { new { plaintext = "batch one" }, new { plaintext = "batch two" } } }));
         var signature = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/sign"), new { keyId = signer, message = "signed before" }))).GetProperty("signature").GetString();
         var secret = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/secrets"), new { name = "kept-" + Guid.NewGuid().ToString("N")[..8], value = "still mine" }), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var sshCa = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/ssh/ca"), new { name = "ca-" + Guid.NewGuid().ToString("N")[..8], algorithm = "Ed25519" }), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var sshCertificate = new { caId = sshCa, publicKey = SshUserKey, type = "user", keyId = "alice", principals = new[] { "alice" }, validitySeconds = 600 };
+        await OkAsync(await client.PostAsJsonAsync(U("/api/v1/ssh/certificates"), sshCertificate), HttpStatusCode.Created);
 
         // A licence that expires in a few seconds with no grace: the api replicas restrict by their own clocks.
         var expiresAt = DateTimeOffset.UtcNow.AddSeconds(8);
@@ -270,6 +276,8 @@ public sealed class LicenceTests(LicenceFixture fixture)
             ("encrypt batch", () => client.PostAsJsonAsync(U("/api/v1/encrypt/batch"), new { keyId = aes, items = new[] { new { plaintext = "new" } } })),
             ("datakey", () => client.PostAsJsonAsync(U("/api/v1/datakey"), new { keyId = aes })),
             ("rewrap", () => client.PostAsJsonAsync(U("/api/v1/rewrap"), new { encryptedPayload = payloads[0].Payload })),
+            ("ssh ca", () => client.PostAsJsonAsync(U("/api/v1/ssh/ca"), new { name = "refused", algorithm = "Ed25519" })),
+            ("ssh certificate", () => client.PostAsJsonAsync(U("/api/v1/ssh/certificates"), sshCertificate)),
         };
         foreach (var (what, send) in restricted)
         {
@@ -297,6 +305,8 @@ public sealed class LicenceTests(LicenceFixture fixture)
         await OkAsync(await client.GetAsync(U($"/api/v1/keys/{aes}")));
         await OkAsync(await client.GetAsync(U("/api/v1/keys")));
         await OkAsync(await client.GetAsync(U("/api/v1/secrets")));
+        await OkAsync(await client.GetAsync(U($"/api/v1/ssh/ca/{sshCa}")));
+        await OkAsync(await client.GetAsync(U("/api/v1/ssh/certificates")));
 
         // A new licence lifts the restriction on every replica.
         Assert.Equal("valid", (await InstallAsync(ValidLicence())).GetProperty("state").GetString());

@@ -29,6 +29,7 @@ public sealed class ResilienceTests : IAsyncLifetime
     {
         var pids = Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList();
         var (secretsKey, secretId) = await TenantWithSecretAsync();
+        var sshCaId = await SshCaAsync(secretsKey);
         var operatorToken = await OperatorTokenAsync();
 
         await Stack.Redis.StopAsync();
@@ -44,6 +45,7 @@ public sealed class ResilienceTests : IAsyncLifetime
         await AssertUnavailableAsync(HttpMethod.Get, "api/v1/api-keys", apiKey: true);
         await AssertUnavailableAsync(HttpMethod.Post, "connect/token", apiKey: false);
         await AssertSecretsUnavailableAsync(secretsKey, secretId);
+        await AssertSshUnavailableAsync(secretsKey, sshCaId);
         await AssertLicenceUnavailableAsync(operatorToken);
         await Stack.Postgres.StartAsync();
         await Stack.WaitHealthAsync(HttpStatusCode.OK, TimeSpan.FromSeconds(30));
@@ -109,7 +111,7 @@ public sealed class ResilienceTests : IAsyncLifetime
         Assert.True(token.IsSuccessStatusCode, $"token: {(int)token.StatusCode} {tokenBody}");
         client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", JsonDocument.Parse(tokenBody).RootElement.GetProperty("access_token").GetString());
         var tenant = await CreatedAsync(client, "/api/v1/admin/tenants", new { name = "t-" + Guid.NewGuid().ToString("N")[..12] });
-        var key = (await CreatedAsync(client, $"/api/v1/admin/tenants/{tenant.GetProperty("id").GetGuid()}/api-keys", new { name = "secrets", scopes = new[] { "secrets:read", "secrets:write" } }))
+        var key = (await CreatedAsync(client, $"/api/v1/admin/tenants/{tenant.GetProperty("id").GetGuid()}/api-keys", new { name = "secrets", scopes = new[] { "secrets:read", "secrets:write", "ssh:read", "ssh:write" } }))
             .GetProperty("key").GetString()!;
         using var owner = Stack.Gateway.CreateClient();
         owner.DefaultRequestHeaders.Add("X-Api-Key", key);
@@ -158,6 +160,33 @@ public sealed class ResilienceTests : IAsyncLifetime
         }
     }
 
+    /// <summary>An SSH CA of the key's tenant (created while PostgreSQL is up).</summary>
+    private async Task<Guid> SshCaAsync(string key)
+    {
+        using var owner = Stack.Gateway.CreateClient();
+        owner.DefaultRequestHeaders.Add("X-Api-Key", key);
+        return (await CreatedAsync(owner, "/api/v1/ssh/ca", new { name = "outage-ca", algorithm = "Ed25519" })).GetProperty("id").GetGuid();
+    }
+
+    /// <summary>Every SSH CA route of a known caller, while PostgreSQL is down: 503 <c>unavailable</c>, never a 500.</summary>
+    private async Task AssertSshUnavailableAsync(string key, Guid caId)
+    {
+        var routes = new (HttpMethod Method, string Path, object? Body)[]
+        {
+            (HttpMethod.Post, "/api/v1/ssh/ca", new { name = "new", algorithm = "Ed25519" }),
+            (HttpMethod.Get, "/api/v1/ssh/ca", null),
+            (HttpMethod.Get, $"/api/v1/ssh/ca/{caId}", null),
+            (HttpMethod.Post, "/api/v1/ssh/certificates", new
+            {
+                caId, type = "user", keyId = "k", principals = new[] { "alice" }, validitySeconds = 60,
+                publicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM",
+            }),
+            (HttpMethod.Get, "/api/v1/ssh/certificates", null),
+            (HttpMethod.Get, $"/api/v1/ssh/certificates/{caId}", null),
+        };
+        await AssertRoutesUnavailableAsync(key, routes);
+    }
+
     /// <summary>Every secrets route of a known caller, while PostgreSQL is down: 503 <c>unavailable</c>, never a 500, and no value.</summary>
     private async Task AssertSecretsUnavailableAsync(string key, Guid id)
     {
@@ -172,6 +201,12 @@ public sealed class ResilienceTests : IAsyncLifetime
             (HttpMethod.Delete, $"/api/v1/secrets/{id}", null),
             (HttpMethod.Post, $"/api/v1/secrets/{id}/restore", null),
         };
+        await AssertRoutesUnavailableAsync(key, routes);
+    }
+
+    /// <summary>Each route of a known caller, while PostgreSQL is down: 503 <c>unavailable</c> with Retry-After, never a 500, and no secret value.</summary>
+    private async Task AssertRoutesUnavailableAsync(string key, IEnumerable<(HttpMethod Method, string Path, object? Body)> routes)
+    {
         using var client = Stack.Gateway.CreateClient();
         client.DefaultRequestHeaders.Add("X-Api-Key", key);
         foreach (var (method, path, body) in routes)

@@ -49,7 +49,7 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     public async Task Every_write_endpoint_answers_bad_bodies_with_a_4xx_problem_and_never_a_500()
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write", "encryption:write"]);
+        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write", "encryption:write", "ssh:read", "ssh:write"]);
         string keyId;
         string secretId;
         using (var keys = fixture.WithKey(tenantKey))
@@ -100,6 +100,9 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
             ("POST", "/api/v1/hmac", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/hmac/verify", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/random", () => fixture.WithKey(tenantKey)),
+            // SSH certificate authorities.
+            ("POST", "/api/v1/ssh/ca", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/ssh/certificates", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/partner/tenants", () => fixture.WithKey(partnerKey)),
             ("POST", "/api/v1/users", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/users", fixture.Operator),
@@ -152,12 +155,17 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     [InlineData("/api/v1/secrets/00000000-0000-0000-0000-000000000000/versions?limit=99999999999&cursor=%FF%FE")]
     [InlineData("/api/v1/secrets?limit=1000&state=%FF&label=%00&name=")]
     [InlineData("/api/v1/secrets?cursor=%FF%FE&includeExpired=1")]
+    [InlineData("/api/v1/ssh/ca/not-a-guid")]
+    [InlineData("/api/v1/ssh/ca/00000000-0000-0000-0000-000000000000")]
+    [InlineData("/api/v1/ssh/ca?limit=1000&cursor=%FF%FE")]
+    [InlineData("/api/v1/ssh/certificates/00000000-0000-0000-0000-000000000000")]
+    [InlineData("/api/v1/ssh/certificates?caId=zzz&limit=0")]
     [InlineData("/api/v1/audit?from=2026-13-45")]
     [InlineData("/api/v1/users?limit=-1&cursor=%FF%FE")]
     public async Task Bad_ids_and_queries_are_4xx_problems(string path)
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "users:read", "applications:read", "roles:read", "audit:read", "keys:read", "secrets:read"]);
+        var (_, key) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "users:read", "applications:read", "roles:read", "audit:read", "keys:read", "secrets:read", "ssh:read"]);
         using var client = fixture.WithKey(key);
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
         var status = (int)response.StatusCode;

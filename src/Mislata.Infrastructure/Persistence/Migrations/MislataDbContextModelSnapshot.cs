@@ -490,6 +490,167 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                         });
                 });
 
+            modelBuilder.Entity("Mislata.Core.Ssh.SshCertificateAuthority", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Algorithm")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("algorithm");
+
+                    b.PrimitiveCollection<List<string>>("AllowedPrincipals")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("allowed_principals");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("created_by");
+
+                    b.Property<Guid>("KeyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("key_id");
+
+                    b.Property<long>("MaxHostValiditySeconds")
+                        .HasColumnType("bigint")
+                        .HasColumnName("max_host_validity_seconds");
+
+                    b.Property<long>("MaxUserValiditySeconds")
+                        .HasColumnType("bigint")
+                        .HasColumnName("max_user_validity_seconds");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("name");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("KeyId")
+                        .IsUnique();
+
+                    b.HasIndex("TenantId", "Name")
+                        .IsUnique();
+
+                    b.ToTable("ssh_cas", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_ssh_cas_validity", "max_user_validity_seconds > 0 AND max_host_validity_seconds > 0");
+                        });
+                });
+
+            modelBuilder.Entity("Mislata.Core.Ssh.SshIssuedCertificate", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("CaFingerprint")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("ca_fingerprint");
+
+                    b.Property<Guid>("CaId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("ca_id");
+
+                    b.PrimitiveCollection<List<string>>("CriticalOptions")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("critical_options");
+
+                    b.PrimitiveCollection<List<string>>("Extensions")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("extensions");
+
+                    b.Property<DateTimeOffset>("IssuedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("issued_at");
+
+                    b.Property<string>("IssuedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("issued_by");
+
+                    b.Property<string>("KeyIdentifier")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("key_identifier");
+
+                    b.Property<int>("KeyVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("key_version");
+
+                    b.PrimitiveCollection<List<string>>("Principals")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("principals");
+
+                    b.Property<long>("Serial")
+                        .HasColumnType("bigint")
+                        .HasColumnName("serial");
+
+                    b.Property<string>("SubjectFingerprint")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("subject_fingerprint");
+
+                    b.Property<string>("SubjectKeyType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("subject_key_type");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("type");
+
+                    b.Property<DateTimeOffset>("ValidAfter")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("valid_after");
+
+                    b.Property<DateTimeOffset>("ValidBefore")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("valid_before");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CaId", "Serial")
+                        .IsUnique();
+
+                    b.HasIndex("TenantId", "Id");
+
+                    b.ToTable("ssh_certificates", "mislata", t =>
+                        {
+                            t.HasCheckConstraint("ck_ssh_certificates_window", "valid_before > valid_after AND serial > 0");
+                        });
+                });
+
             modelBuilder.Entity("Mislata.Core.Tenants.Plan", b =>
                 {
                     b.Property<Guid>("Id")
@@ -898,6 +1059,36 @@ namespace Mislata.Infrastructure.Persistence.Migrations
                     b.HasOne("Mislata.Core.Secrets.Secret", null)
                         .WithMany()
                         .HasForeignKey("SecretId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Core.Ssh.SshCertificateAuthority", b =>
+                {
+                    b.HasOne("Mislata.Core.Keys.Key", null)
+                        .WithMany()
+                        .HasForeignKey("KeyId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("Mislata.Core.Tenants.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Mislata.Core.Ssh.SshIssuedCertificate", b =>
+                {
+                    b.HasOne("Mislata.Core.Ssh.SshCertificateAuthority", null)
+                        .WithMany()
+                        .HasForeignKey("CaId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
 
