@@ -109,6 +109,7 @@ internal static class IdentityServerSetup
                 o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
                 o.AddTokenSigningHandlers();
                 o.AddEventHandler(RefuseReplayedClientAssertion.Descriptor);
+                o.AddDpopHandlers();
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
@@ -125,6 +126,7 @@ internal static class IdentityServerSetup
                 o.UseAspNetCore();
                 o.AddAudiences(ApiAudience);
                 o.EnableTokenEntryValidation();
+                o.AddDpopHandlers();
             });
         return builder;
     }

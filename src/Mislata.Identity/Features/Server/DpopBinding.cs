@@ -1,0 +1,412 @@
+using Microsoft.AspNetCore;
+using System.Collections.Immutable;
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+using Mislata.Infrastructure.Authentication;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
+using OpenIddict.Server.AspNetCore;
+using OpenIddict.Validation;
+using OpenIddict.Validation.AspNetCore;
+using StackExchange.Redis;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+using static OpenIddict.Server.OpenIddictServerEvents;
+using ValidationEvents = OpenIddict.Validation.OpenIddictValidationEvents;
+
+namespace Mislata.Identity.Features.Server;
+
+/// <summary>
+/// DPoP (RFC 9449) at identity, written for Mislata because OpenIddict 7.8/7.9 has none (its proof-of-possession
+/// handlers know only mTLS): the token endpoint checks a <c>DPoP</c> proof and binds the access token to its key
+/// (<c>cnf.jkt</c>, <c>token_type</c> <c>DPoP</c>), and a public client's refresh token to the same key; an application
+/// with <c>requireDpop</c> gets no token without a proof. Userinfo and the management API accept a bound token only
+/// with the <c>DPoP</c> scheme and a fresh proof for that request. Used proof ids are remembered in Redis under
+/// <c>mislata:oauth:dpop:</c>; without Redis a proof is refused with 503, never accepted unchecked. No server nonce:
+/// the <c>iat</c> window and the shared <c>jti</c> store stand in for it (RFC 9449 §8 makes nonces optional).
+/// </summary>
+internal static class DpopBinding
+{
+    /// <summary>The OpenIddict application setting of <c>requireDpop</c>.</summary>
+    public const string RequireSetting = "mislata:require_dpop";
+
+    /// <summary>The key a public client's refresh token is bound to (kept in the refresh token only).</summary>
+    public const string RefreshKeyClaim = "mislata_dpop_jkt";
+
+    public const string ReplayPrefix = "mislata:oauth:dpop:";
+
+    internal const string ThumbprintProperty = ".mislata_dpop_jkt";
+
+    internal const string SchemeProperty = ".mislata_dpop_scheme";
+
+    public static bool Requires(ImmutableDictionary<string, string> settings) =>
+        settings.TryGetValue(RequireSetting, out var value) && value == "true";
+
+    public static OpenIddictServerBuilder AddDpopHandlers(this OpenIddictServerBuilder builder) =>
+        builder.AddEventHandler(CheckDpopProofAtTokenEndpoint.Descriptor)
+            .AddEventHandler(BindTokensToDpopKey.Descriptor)
+            .AddEventHandler(AnswerWithDpopTokenType.Descriptor)
+            .AddEventHandler(ExtractDpopAccessTokenAtUserInfo.Descriptor)
+            .AddEventHandler(CheckDpopBoundTokenAtUserInfo.Descriptor)
+            .AddEventHandler(LeaveProofOfPossessionToDpop.Descriptor)
+            .AddEventHandler(ListDpopAlgorithms.Descriptor);
+
+    public static OpenIddictValidationBuilder AddDpopHandlers(this OpenIddictValidationBuilder builder) =>
+        builder.AddEventHandler(ExtractDpopAccessTokenAtManagementApi.Descriptor)
+            .AddEventHandler(CheckDpopBoundTokenAtManagementApi.Descriptor)
+            .AddEventHandler(LeaveValidationProofOfPossessionToDpop.Descriptor);
+
+    /// <summary>The URL of this request as the client addressed it: the public origin (the issuer) and the path.</summary>
+    public static Uri PublicUrl(Uri issuer, HttpRequest request) =>
+        new(issuer.GetLeftPart(UriPartial.Authority) + (request.PathBase + request.Path).ToUriComponent());
+
+    /// <summary>The token after a <c>DPoP</c> authorization scheme, or null.</summary>
+    public static string? DpopToken(HttpRequest request) =>
+        request.Headers.Authorization.ToString() is { } value && value.StartsWith(DpopProof.Scheme + " ", StringComparison.OrdinalIgnoreCase)
+            ? value[(DpopProof.Scheme.Length + 1)..].Trim() is { Length: > 0 } token ? token : null
+            : null;
+
+    /// <summary>
+    /// The resource-server rule (RFC 9449 §7): a bound token needs the <c>DPoP</c> scheme and one proof for this request,
+    /// made with the bound key, carrying the token's hash and an unused <c>jti</c>; an unbound token must not come with
+    /// the <c>DPoP</c> scheme. Returns (error, description) to refuse with, or null to go on.
+    /// </summary>
+    public static async Task<(string Error, string Description)?> CheckResourceRequestAsync(
+        HttpRequest request, string token, ClaimsPrincipal principal, bool dpopScheme, Uri issuer, DpopReplayStore replay, DateTimeOffset now)
+    {
+        var bound = DpopProof.ThumbprintOf(principal.GetClaim(DpopProof.ConfirmationClaim));
+        if (bound is null)
+        {
+            return dpopScheme ? (Errors.InvalidToken, "The access token is not DPoP-bound: present it with the Bearer scheme.") : null;
+        }
+
+        if (!dpopScheme)
+        {
+            return (Errors.InvalidToken, "The access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof.");
+        }
+
+        var proofs = request.Headers[DpopProof.HeaderName];
+        if (proofs.Count != 1)
+        {
+            return (Errors.InvalidToken, "Exactly one DPoP proof is required with a DPoP-bound access token.");
+        }
+
+        var proof = DpopProof.Validate(proofs[0], request.Method, PublicUrl(issuer, request), token, now);
+        if (!proof.IsValid)
+        {
+            return (Errors.InvalidToken, proof.Error!);
+        }
+
+        if (!DpopProof.SameKey(proof.Thumbprint, bound))
+        {
+            return (Errors.InvalidToken, "The DPoP proof is not made with the key the access token is bound to.");
+        }
+
+        try
+        {
+            return await replay.TryUseAsync(proof) ? null : (Errors.InvalidToken, "The DPoP proof was already used.");
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return (Errors.TemporarilyUnavailable, "The DPoP proof cannot be checked for replay right now. Retry later.");
+        }
+    }
+}
+
+/// <summary>
+/// At the token endpoint: checks the <c>DPoP</c> header (RFC 9449 §5), refuses a request of a <c>requireDpop</c>
+/// application without one, and a refresh of a public client's bound refresh token with another key (or none). The
+/// proof's key is kept in the transaction for <see cref="BindTokensToDpopKey"/>.
+/// </summary>
+internal sealed partial class CheckDpopProofAtTokenEndpoint(
+    IOpenIddictApplicationManager applications, IConnectionMultiplexer redis, TimeProvider time, ILogger<CheckDpopProofAtTokenEndpoint> logger)
+    : IOpenIddictServerHandler<ProcessAuthenticationContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessAuthenticationContext>()
+            .UseScopedHandler<CheckDpopProofAtTokenEndpoint>()
+            .SetOrder(OpenIddictServerHandlers.ResolveHostAuthenticationProperties.Descriptor.Order - 500)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public async ValueTask HandleAsync(ProcessAuthenticationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.EndpointType != OpenIddictServerEndpointType.Token || context.Transaction.GetHttpRequest() is not { } request)
+        {
+            return;
+        }
+
+        var proofs = request.Headers[DpopProof.HeaderName];
+        var boundRefresh = context.RefreshTokenPrincipal?.GetClaim(DpopBinding.RefreshKeyClaim);
+        if (proofs.Count == 0)
+        {
+            if (boundRefresh is not null)
+            {
+                context.Reject(DpopProof.InvalidProof, "This refresh token is DPoP-bound: a DPoP proof of its key is required.");
+            }
+            else if (context.ClientId is { Length: > 0 } clientId && await applications.FindByClientIdAsync(clientId, context.CancellationToken) is { } application
+                && DpopBinding.Requires(await applications.GetSettingsAsync(application, context.CancellationToken)))
+            {
+                context.Reject(DpopProof.InvalidProof, "This application requires DPoP: send a DPoP proof with the token request.");
+            }
+
+            return;
+        }
+
+        if (proofs.Count > 1)
+        {
+            context.Reject(DpopProof.InvalidProof, "Send exactly one DPoP proof.");
+            return;
+        }
+
+        var proof = DpopProof.Validate(proofs[0], HttpMethods.Post, DpopBinding.PublicUrl(context.Options.Issuer!, request), null, time.GetUtcNow());
+        if (!proof.IsValid)
+        {
+            context.Reject(DpopProof.InvalidProof, proof.Error);
+            return;
+        }
+
+        if (boundRefresh is not null && !DpopProof.SameKey(boundRefresh, proof.Thumbprint))
+        {
+            context.Reject(Errors.InvalidGrant, "This refresh token is bound to another DPoP key.");
+            return;
+        }
+
+        bool first;
+        try
+        {
+            first = await new DpopReplayStore(redis, DpopBinding.ReplayPrefix).TryUseAsync(proof);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            LogRedisDown(logger, e.GetType().Name);
+            context.Reject(Errors.TemporarilyUnavailable, "The DPoP proof cannot be checked for replay right now. Retry later.");
+            return;
+        }
+
+        if (!first)
+        {
+            context.Reject(DpopProof.InvalidProof, "The DPoP proof was already used.");
+            return;
+        }
+
+        context.Transaction.Properties[DpopBinding.ThumbprintProperty] = proof.Thumbprint!;
+    }
+
+    [LoggerMessage(EventId = 340, Level = LogLevel.Warning, Message = "DPoP proofs cannot be checked for replay ({ErrorType}): refused until Redis answers")]
+    private static partial void LogRedisDown(ILogger logger, string errorType);
+}
+
+/// <summary>
+/// Binds the tokens of a request that came with a good proof: the access token gets <c>cnf: {jkt}</c> (RFC 9449 §6.1),
+/// and a public client's refresh token remembers the key (§5: it has no other sender constraint).
+/// </summary>
+internal sealed class BindTokensToDpopKey(IOpenIddictApplicationManager applications) : IOpenIddictServerHandler<ProcessSignInContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .UseScopedHandler<BindTokensToDpopKey>()
+            .SetOrder(OpenIddictServerHandlers.GenerateAccessToken.Descriptor.Order - 100)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public async ValueTask HandleAsync(ProcessSignInContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (!context.Transaction.Properties.TryGetValue(DpopBinding.ThumbprintProperty, out var value) || value is not string thumbprint)
+        {
+            return;
+        }
+
+        context.AccessTokenPrincipal?.SetClaim(DpopProof.ConfirmationClaim, new JsonObject { ["jkt"] = thumbprint });
+        if (context.RefreshTokenPrincipal is { } refresh && context.Transaction.Request?.ClientId is { Length: > 0 } clientId
+            && await applications.FindByClientIdAsync(clientId, context.CancellationToken) is { } application
+            && await applications.HasClientTypeAsync(application, ClientTypes.Public, context.CancellationToken))
+        {
+            refresh.SetClaim(DpopBinding.RefreshKeyClaim, thumbprint);
+        }
+    }
+}
+
+/// <summary><c>token_type</c> <c>DPoP</c> for a bound access token (RFC 9449 §5).</summary>
+internal sealed class AnswerWithDpopTokenType : IOpenIddictServerHandler<ProcessSignInContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .UseSingletonHandler<AnswerWithDpopTokenType>()
+            .SetOrder(OpenIddictServerHandlers.AttachSignInParameters.Descriptor.Order + 100)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ProcessSignInContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Transaction.Properties.ContainsKey(DpopBinding.ThumbprintProperty) && !string.IsNullOrEmpty(context.Response.AccessToken))
+        {
+            context.Response.TokenType = DpopProof.Scheme;
+        }
+
+        return default;
+    }
+}
+
+/// <summary>Userinfo: takes the token of an <c>Authorization: DPoP …</c> header (OpenIddict reads only <c>Bearer</c>).</summary>
+internal sealed class ExtractDpopAccessTokenAtUserInfo : IOpenIddictServerHandler<ExtractUserInfoRequestContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ExtractUserInfoRequestContext>()
+            .UseSingletonHandler<ExtractDpopAccessTokenAtUserInfo>()
+            .SetOrder(OpenIddictServerAspNetCoreHandlers.ExtractAccessToken<ExtractUserInfoRequestContext>.Descriptor.Order + 100)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ExtractUserInfoRequestContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Request is { } request && context.Transaction.GetHttpRequest() is { } http && DpopBinding.DpopToken(http) is { } token)
+        {
+            request.AccessToken = token;
+            context.Transaction.Properties[DpopBinding.SchemeProperty] = true;
+        }
+
+        return default;
+    }
+}
+
+/// <summary>Userinfo: the resource-server rule of <see cref="DpopBinding.CheckResourceRequestAsync"/>, once the access token verified.</summary>
+internal sealed class CheckDpopBoundTokenAtUserInfo(IConnectionMultiplexer redis, TimeProvider time) : IOpenIddictServerHandler<ProcessAuthenticationContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessAuthenticationContext>()
+            .UseSingletonHandler<CheckDpopBoundTokenAtUserInfo>()
+            .SetOrder(OpenIddictServerHandlers.ValidateAccessToken.Descriptor.Order + 100)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public async ValueTask HandleAsync(ProcessAuthenticationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.EndpointType != OpenIddictServerEndpointType.UserInfo || context.AccessTokenPrincipal is not { } principal
+            || context.AccessToken is not { } token || context.Transaction.GetHttpRequest() is not { } request)
+        {
+            return;
+        }
+
+        var refusal = await DpopBinding.CheckResourceRequestAsync(request, token, principal, context.Transaction.Properties.ContainsKey(DpopBinding.SchemeProperty),
+            context.Options.Issuer!, new DpopReplayStore(redis, DpopBinding.ReplayPrefix), time.GetUtcNow());
+        if (refusal is { } r)
+        {
+            context.Reject(r.Error, r.Description);
+        }
+    }
+}
+
+/// <summary>
+/// Mislata uses no mTLS-bound tokens; OpenIddict's own proof-of-possession check knows only those (<c>cnf.x5t#S256</c>)
+/// and is switched off for access tokens, whose <c>cnf.jkt</c> the DPoP handlers check.
+/// </summary>
+internal sealed class LeaveProofOfPossessionToDpop : IOpenIddictServerHandler<ValidateTokenContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenContext>()
+            .UseSingletonHandler<LeaveProofOfPossessionToDpop>()
+            .SetOrder(int.MinValue + 100_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ValidateTokenContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.DisableProofOfPossessionValidation = true;
+        return default;
+    }
+}
+
+/// <summary>Discovery: <c>dpop_signing_alg_values_supported</c>, exactly the algorithms <see cref="DpopProof"/> verifies.</summary>
+internal sealed class ListDpopAlgorithms : IOpenIddictServerHandler<HandleConfigurationRequestContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<HandleConfigurationRequestContext>()
+            .UseSingletonHandler<ListDpopAlgorithms>()
+            .SetOrder(OpenIddictServerHandlers.Discovery.AttachSigningAlgorithms.Descriptor.Order + 600)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(HandleConfigurationRequestContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Metadata["dpop_signing_alg_values_supported"] = new OpenIddictParameter(JsonSerializer.SerializeToElement(DpopProof.Algorithms));
+        return default;
+    }
+}
+
+/// <summary>Management API: takes the token of an <c>Authorization: DPoP …</c> header (OpenIddict validation reads only <c>Bearer</c>).</summary>
+internal sealed class ExtractDpopAccessTokenAtManagementApi : IOpenIddictValidationHandler<ValidationEvents.ProcessAuthenticationContext>
+{
+    public static OpenIddictValidationHandlerDescriptor Descriptor { get; } =
+        OpenIddictValidationHandlerDescriptor.CreateBuilder<ValidationEvents.ProcessAuthenticationContext>()
+            .UseSingletonHandler<ExtractDpopAccessTokenAtManagementApi>()
+            .SetOrder(OpenIddictValidationAspNetCoreHandlers.ExtractAccessTokenFromAuthorizationHeader.Descriptor.Order + 100)
+            .SetType(OpenIddictValidationHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ValidationEvents.ProcessAuthenticationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (string.IsNullOrEmpty(context.AccessToken) && context.Transaction.GetHttpRequest() is { } http && DpopBinding.DpopToken(http) is { } token)
+        {
+            context.AccessToken = token;
+            context.Transaction.Properties[DpopBinding.SchemeProperty] = true;
+        }
+
+        return default;
+    }
+}
+
+/// <summary>Management API: the resource-server rule of <see cref="DpopBinding.CheckResourceRequestAsync"/>, once the access token verified.</summary>
+internal sealed class CheckDpopBoundTokenAtManagementApi(IConnectionMultiplexer redis, TimeProvider time, IOptionsMonitor<OpenIddictServerOptions> server)
+    : IOpenIddictValidationHandler<ValidationEvents.ProcessAuthenticationContext>
+{
+    public static OpenIddictValidationHandlerDescriptor Descriptor { get; } =
+        OpenIddictValidationHandlerDescriptor.CreateBuilder<ValidationEvents.ProcessAuthenticationContext>()
+            .UseSingletonHandler<CheckDpopBoundTokenAtManagementApi>()
+            .SetOrder(OpenIddictValidationHandlers.ValidateAccessToken.Descriptor.Order + 100)
+            .SetType(OpenIddictValidationHandlerType.Custom)
+            .Build();
+
+    public async ValueTask HandleAsync(ValidationEvents.ProcessAuthenticationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.AccessTokenPrincipal is not { } principal || context.AccessToken is not { } token || context.Transaction.GetHttpRequest() is not { } request)
+        {
+            return;
+        }
+
+        var refusal = await DpopBinding.CheckResourceRequestAsync(request, token, principal, context.Transaction.Properties.ContainsKey(DpopBinding.SchemeProperty),
+            server.CurrentValue.Issuer!, new DpopReplayStore(redis, DpopBinding.ReplayPrefix), time.GetUtcNow());
+        if (refusal is { } r)
+        {
+            context.Reject(r.Error, r.Description);
+        }
+    }
+}
+
+/// <summary>The validation stack's counterpart of <see cref="LeaveProofOfPossessionToDpop"/>.</summary>
+internal sealed class LeaveValidationProofOfPossessionToDpop : IOpenIddictValidationHandler<ValidationEvents.ValidateTokenContext>
+{
+    public static OpenIddictValidationHandlerDescriptor Descriptor { get; } =
+        OpenIddictValidationHandlerDescriptor.CreateBuilder<ValidationEvents.ValidateTokenContext>()
+            .UseSingletonHandler<LeaveValidationProofOfPossessionToDpop>()
+            .SetOrder(int.MinValue + 100_000)
+            .SetType(OpenIddictValidationHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ValidationEvents.ValidateTokenContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.DisableProofOfPossessionValidation = true;
+        return default;
+    }
+}
