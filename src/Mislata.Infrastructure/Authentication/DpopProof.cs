@@ -160,6 +160,10 @@ public static class DpopProof
             url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped), StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>The RFC 7638 SHA-256 thumbprint of a public JWK this class accepts (EC P-256 or P-384, RSA of 2048 bits or more), or null.</summary>
+    public static string? JwkThumbprint(JsonElement jwk) =>
+        TryThumbprint(jwk, String(jwk, "kty") == "RSA" ? "RS256" : String(jwk, "crv") == "P-384" ? "ES384" : "ES256", out var thumbprint) ? thumbprint : null;
+
     /// <summary>The RFC 7638 SHA-256 thumbprint of an EC (P-256, P-384) or RSA (2048 bits or more) public key fit for <paramref name="alg"/>.</summary>
     private static bool TryThumbprint(JsonElement jwk, string alg, out string thumbprint)
     {
