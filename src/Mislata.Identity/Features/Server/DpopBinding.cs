@@ -50,7 +50,9 @@ internal static class DpopBinding
             .AddEventHandler(ExtractDpopAccessTokenAtUserInfo.Descriptor)
             .AddEventHandler(CheckDpopBoundTokenAtUserInfo.Descriptor)
             .AddEventHandler(LeaveProofOfPossessionToDpop.Descriptor)
-            .AddEventHandler(ListDpopAlgorithms.Descriptor);
+            .AddEventHandler(ListDpopAlgorithms.Descriptor)
+            .AddEventHandler(AnswerTemporarilyUnavailableWith503<ApplyTokenResponseContext>.Descriptor)
+            .AddEventHandler(AnswerTemporarilyUnavailableWith503<ApplyUserInfoResponseContext>.Descriptor);
 
     public static OpenIddictValidationBuilder AddDpopHandlers(this OpenIddictValidationBuilder builder) =>
         builder.AddEventHandler(ExtractDpopAccessTokenAtManagementApi.Descriptor)
@@ -407,6 +409,33 @@ internal sealed class LeaveValidationProofOfPossessionToDpop : IOpenIddictValida
     {
         ArgumentNullException.ThrowIfNull(context);
         context.DisableProofOfPossessionValidation = true;
+        return default;
+    }
+}
+
+/// <summary>
+/// <c>temporarily_unavailable</c> (a replay store that does not answer) is 503 with <c>Retry-After</c>, as everywhere
+/// else in Mislata, not the 400 OpenIddict gives every error of the token endpoint.
+/// </summary>
+internal sealed class AnswerTemporarilyUnavailableWith503<TContext> : IOpenIddictServerHandler<TContext>
+    where TContext : BaseRequestContext
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<TContext>()
+            .UseSingletonHandler<AnswerTemporarilyUnavailableWith503<TContext>>()
+            .SetOrder(OpenIddictServerAspNetCoreHandlers.AttachHttpResponseCode<TContext>.Descriptor.Order + 100)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(TContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Transaction.Response?.Error == Errors.TemporarilyUnavailable && context.Transaction.GetHttpRequest()?.HttpContext.Response is { } response)
+        {
+            response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            response.Headers.RetryAfter = Mislata.ServiceDefaults.Problems.DependencyOutages.RetryAfterSeconds;
+        }
+
         return default;
     }
 }
