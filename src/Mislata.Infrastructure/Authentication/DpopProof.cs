@@ -14,6 +14,9 @@ public sealed record DpopProofCheck(string? Thumbprint, string? JwtId, string? E
 {
     public bool IsValid => Error is null;
 
+    /// <summary>The proof's <c>nonce</c> (RFC 9449 §8), if it carries one; the caller decides whether one is needed.</summary>
+    public string? Nonce { get; init; }
+
     internal static DpopProofCheck Fail(string error) => new(null, null, error);
 }
 
@@ -38,6 +41,11 @@ public static class DpopProof
     public const string ConfirmationClaim = "cnf";
 
     public const string InvalidProof = "invalid_dpop_proof";
+
+    /// <summary>The error asking the client to retry with the server's nonce (RFC 9449 §8), given in <see cref="NonceHeaderName"/>.</summary>
+    public const string UseNonce = "use_dpop_nonce";
+
+    public const string NonceHeaderName = "DPoP-Nonce";
 
     /// <summary>Signature algorithms a proof may use; exactly what discovery's <c>dpop_signing_alg_values_supported</c> lists.</summary>
     public static readonly IReadOnlyList<string> Algorithms = ["ES256", "ES384", "RS256", "PS256"];
@@ -109,7 +117,7 @@ public static class DpopProof
 
             return CheckClaims(payload.RootElement, method, url, accessToken, now) is { } error
                 ? DpopProofCheck.Fail(error)
-                : new DpopProofCheck(thumbprint, String(payload.RootElement, "jti"), null);
+                : new DpopProofCheck(thumbprint, String(payload.RootElement, "jti"), null) { Nonce = String(payload.RootElement, "nonce") };
         }
     }
 

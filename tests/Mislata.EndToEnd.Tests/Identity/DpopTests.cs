@@ -42,6 +42,13 @@ public sealed class DpopTests(IdentityFixture fixture)
 
     internal static async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(MislataStack stack, IDictionary<string, string> form, string? proof)
     {
+        var (status, body, _) = await TokenWithNonceAsync(stack, form, proof);
+        return (status, body);
+    }
+
+    /// <summary>A token request, and the <c>DPoP-Nonce</c> of its answer (null without one).</summary>
+    internal static async Task<(HttpStatusCode Status, JsonElement Body, string? Nonce)> TokenWithNonceAsync(MislataStack stack, IDictionary<string, string> form, string? proof)
+    {
         using var client = stack.Gateway.CreateClient();
         using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token") { Content = new FormUrlEncodedContent(form) };
         if (proof is not null)
@@ -50,7 +57,8 @@ public sealed class DpopTests(IdentityFixture fixture)
         }
 
         using var response = await client.SendAsync(request);
-        return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+        var nonce = response.Headers.TryGetValues("DPoP-Nonce", out var values) ? values.Single() : null;
+        return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone(), nonce);
     }
 
     internal static async Task<(string ClientId, string Secret)> ConfidentialAppAsync(MislataStack stack, string op, bool requireDpop = false)
@@ -190,7 +198,7 @@ public sealed class DpopTests(IdentityFixture fixture)
     }
 
     [Fact]
-    public async Task An_application_that_requires_DPoP_gets_no_token_without_a_proof()
+    public async Task An_application_that_requires_DPoP_gets_no_token_without_a_proof_nor_without_the_server_nonce()
     {
         var op = await Oidc.OperatorTokenAsync(_stack);
         var (clientId, secret) = await ConfidentialAppAsync(_stack, op, requireDpop: true);
@@ -201,9 +209,17 @@ public sealed class DpopTests(IdentityFixture fixture)
         var (refused, error) = await TokenAsync(_stack, ClientCredentials(clientId, secret), null);
         Assert.True(refused == HttpStatusCode.BadRequest && error.GetProperty("error").GetString() == "invalid_dpop_proof", $"{(int)refused} {error}");
 
+        // A proof without the server's nonce, or with a made-up one: use_dpop_nonce, and the nonce to use.
         using var key = DpopTestKey.Ps256();
-        var (ok, tokens) = await TokenAsync(_stack, ClientCredentials(clientId, secret), key.Proof("POST", Url("/connect/token")));
+        var (noNonce, noNonceError, nonce) = await TokenWithNonceAsync(_stack, ClientCredentials(clientId, secret), key.Proof("POST", Url("/connect/token")));
+        Assert.True(noNonce == HttpStatusCode.BadRequest && noNonceError.GetProperty("error").GetString() == "use_dpop_nonce", $"{(int)noNonce} {noNonceError}");
+        Assert.False(string.IsNullOrEmpty(nonce));
+        var (madeUp, madeUpError, _) = await TokenWithNonceAsync(_stack, ClientCredentials(clientId, secret), key.Proof("POST", Url("/connect/token"), payload: p => p["nonce"] = "made-up"));
+        Assert.True(madeUp == HttpStatusCode.BadRequest && madeUpError.GetProperty("error").GetString() == "use_dpop_nonce", $"{(int)madeUp} {madeUpError}");
+
+        var (ok, tokens, next) = await TokenWithNonceAsync(_stack, ClientCredentials(clientId, secret), key.Proof("POST", Url("/connect/token"), payload: p => p["nonce"] = nonce!));
         Assert.True(ok == HttpStatusCode.OK, tokens.ToString());
+        Assert.False(string.IsNullOrEmpty(next));
         Assert.Equal(key.Thumbprint, Jkt(tokens.GetProperty("access_token").GetString()!));
 
         // PATCH turns it off again.

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.DataProtection;
 using System.Collections.Immutable;
 using System.Security.Claims;
 using System.Text.Json;
@@ -21,10 +22,12 @@ namespace Mislata.Identity.Features.Server;
 /// DPoP (RFC 9449) at identity, written for Mislata because OpenIddict 7.8/7.9 has none (its proof-of-possession
 /// handlers know only mTLS): the token endpoint checks a <c>DPoP</c> proof and binds the access token to its key
 /// (<c>cnf.jkt</c>, <c>token_type</c> <c>DPoP</c>), and a public client's refresh token to the same key; an application
-/// with <c>requireDpop</c> gets no token without a proof. Userinfo and the management API accept a bound token only
-/// with the <c>DPoP</c> scheme and a fresh proof for that request. Used proof ids are remembered in Redis under
-/// <c>mislata:oauth:dpop:</c>; without Redis a proof is refused with 503, never accepted unchecked. No server nonce:
-/// the <c>iat</c> window and the shared <c>jti</c> store stand in for it (RFC 9449 §8 makes nonces optional).
+/// with <c>requireDpop</c> gets no token without a proof, and its proofs must carry a server nonce (RFC 9449 §8:
+/// <c>use_dpop_nonce</c> with a <c>DPoP-Nonce</c> header; every token response to a request with a proof gives a fresh
+/// one). Userinfo and the management API accept a bound token only with the <c>DPoP</c> scheme and a fresh proof for
+/// that request (no nonce there: the <c>iat</c> window and the shared <c>jti</c> store bound a proof's life). Used proof
+/// ids are remembered in Redis under <c>mislata:oauth:dpop:</c>; without Redis a proof is refused with 503, never
+/// accepted unchecked.
 /// </summary>
 internal static class DpopBinding
 {
@@ -40,6 +43,8 @@ internal static class DpopBinding
 
     internal const string SchemeProperty = ".mislata_dpop_scheme";
 
+    internal const string NonceProperty = ".mislata_dpop_nonce";
+
     public static bool Requires(ImmutableDictionary<string, string> settings) =>
         settings.TryGetValue(RequireSetting, out var value) && value == "true";
 
@@ -51,6 +56,7 @@ internal static class DpopBinding
             .AddEventHandler(CheckDpopBoundTokenAtUserInfo.Descriptor)
             .AddEventHandler(LeaveProofOfPossessionToDpop.Descriptor)
             .AddEventHandler(ListDpopAlgorithms.Descriptor)
+            .AddEventHandler(AttachDpopNonce.Descriptor)
             .AddEventHandler(AnswerTemporarilyUnavailableWith503<ApplyTokenResponseContext>.Descriptor)
             .AddEventHandler(AnswerTemporarilyUnavailableWith503<ApplyUserInfoResponseContext>.Descriptor);
 
@@ -122,7 +128,7 @@ internal static class DpopBinding
 /// proof's key is kept in the transaction for <see cref="BindTokensToDpopKey"/>.
 /// </summary>
 internal sealed partial class CheckDpopProofAtTokenEndpoint(
-    IOpenIddictApplicationManager applications, IConnectionMultiplexer redis, TimeProvider time, ILogger<CheckDpopProofAtTokenEndpoint> logger)
+    IOpenIddictApplicationManager applications, IConnectionMultiplexer redis, DpopNonces nonces, TimeProvider time, ILogger<CheckDpopProofAtTokenEndpoint> logger)
     : IOpenIddictServerHandler<ProcessAuthenticationContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
@@ -142,14 +148,15 @@ internal sealed partial class CheckDpopProofAtTokenEndpoint(
 
         var proofs = request.Headers[DpopProof.HeaderName];
         var boundRefresh = context.RefreshTokenPrincipal?.GetClaim(DpopBinding.RefreshKeyClaim);
+        var required = context.ClientId is { Length: > 0 } clientId && await applications.FindByClientIdAsync(clientId, context.CancellationToken) is { } application
+            && DpopBinding.Requires(await applications.GetSettingsAsync(application, context.CancellationToken));
         if (proofs.Count == 0)
         {
             if (boundRefresh is not null)
             {
                 context.Reject(DpopProof.InvalidProof, "This refresh token is DPoP-bound: a DPoP proof of its key is required.");
             }
-            else if (context.ClientId is { Length: > 0 } clientId && await applications.FindByClientIdAsync(clientId, context.CancellationToken) is { } application
-                && DpopBinding.Requires(await applications.GetSettingsAsync(application, context.CancellationToken)))
+            else if (required)
             {
                 context.Reject(DpopProof.InvalidProof, "This application requires DPoP: send a DPoP proof with the token request.");
             }
@@ -157,6 +164,8 @@ internal sealed partial class CheckDpopProofAtTokenEndpoint(
             return;
         }
 
+        // Whatever the outcome, the answer to a request with a proof carries a fresh nonce for the next one.
+        context.Transaction.Properties[DpopBinding.NonceProperty] = nonces.Issue();
         if (proofs.Count > 1)
         {
             context.Reject(DpopProof.InvalidProof, "Send exactly one DPoP proof.");
@@ -173,6 +182,12 @@ internal sealed partial class CheckDpopProofAtTokenEndpoint(
         if (boundRefresh is not null && !DpopProof.SameKey(boundRefresh, proof.Thumbprint))
         {
             context.Reject(Errors.InvalidGrant, "This refresh token is bound to another DPoP key.");
+            return;
+        }
+
+        if (required && !nonces.Accepts(proof.Nonce))
+        {
+            context.Reject(DpopProof.UseNonce, "This application requires a server nonce in DPoP proofs: retry with the DPoP-Nonce of this response.");
             return;
         }
 
@@ -434,6 +449,62 @@ internal sealed class AnswerTemporarilyUnavailableWith503<TContext> : IOpenIddic
         {
             response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             response.Headers.RetryAfter = Mislata.ServiceDefaults.Problems.DependencyOutages.RetryAfterSeconds;
+        }
+
+        return default;
+    }
+}
+
+/// <summary>
+/// Server nonces for DPoP proofs at the token endpoint (RFC 9449 §8): the issue time, protected with Data Protection
+/// (its key ring is shared by identity's replicas, so any replica accepts a nonce another gave), good for
+/// <see cref="Lifetime"/>. A nonce is not single-use: the proof's <c>jti</c> is.
+/// </summary>
+internal sealed class DpopNonces(IDataProtectionProvider protection, TimeProvider time)
+{
+    public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
+
+    private readonly IDataProtector _protector = protection.CreateProtector("Mislata.Identity.DpopNonce.v1");
+
+    public string Issue() => _protector.Protect(time.GetUtcNow().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public bool Accepts(string? nonce)
+    {
+        if (string.IsNullOrEmpty(nonce) || nonce.Length > 512)
+        {
+            return false;
+        }
+
+        try
+        {
+            var issued = DateTimeOffset.FromUnixTimeSeconds(long.Parse(_protector.Unprotect(nonce), System.Globalization.CultureInfo.InvariantCulture));
+            var now = time.GetUtcNow();
+            return issued <= now + TimeSpan.FromSeconds(5) && now - issued <= Lifetime;
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or FormatException or OverflowException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>The <c>DPoP-Nonce</c> header on token responses to requests that carried a proof.</summary>
+internal sealed class AttachDpopNonce : IOpenIddictServerHandler<ApplyTokenResponseContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
+            .UseSingletonHandler<AttachDpopNonce>()
+            .SetOrder(OpenIddictServerAspNetCoreHandlers.AttachHttpResponseCode<ApplyTokenResponseContext>.Descriptor.Order + 200)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ApplyTokenResponseContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Transaction.Properties.TryGetValue(DpopBinding.NonceProperty, out var value) && value is string nonce
+            && context.Transaction.GetHttpRequest()?.HttpContext.Response is { } response)
+        {
+            response.Headers[DpopProof.NonceHeaderName] = nonce;
         }
 
         return default;

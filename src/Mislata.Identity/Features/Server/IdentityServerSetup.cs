@@ -68,6 +68,7 @@ internal static class IdentityServerSetup
             o.FormFieldName = "__RequestVerificationToken";
         });
 
+        services.AddSingleton<DpopNonces>();
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(sp => sp.GetRequiredService<SigningKeyRing>());
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddict.Validation.OpenIddictValidationOptions>>(sp => sp.GetRequiredService<SigningKeyRing>());
