@@ -51,6 +51,18 @@ public sealed class DpopProofTests : IDisposable
         Assert.Equal("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", DpopProof.JwkThumbprint(jwk.RootElement));
     }
 
+    [Fact]
+    public void A_proof_made_by_the_Python_recipe_of_docs_identity_tokens_md_passes()
+    {
+        // Golden: made once by the documented recipe (Python, cryptography) with iat fixed to the test's clock.
+        const string proof = "eyJ0eXAiOiAiZHBvcCtqd3QiLCAiYWxnIjogIkVTMjU2IiwgImp3ayI6IHsiY3J2IjogIlAtMjU2IiwgImt0eSI6ICJFQyIsICJ4IjogIkNVQS0wMXZPWXhpSWZCOHg3VlpQbExBdHY4QkFnT3g3czRnMXNnd0RtVzgiLCAieSI6ICJLUC14emZEbFBHNWlnQTRCajhPMHFFc0g5eUl0anZsSnpLQ1pqaUdiSjJNIn19"
+            + ".eyJqdGkiOiAiYWU0ZWJmYzYtZmIyOS00ZGQ5LTliMDQtNGVmMzc0NzA2ZmE2IiwgImh0bSI6ICJHRVQiLCAiaHR1IjogImh0dHBzOi8vbWlzbGF0YS5leGFtcGxlL2FwaS92MS9rZXlzIiwgImlhdCI6IDE4MDAwMDAwMDAsICJhdGgiOiAibjBuUmN6a1RfQmFnSjFNT1lPSzQ0Z2xKUVIzc0dSVFk1SzNZakRtYjM2NCJ9"
+            + ".jNRAwpM3EzQHU0eGV0BGwg7p-XFLzzE-IUfUDbUpPPfj7VfWY-2DGNUP9uITGDNNX_dRI_SJP-fhuQcmffPbcA";
+        var check = Check(proof);
+        Assert.True(check.IsValid, check.Error);
+        Assert.Equal("OVNRZWgZU_oQQk7ueQvw9HjcVhtw4Lc8HfzHqxoKPvg", check.Thumbprint);
+    }
+
     [Theory]
     [InlineData("JWT")]
     [InlineData("at+jwt")]
