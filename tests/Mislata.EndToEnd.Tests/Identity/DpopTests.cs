@@ -198,6 +198,40 @@ public sealed class DpopTests(IdentityFixture fixture)
     }
 
     [Fact]
+    public async Task An_authorization_request_with_dpop_jkt_gives_a_code_only_a_proof_of_that_key_redeems()
+    {
+        const string scope = "openid keys:read";
+        var op = await Oidc.OperatorTokenAsync(_stack);
+        var tenant = await Oidc.CreateTenantAsync(_stack, op);
+        var clientId = await Oidc.CreatePublicAppAsync(_stack, op, tenant, scope);
+        using var user = await CodeFlow.SignedInUserAsync(_stack, op, tenant, "tenant-admin");
+        using var key = DpopTestKey.Es256();
+        using var other = DpopTestKey.Es256();
+
+        // A malformed dpop_jkt: no code.
+        var (_, badChallenge) = Oidc.Pkce();
+        var bad = await user.Browser.NavigateAsync(Oidc.AuthorizeUrl(clientId, scope, badChallenge, "s0") + "&dpop_jkt=not-a-thumbprint");
+        Assert.True(bad.Location is null || Oidc.Query(bad.Location, "code") is null, $"a malformed dpop_jkt got a code: {bad.Location}");
+
+        var (verifier, challenge) = Oidc.Pkce();
+        var page = await user.Browser.NavigateAsync(Oidc.AuthorizeUrl(clientId, scope, challenge, "s1") + "&dpop_jkt=" + key.Thumbprint);
+        Assert.True(page.Location is not null && Oidc.Query(page.Location, "code") is not null, $"{(int)page.Status} {page.Location}");
+        var form = new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code", ["client_id"] = clientId, ["code"] = Oidc.Query(page.Location!, "code")!,
+            ["code_verifier"] = verifier, ["redirect_uri"] = Oidc.RedirectUri,
+        };
+
+        var (none, noneError) = await TokenAsync(_stack, form, null);
+        Assert.True(none == HttpStatusCode.BadRequest && noneError.GetProperty("error").GetString() == "invalid_dpop_proof", $"{(int)none} {noneError}");
+        var (otherKey, otherError) = await TokenAsync(_stack, form, other.Proof("POST", Url("/connect/token")));
+        Assert.True(otherKey == HttpStatusCode.BadRequest && otherError.GetProperty("error").GetString() == "invalid_grant", $"{(int)otherKey} {otherError}");
+        var (ok, tokens) = await TokenAsync(_stack, form, key.Proof("POST", Url("/connect/token")));
+        Assert.True(ok == HttpStatusCode.OK, tokens.ToString());
+        Assert.Equal(key.Thumbprint, Jkt(tokens.GetProperty("access_token").GetString()!));
+    }
+
+    [Fact]
     public async Task An_application_that_requires_DPoP_gets_no_token_without_a_proof_nor_without_the_server_nonce()
     {
         var op = await Oidc.OperatorTokenAsync(_stack);

@@ -45,11 +45,20 @@ internal static class DpopBinding
 
     internal const string NonceProperty = ".mislata_dpop_nonce";
 
+    /// <summary>The key an authorization code is bound to by the authorization request's <c>dpop_jkt</c> (RFC 9449 §10).</summary>
+    public const string CodeKeyClaim = "mislata_dpop_code_jkt";
+
+    public const string JktParameter = "dpop_jkt";
+
+    public static bool IsThumbprint(string? value) => value is { Length: 43 } && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
     public static bool Requires(ImmutableDictionary<string, string> settings) =>
         settings.TryGetValue(RequireSetting, out var value) && value == "true";
 
     public static OpenIddictServerBuilder AddDpopHandlers(this OpenIddictServerBuilder builder) =>
-        builder.AddEventHandler(CheckDpopProofAtTokenEndpoint.Descriptor)
+        builder.AddEventHandler(CheckDpopJktOfAuthorizationRequest.Descriptor)
+            .AddEventHandler(BindCodeToDpopJkt.Descriptor)
+            .AddEventHandler(CheckDpopProofAtTokenEndpoint.Descriptor)
             .AddEventHandler(BindTokensToDpopKey.Descriptor)
             .AddEventHandler(AnswerWithDpopTokenType.Descriptor)
             .AddEventHandler(ExtractDpopAccessTokenAtUserInfo.Descriptor)
@@ -147,14 +156,15 @@ internal sealed partial class CheckDpopProofAtTokenEndpoint(
         }
 
         var proofs = request.Headers[DpopProof.HeaderName];
-        var boundRefresh = context.RefreshTokenPrincipal?.GetClaim(DpopBinding.RefreshKeyClaim);
+        // A public client's refresh token, or a code whose authorization request named dpop_jkt, is for that key only.
+        var boundRefresh = context.RefreshTokenPrincipal?.GetClaim(DpopBinding.RefreshKeyClaim) ?? context.AuthorizationCodePrincipal?.GetClaim(DpopBinding.CodeKeyClaim);
         var required = context.ClientId is { Length: > 0 } clientId && await applications.FindByClientIdAsync(clientId, context.CancellationToken) is { } application
             && DpopBinding.Requires(await applications.GetSettingsAsync(application, context.CancellationToken));
         if (proofs.Count == 0)
         {
             if (boundRefresh is not null)
             {
-                context.Reject(DpopProof.InvalidProof, "This refresh token is DPoP-bound: a DPoP proof of its key is required.");
+                context.Reject(DpopProof.InvalidProof, "This grant is DPoP-bound: a DPoP proof of its key is required.");
             }
             else if (required)
             {
@@ -181,7 +191,7 @@ internal sealed partial class CheckDpopProofAtTokenEndpoint(
 
         if (boundRefresh is not null && !DpopProof.SameKey(boundRefresh, proof.Thumbprint))
         {
-            context.Reject(Errors.InvalidGrant, "This refresh token is bound to another DPoP key.");
+            context.Reject(Errors.InvalidGrant, "This grant is bound to another DPoP key.");
             return;
         }
 
@@ -505,6 +515,54 @@ internal sealed class AttachDpopNonce : IOpenIddictServerHandler<ApplyTokenRespo
             && context.Transaction.GetHttpRequest()?.HttpContext.Response is { } response)
         {
             response.Headers[DpopProof.NonceHeaderName] = nonce;
+        }
+
+        return default;
+    }
+}
+
+/// <summary>
+/// <c>dpop_jkt</c> of an authorization request (direct or pushed, RFC 9449 §10) must be a SHA-256 JWK thumbprint
+/// (43 base64url characters); otherwise the request is <c>invalid_request</c>.
+/// </summary>
+internal sealed class CheckDpopJktOfAuthorizationRequest : IOpenIddictServerHandler<ValidateAuthorizationRequestContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateAuthorizationRequestContext>()
+            .UseSingletonHandler<CheckDpopJktOfAuthorizationRequest>()
+            .SetOrder(int.MinValue + 100_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ValidateAuthorizationRequestContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Request.HasParameter(DpopBinding.JktParameter) && !DpopBinding.IsThumbprint((string?)context.Request[DpopBinding.JktParameter]))
+        {
+            context.Reject(Errors.InvalidRequest, "dpop_jkt is not a SHA-256 JWK thumbprint (43 base64url characters).");
+        }
+
+        return default;
+    }
+}
+
+/// <summary>The authorization code of a request with <c>dpop_jkt</c> remembers the key: only a proof of it redeems the code.</summary>
+internal sealed class BindCodeToDpopJkt : IOpenIddictServerHandler<ProcessSignInContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .UseSingletonHandler<BindCodeToDpopJkt>()
+            .SetOrder(OpenIddictServerHandlers.GenerateAuthorizationCode.Descriptor.Order - 100)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ProcessSignInContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.EndpointType == OpenIddictServerEndpointType.Authorization && context.AuthorizationCodePrincipal is { } code
+            && (string?)context.Request?[DpopBinding.JktParameter] is { } jkt && DpopBinding.IsThumbprint(jkt))
+        {
+            code.SetClaim(DpopBinding.CodeKeyClaim, jkt);
         }
 
         return default;
