@@ -7,6 +7,7 @@ using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
 using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Access;
+using Mislata.Infrastructure.Authentication;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.Infrastructure.RateLimiting;
 using Mislata.ServiceDefaults.Problems;
@@ -139,7 +140,7 @@ public sealed class CallerAuthenticationMiddleware(
         {
             if (DpopProofGate.UsesDpopScheme(context.Request))
             {
-                return (null, "dpop_unbound_token"); // the DPoP scheme is for sender-constrained access tokens only
+                return (null, DpopResourceRequest.UnboundToken); // the DPoP scheme is for sender-constrained access tokens only
             }
 
             var check = await apiKeys.AuthenticateAsync(presented, context.Connection.RemoteIpAddress, context.RequestAborted);

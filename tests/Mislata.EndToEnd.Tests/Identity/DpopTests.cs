@@ -148,14 +148,21 @@ public sealed class DpopTests(IdentityFixture fixture)
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(_stack, HttpMethod.Get, "/api/v1/keys", "DPoP", plain, key.Proof("GET", Url("/api/v1/keys"), plain))).Status);
     }
 
+    /// <summary>A tenant's public application for <paramref name="scope"/> and a tenant admin signed in in a browser.</summary>
+    private async Task<(string ClientId, SignedInUser User)> PublicClientAndSignedInUserAsync(string scope)
+    {
+        var op = await Oidc.OperatorTokenAsync(_stack);
+        var tenant = await Oidc.CreateTenantAsync(_stack, op);
+        var clientId = await Oidc.CreatePublicAppAsync(_stack, op, tenant, scope);
+        return (clientId, await CodeFlow.SignedInUserAsync(_stack, op, tenant, "tenant-admin"));
+    }
+
     [Fact]
     public async Task A_user_token_bound_in_the_code_flow_works_at_userinfo_only_with_its_key_and_refreshes_only_with_it()
     {
         const string scope = "openid offline_access email keys:read";
-        var op = await Oidc.OperatorTokenAsync(_stack);
-        var tenant = await Oidc.CreateTenantAsync(_stack, op);
-        var clientId = await Oidc.CreatePublicAppAsync(_stack, op, tenant, scope);
-        using var user = await CodeFlow.SignedInUserAsync(_stack, op, tenant, "tenant-admin");
+        var (clientId, user) = await PublicClientAndSignedInUserAsync(scope);
+        using var signedIn = user;
         using var key = DpopTestKey.Es256();
         using var other = DpopTestKey.Rs256();
 
@@ -201,10 +208,8 @@ public sealed class DpopTests(IdentityFixture fixture)
     public async Task An_authorization_request_with_dpop_jkt_gives_a_code_only_a_proof_of_that_key_redeems()
     {
         const string scope = "openid keys:read";
-        var op = await Oidc.OperatorTokenAsync(_stack);
-        var tenant = await Oidc.CreateTenantAsync(_stack, op);
-        var clientId = await Oidc.CreatePublicAppAsync(_stack, op, tenant, scope);
-        using var user = await CodeFlow.SignedInUserAsync(_stack, op, tenant, "tenant-admin");
+        var (clientId, user) = await PublicClientAndSignedInUserAsync(scope);
+        using var signedIn = user;
         using var key = DpopTestKey.Es256();
         using var other = DpopTestKey.Es256();
 

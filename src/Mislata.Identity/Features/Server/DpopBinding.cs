@@ -41,8 +41,6 @@ internal static class DpopBinding
 
     internal const string ThumbprintProperty = ".mislata_dpop_jkt";
 
-    internal const string SchemeProperty = ".mislata_dpop_scheme";
-
     internal const string NonceProperty = ".mislata_dpop_nonce";
 
     /// <summary>The key an authorization code is bound to by the authorization request's <c>dpop_jkt</c> (RFC 9449 §10).</summary>
@@ -74,55 +72,21 @@ internal static class DpopBinding
             .AddEventHandler(CheckDpopBoundTokenAtManagementApi.Descriptor)
             .AddEventHandler(LeaveValidationProofOfPossessionToDpop.Descriptor);
 
-    /// <summary>The URL of this request as the client addressed it: the public origin (the issuer) and the path.</summary>
-    public static Uri PublicUrl(Uri issuer, HttpRequest request) =>
-        new(issuer.GetLeftPart(UriPartial.Authority) + (request.PathBase + request.Path).ToUriComponent());
+    public static Uri PublicUrl(Uri issuer, HttpRequest request) => DpopResourceRequest.PublicUrl(issuer, request);
 
-    /// <summary>The token after a <c>DPoP</c> authorization scheme, or null.</summary>
-    public static string? DpopToken(HttpRequest request) =>
-        request.Headers.Authorization.ToString() is { } value && value.StartsWith(DpopProof.Scheme + " ", StringComparison.OrdinalIgnoreCase)
-            ? value[(DpopProof.Scheme.Length + 1)..].Trim() is { Length: > 0 } token ? token : null
-            : null;
+    public static string? DpopToken(HttpRequest request) => DpopResourceRequest.DpopToken(request);
 
     /// <summary>
-    /// The resource-server rule (RFC 9449 §7): a bound token needs the <c>DPoP</c> scheme and one proof for this request,
-    /// made with the bound key, carrying the token's hash and an unused <c>jti</c>; an unbound token must not come with
-    /// the <c>DPoP</c> scheme. Returns (error, description) to refuse with, or null to go on.
+    /// The resource-server rule of <see cref="DpopResourceRequest"/> as an OpenIddict (error, description) to refuse
+    /// with — <c>invalid_token</c> (401), or <c>temporarily_unavailable</c> (503) when Redis does not answer — or null.
     /// </summary>
     public static async Task<(string Error, string Description)?> CheckResourceRequestAsync(
-        HttpRequest request, string token, ClaimsPrincipal principal, bool dpopScheme, Uri issuer, DpopReplayStore replay, DateTimeOffset now)
+        HttpRequest request, string token, ClaimsPrincipal principal, Uri issuer, IConnectionMultiplexer redis, DateTimeOffset now)
     {
-        var bound = DpopProof.ThumbprintOf(principal.GetClaim(DpopProof.ConfirmationClaim));
-        if (bound is null)
-        {
-            return dpopScheme ? (Errors.InvalidToken, "The access token is not DPoP-bound: present it with the Bearer scheme.") : null;
-        }
-
-        if (!dpopScheme)
-        {
-            return (Errors.InvalidToken, "The access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof.");
-        }
-
-        var proofs = request.Headers[DpopProof.HeaderName];
-        if (proofs.Count != 1)
-        {
-            return (Errors.InvalidToken, "Exactly one DPoP proof is required with a DPoP-bound access token.");
-        }
-
-        var proof = DpopProof.Validate(proofs[0], request.Method, PublicUrl(issuer, request), token, now);
-        if (!proof.IsValid)
-        {
-            return (Errors.InvalidToken, proof.Error!);
-        }
-
-        if (!DpopProof.SameKey(proof.Thumbprint, bound))
-        {
-            return (Errors.InvalidToken, "The DPoP proof is not made with the key the access token is bound to.");
-        }
-
         try
         {
-            return await replay.TryUseAsync(proof) ? null : (Errors.InvalidToken, "The DPoP proof was already used.");
+            var refusal = await DpopResourceRequest.RefusalAsync(request, token, principal.GetClaim(DpopProof.ConfirmationClaim), issuer, new DpopReplayStore(redis, ReplayPrefix), now);
+            return refusal is null ? null : (Errors.InvalidToken, DpopResourceRequest.Describe(refusal));
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -295,7 +259,6 @@ internal sealed class ExtractDpopAccessTokenAtUserInfo : IOpenIddictServerHandle
         if (context.Request is { } request && context.Transaction.GetHttpRequest() is { } http && DpopBinding.DpopToken(http) is { } token)
         {
             request.AccessToken = token;
-            context.Transaction.Properties[DpopBinding.SchemeProperty] = true;
         }
 
         return default;
@@ -321,8 +284,7 @@ internal sealed class CheckDpopBoundTokenAtUserInfo(IConnectionMultiplexer redis
             return;
         }
 
-        var refusal = await DpopBinding.CheckResourceRequestAsync(request, token, principal, context.Transaction.Properties.ContainsKey(DpopBinding.SchemeProperty),
-            context.Options.Issuer!, new DpopReplayStore(redis, DpopBinding.ReplayPrefix), time.GetUtcNow());
+        var refusal = await DpopBinding.CheckResourceRequestAsync(request, token, principal, context.Options.Issuer!, redis, time.GetUtcNow());
         if (refusal is { } r)
         {
             context.Reject(r.Error, r.Description);
@@ -385,7 +347,6 @@ internal sealed class ExtractDpopAccessTokenAtManagementApi : IOpenIddictValidat
         if (string.IsNullOrEmpty(context.AccessToken) && context.Transaction.GetHttpRequest() is { } http && DpopBinding.DpopToken(http) is { } token)
         {
             context.AccessToken = token;
-            context.Transaction.Properties[DpopBinding.SchemeProperty] = true;
         }
 
         return default;
@@ -411,8 +372,7 @@ internal sealed class CheckDpopBoundTokenAtManagementApi(IConnectionMultiplexer 
             return;
         }
 
-        var refusal = await DpopBinding.CheckResourceRequestAsync(request, token, principal, context.Transaction.Properties.ContainsKey(DpopBinding.SchemeProperty),
-            server.CurrentValue.Issuer!, new DpopReplayStore(redis, DpopBinding.ReplayPrefix), time.GetUtcNow());
+        var refusal = await DpopBinding.CheckResourceRequestAsync(request, token, principal, server.CurrentValue.Issuer!, redis, time.GetUtcNow());
         if (refusal is { } r)
         {
             context.Reject(r.Error, r.Description);
