@@ -77,4 +77,10 @@ public sealed class ClientCredentialsOptions
 
     /// <summary>How long before its expiry a cached token is renewed. Default 60 s (or a fifth of a shorter lifetime).</summary>
     public TimeSpan RenewBefore { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// A DPoP key (RFC 9449): when set, tokens are bound to it and sent as <c>Authorization: DPoP</c> with a fresh proof
+    /// per request (and the server's nonce at the token endpoint when it asks for one). Null: Bearer tokens.
+    /// </summary>
+    public Authentication.DpopKey? DpopKey { get; set; }
 }

@@ -59,6 +59,11 @@ public static class MislataClientServiceCollectionExtensions
             builder.AddResilienceHandler("mislata-retry", pipeline => pipeline.AddRetry(IdempotentRetry.Strategy(options)));
         }
 
+        if (options.ClientCredentials?.DpopKey is { } dpopKey)
+        {
+            builder.AddHttpMessageHandler(() => new DpopProofHandler(dpopKey)); // innermost: a fresh proof per attempt
+        }
+
         return builder;
     }
 }

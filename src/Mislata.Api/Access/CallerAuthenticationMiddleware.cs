@@ -7,6 +7,7 @@ using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
 using Mislata.Infrastructure.Abuse;
 using Mislata.Infrastructure.Access;
+using Mislata.Infrastructure.Authentication;
 using Mislata.Infrastructure.ApiKeys;
 using Mislata.Infrastructure.RateLimiting;
 using Mislata.ServiceDefaults.Problems;
@@ -53,7 +54,8 @@ public sealed class CallerAuthenticationMiddleware(
     IUsageMeter usage,
     FailedCredentialGuard failedCredentials,
     RateLimitOptions rateLimits,
-    DependencyOutages outages)
+    DependencyOutages outages,
+    DpopProofGate dpop)
 {
     private const string Challenge = "Bearer realm=\"mislata\"";
 
@@ -83,7 +85,9 @@ public sealed class CallerAuthenticationMiddleware(
         if (caller is null)
         {
             await failedCredentials.RecordFailureAsync(context, CredentialPrefix.Of(presented), refusal ?? "invalid_credential");
-            context.Response.Headers.WWWAuthenticate = Challenge + ", error=\"invalid_token\"";
+            context.Response.Headers.WWWAuthenticate = refusal?.StartsWith(DpopProofGate.RefusalPrefix, StringComparison.Ordinal) == true
+                ? DpopProofGate.ChallengeFor(refusal)
+                : Challenge + ", error=\"invalid_token\"";
             await ProblemWriter.WriteAsync(context, 401, ErrorCodes.Unauthorized, "Unauthorized", "The credential is not valid.");
             return;
         }
@@ -150,6 +154,11 @@ public sealed class CallerAuthenticationMiddleware(
     {
         if (ApiKeyAuthenticator.IsApiKey(presented))
         {
+            if (DpopProofGate.UsesDpopScheme(context.Request))
+            {
+                return (null, DpopResourceRequest.UnboundToken); // the DPoP scheme is for sender-constrained access tokens only
+            }
+
             var check = await apiKeys.AuthenticateAsync(presented, context.Connection.RemoteIpAddress, context.RequestAborted);
             if (check.Record is not { } record)
             {
@@ -177,7 +186,13 @@ public sealed class CallerAuthenticationMiddleware(
         }
 
         // Issued before its user was deleted, demoted or blocked, or its client deleted or re-keyed: refused at once, from memory.
-        return revocations.Refuses(identity) ? (null, "revoked_access_token") : FromAccessToken(identity);
+        if (revocations.Refuses(identity))
+        {
+            return (null, "revoked_access_token");
+        }
+
+        // A sender-constrained token needs this request's proof (checked each time; a Redis error becomes 503).
+        return await dpop.RefusalAsync(context.Request, presented, identity) is { } dpopRefusal ? (null, dpopRefusal) : FromAccessToken(identity);
     }
 
     internal static (Caller? Caller, string? Refusal) FromAccessToken(ClaimsIdentity identity)

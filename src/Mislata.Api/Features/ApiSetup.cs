@@ -35,13 +35,14 @@ public static class ApiSetup
         builder.Services.AddMislataLicenceAtStart();
         builder.Services.AddHttpClient<JwksCache>(c => c.Timeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IIdempotencyOwner, CallerIdempotencyOwner>();
+        builder.Services.AddSingleton<DpopProofGate>();
         builder.Services.AddSingleton<AccessTokenValidator>(sp => new AccessTokenValidator(sp.GetRequiredService<JwksCache>(), tokenOptions, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "Mislata API";
             document.Info.Version = "v1";
             document.Info.Description = "Post-quantum Encryption-as-a-Service, on-premises. Authenticate with `X-Api-Key: qapi_…` "
-                + "or `Authorization: Bearer <API key | access token>`; errors are RFC 9457 problem+json with a stable `error` code.";
+                + "or `Authorization: Bearer <API key | access token>` (`Authorization: DPoP <access token>` with a `DPoP` proof header for a DPoP-bound token); errors are RFC 9457 problem+json with a stable `error` code.";
             return Task.CompletedTask;
         }));
         return builder;

@@ -11,6 +11,7 @@ internal sealed class ClientCredentialsTokenSource(HttpClient tokenClient, Misla
 {
     private readonly SemaphoreSlim _renewal = new(1, 1);
     private volatile CachedToken? _cached;
+    private string? _nonce;
 
     /// <summary>How many tokens were fetched (for tests and diagnostics).</summary>
     public int Fetches { get; private set; }
@@ -60,16 +61,14 @@ internal sealed class ClientCredentialsTokenSource(HttpClient tokenClient, Misla
             form["scope"] = scope;
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new FormUrlEncodedContent(form) };
         var started = time.GetUtcNow();
-        HttpResponseMessage response;
-        try
+        var response = await SendAsync(endpoint, form, cc.DpopKey, cancellationToken).ConfigureAwait(false);
+        if (cc.DpopKey is not null && response.StatusCode == System.Net.HttpStatusCode.BadRequest && response.Headers.Contains("DPoP-Nonce")
+            && (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)).Contains("\"use_dpop_nonce\"", StringComparison.Ordinal))
         {
-            response = await tokenClient.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new MislataApiException(0, "unavailable", detail: "token endpoint: " + e.HttpRequestError, inner: e);
+            // RFC 9449 §8: the server wants its nonce in the proof; once more with it.
+            response.Dispose();
+            response = await SendAsync(endpoint, form, cc.DpopKey, cancellationToken).ConfigureAwait(false);
         }
 
         using (response)
@@ -100,6 +99,30 @@ internal sealed class ClientCredentialsTokenSource(HttpClient tokenClient, Misla
             var lifetime = root.TryGetProperty("expires_in", out var exp) && exp.TryGetInt32(out var seconds) ? TimeSpan.FromSeconds(seconds) : TimeSpan.FromMinutes(5);
             var margin = cc.RenewBefore < lifetime / 5 ? cc.RenewBefore : lifetime / 5;
             return new CachedToken(accessToken, started + lifetime - margin);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(Uri endpoint, Dictionary<string, string> form, DpopKey? key, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new FormUrlEncodedContent(form) };
+        if (key is not null)
+        {
+            request.Headers.TryAddWithoutValidation("DPoP", key.CreateProof(HttpMethod.Post, endpoint, nonce: _nonce));
+        }
+
+        try
+        {
+            var response = await tokenClient.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (response.Headers.TryGetValues("DPoP-Nonce", out var nonces))
+            {
+                _nonce = nonces.FirstOrDefault();
+            }
+
+            return response;
+        }
+        catch (HttpRequestException e)
+        {
+            throw new MislataApiException(0, "unavailable", detail: "token endpoint: " + e.HttpRequestError, inner: e);
         }
     }
 

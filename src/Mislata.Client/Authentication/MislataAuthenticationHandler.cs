@@ -29,7 +29,9 @@ internal sealed class MislataAuthenticationHandler(MislataClientOptions options,
 
         var source = tokens ?? throw new InvalidOperationException("no credential configured");
         var token = await source.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        // A DPoP-bound token goes with the DPoP scheme; DpopProofHandler adds each attempt's proof.
+        var scheme = options.ClientCredentials?.DpopKey is null ? "Bearer" : "DPoP";
+        request.Headers.Authorization = new AuthenticationHeaderValue(scheme, token);
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
         {
@@ -38,7 +40,7 @@ internal sealed class MislataAuthenticationHandler(MislataClientOptions options,
 
         response.Dispose();
         source.Invalidate(token);
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await source.GetTokenAsync(cancellationToken).ConfigureAwait(false));
+        request.Headers.Authorization = new AuthenticationHeaderValue(scheme, await source.GetTokenAsync(cancellationToken).ConfigureAwait(false));
         return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 }

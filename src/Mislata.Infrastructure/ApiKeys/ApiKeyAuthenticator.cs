@@ -24,9 +24,11 @@ public sealed class ApiKeyAuthenticator(ApiKeyDirectory directory, TimeProvider 
             return apiKey.Trim();
         }
 
+        // Bearer, or DPoP for a sender-constrained access token (RFC 9449 §7.1; the proof is checked once the token verified).
         var authorization = request.Headers.Authorization.ToString();
-        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && authorization.Length > 7
-            ? authorization[7..].Trim()
+        return (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || authorization.StartsWith("DPoP ", StringComparison.OrdinalIgnoreCase))
+            && authorization[(authorization.IndexOf(' ', StringComparison.Ordinal) + 1)..].Trim() is { Length: > 0 } credential
+            ? credential
             : null;
     }
 

@@ -77,7 +77,8 @@ public sealed class CallerAuthenticationMiddlewareTests : IAsyncLifetime
                 new FailedCredentialLimiter(_redisDown, Options.Create(new FailedCredentialOptions()), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
                 new FailedAuthenticationAudit(new NoAudit(), _time, NullLogger<FailedAuthenticationAudit>.Instance)),
             new RateLimitOptions(),
-            new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance));
+            new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance),
+            new DpopProofGate(_redisDown, options, _time));
     }
 
     public async Task DisposeAsync()

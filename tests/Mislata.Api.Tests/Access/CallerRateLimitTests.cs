@@ -125,7 +125,8 @@ public sealed class CallerRateLimitTests : IClassFixture<RedisAndDatabase>, IAsy
                 new FailedCredentialLimiter(redis, Options.Create(new FailedCredentialOptions { PerMinute = FailuresPerMinute }), _time, new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance, _time)),
                 _aggregator),
             new RateLimitOptions { DefaultPerCredential = 4 },
-            new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance));
+            new Mislata.ServiceDefaults.Problems.DependencyOutages(_services.GetRequiredService<IMeterFactory>(), NullLogger<Mislata.ServiceDefaults.Problems.DependencyOutages>.Instance),
+            new DpopProofGate(redis, options, _time));
     }
 
     public async Task DisposeAsync()

@@ -129,6 +129,10 @@ public sealed class ApiKeyCredentialTests : IAsyncLifetime
         Assert.Null(ApiKeyAuthenticator.ReadCredential(Request(null, "Bearer ")));
         Assert.Null(ApiKeyAuthenticator.ReadCredential(Request(null, "Basic dXNlcjpwYXNz")));
         Assert.Null(ApiKeyAuthenticator.ReadCredential(Request(null, "Bearertoken")));
+        Assert.Equal("token", ApiKeyAuthenticator.ReadCredential(Request(null, "DPoP token"))); // RFC 9449: the proof is checked later
+        Assert.Equal("token", ApiKeyAuthenticator.ReadCredential(Request(null, "dpop  token ")));
+        Assert.Null(ApiKeyAuthenticator.ReadCredential(Request(null, "DPoP ")));
+        Assert.Null(ApiKeyAuthenticator.ReadCredential(Request(null, "DPoPtoken")));
         Assert.Null(ApiKeyAuthenticator.ReadCredential(Request(null, null)));
         Assert.Throws<ArgumentNullException>(() => ApiKeyAuthenticator.ReadCredential(null!));
     }

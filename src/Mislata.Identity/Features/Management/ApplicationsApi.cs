@@ -22,15 +22,15 @@ namespace Mislata.Identity.Features.Management;
 
 internal sealed record CreateApplicationRequest(
     string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType,
-    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null, bool? RequireDpop = null);
 
 internal sealed record UpdateApplicationRequest(
     string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType,
-    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null, bool? RequireDpop = null);
 
 internal sealed record ApplicationResponse(
     Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType,
-    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks, bool DeviceFlow);
+    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks, bool DeviceFlow, bool RequireDpop);
 
 internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
 
@@ -123,6 +123,7 @@ internal static class ApplicationsApi
             DisplayName = request.Name?.Trim(),
         };
         descriptor.Settings[TokenSigning.Setting] = signing;
+        descriptor.Settings[DpopBinding.RequireSetting] = request.RequireDpop == true ? "true" : "false";
         Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, request.DeviceFlow ?? false, errors);
         ConfigureClientAuthentication(descriptor, request.Type, request.RequirePar ?? false, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
@@ -221,6 +222,11 @@ internal static class ApplicationsApi
         {
             CheckSigningAlgorithm(request.TokenSigningAlgorithm, errors);
             descriptor.Settings[TokenSigning.Setting] = request.TokenSigningAlgorithm;
+        }
+
+        if (request.RequireDpop is { } requireDpop)
+        {
+            descriptor.Settings[DpopBinding.RequireSetting] = requireDpop ? "true" : "false";
         }
 
         if (request.Name is not null)
@@ -520,6 +526,7 @@ internal static class ApplicationsApi
             TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)),
             (await applications.GetRequirementsAsync(application, cancellationToken)).Contains(Requirements.Features.PushedAuthorizationRequests),
             await applications.GetJsonWebKeySetAsync(application, cancellationToken) is { Keys.Count: > 0 } keys ? ClientKeys.ToJson(keys) : null,
-            permissions.Contains(Permissions.GrantTypes.DeviceCode));
+            permissions.Contains(Permissions.GrantTypes.DeviceCode),
+            DpopBinding.Requires(await applications.GetSettingsAsync(application, cancellationToken)));
     }
 }

@@ -68,6 +68,7 @@ internal static class IdentityServerSetup
             o.FormFieldName = "__RequestVerificationToken";
         });
 
+        services.AddSingleton<DpopNonces>();
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(sp => sp.GetRequiredService<SigningKeyRing>());
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddict.Validation.OpenIddictValidationOptions>>(sp => sp.GetRequiredService<SigningKeyRing>());
@@ -109,6 +110,7 @@ internal static class IdentityServerSetup
                 o.AddEventHandler(RevokeFamilyOnReplay.Descriptor);
                 o.AddTokenSigningHandlers();
                 o.AddEventHandler(RefuseReplayedClientAssertion.Descriptor);
+                o.AddDpopHandlers();
                 o.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
@@ -125,6 +127,7 @@ internal static class IdentityServerSetup
                 o.UseAspNetCore();
                 o.AddAudiences(ApiAudience);
                 o.EnableTokenEntryValidation();
+                o.AddDpopHandlers();
             });
         return builder;
     }
