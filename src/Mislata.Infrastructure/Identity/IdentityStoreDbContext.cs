@@ -23,6 +23,17 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
         base.OnModelCreating(builder);
         builder.HasDefaultSchema(Schema);
         builder.UseOpenIddict<Guid>();
+
+        // Passkeys (WebAuthn credentials, issue 17), mapped as Identity's schema version 3 maps them; the other tables
+        // stay as version 1 created them (version 3 would also narrow existing columns, which migrations here never do).
+        builder.Entity<IdentityUserPasskey<Guid>>(p =>
+        {
+            p.ToTable("AspNetUserPasskeys");
+            p.HasKey(x => x.CredentialId);
+            p.Property(x => x.CredentialId).HasMaxLength(1024);
+            p.HasOne<MislataUser>().WithMany().HasForeignKey(x => x.UserId).IsRequired().OnDelete(DeleteBehavior.Cascade);
+            p.OwnsOne(x => x.Data).ToJson();
+        });
         builder.Entity<MislataUser>(u =>
         {
             u.HasIndex(x => x.TenantId);

@@ -94,6 +94,13 @@ public sealed class Browser : IDisposable
         return await SendAsync(request);
     }
 
+    /// <summary>POSTs <paramref name="fields"/> as a form to <paramref name="action"/> (what a page script's fetch does).</summary>
+    public async Task<Page> PostFormAsync(string action, IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, action) { Content = new FormUrlEncodedContent(fields) };
+        return await SendAsync(request);
+    }
+
     public static bool IsGateway(Uri location) => !location.IsAbsoluteUri || location.Host == "localhost";
 
     private async Task<Page> SendAsync(HttpRequestMessage request)

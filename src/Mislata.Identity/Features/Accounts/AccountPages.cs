@@ -47,6 +47,7 @@ internal static partial class AccountPages
         account.MapPost("/set-password", SetPasswordAsync);
         account.MapGet("/logout", LogoutPage);
         account.MapPost("/logout", LogoutAsync);
+        account.MapPasskeyPages();
         account.MapGet("/denied", (HttpContext context) => Page(context, "Access denied", "<p>You do not have access to this page.</p>", StatusCodes.Status403Forbidden));
         return app;
     }
@@ -62,6 +63,7 @@ internal static partial class AccountPages
             <p>Signed in as <strong id="user">{E(context.User.Identity.Name)}</strong>.</p>
             <nav aria-label="Account"><ul>
             <li><a href="/account/mfa/setup">Two-factor authentication</a></li>
+            <li><a href="/account/passkeys">Passkeys</a></li>
             <li><a href="/account/password">Change password</a></li>
             <li><a href="/account/logout">Sign out</a></li>
             </ul></nav>
@@ -80,7 +82,7 @@ internal static partial class AccountPages
             + Field("password", "Password", "password", "current-password")
             + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
             + """<button type="submit">Sign in</button>""";
-        return Page(context, "Sign in", Form(context, "/account/login", inner), status);
+        return Page(context, "Sign in", Form(context, "/account/login", inner) + PasskeySignInForm(context, returnUrl), status, PasskeyScript);
     }
 
     /// <summary>

@@ -36,7 +36,7 @@ internal static class Html
 
     public static string E(string? value) => HtmlEncoder.Default.Encode(value ?? string.Empty);
 
-    public static IResult Page(HttpContext context, string title, string body, int status = StatusCodes.Status200OK)
+    public static IResult Page(HttpContext context, string title, string body, int status = StatusCodes.Status200OK, string? script = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         context.Response.Headers.CacheControl = "no-store";
@@ -49,6 +49,7 @@ internal static class Html
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>{E(title)} · Mislata</title>
             <link rel="stylesheet" href="/account/site.css">
+            {(script is null ? string.Empty : $"<script src=\"{E(script)}\" defer></script>")}
             </head>
             <body>
             <header><p>Mislata</p></header>

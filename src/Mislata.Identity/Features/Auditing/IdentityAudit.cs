@@ -11,6 +11,8 @@ internal static class AuditActions
     public const string MfaSucceeded = "auth.mfa.succeeded";
     public const string MfaFailed = "auth.mfa.failed";
     public const string MfaEnabled = "auth.mfa.enabled";
+    public const string PasskeyRegistered = "auth.passkey.registered";
+    public const string PasskeyRemoved = "auth.passkey.removed";
     public const string MfaReset = "auth.mfa.reset";
     public const string PasswordChanged = "auth.password.changed";
     public const string Logout = "auth.logout";

@@ -58,6 +58,16 @@ internal static class IdentityServerSetup
             .AddDefaultTokenProviders()
             .AddMislataAccountSecurity();
         services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+
+        // Passkeys belong to the platform's public host name (the WebAuthn relying party id); their ceremonies must come
+        // from its public origin, QAPI_PUBLIC_URL's (a page of any other origin, or framed by one, is refused).
+        var publicOrigin = issuer.GetLeftPart(UriPartial.Authority);
+        services.Configure<IdentityPasskeyOptions>(o =>
+        {
+            o.ServerDomain = issuer.Host;
+            o.ValidateOrigin = origin => ValueTask.FromResult(
+                !origin.CrossOrigin && string.Equals(origin.Origin, publicOrigin, StringComparison.OrdinalIgnoreCase));
+        });
         services.AddOptions<CookieAuthenticationOptions>(SessionCookie.Scheme)
             .Configure<IDistributedCache, TimeProvider>((o, cache, time) => SessionCookie.Apply(o, cache, time));
         services.AddAntiforgery(o =>
