@@ -150,10 +150,7 @@ public static class CertificateRules
             var normal = kind switch
             {
                 SanKind.Dns => NormaliseDns(value, out why),
-                SanKind.Ip => IPAddress.TryParse(value, out var ip) && value.Length > 0 && (value.Contains('.', StringComparison.Ordinal) || value.Contains(':', StringComparison.Ordinal)) &&
-                              ip.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 && ip.ScopeId == 0
-                    ? ip.ToString()
-                    : null,
+                SanKind.Ip => NormaliseIp(value),
                 SanKind.Email => MailAddress.TryCreate(value, out var address) && address.Address == value && address.DisplayName.Length == 0 && value.All(char.IsAscii) &&
                                  NormaliseDns(address.Host, out _) is { } host && !host.StartsWith('*')
                     ? address.User + "@" + host
@@ -242,6 +239,22 @@ public static class CertificateRules
         }
 
         return name;
+    }
+
+    /// <summary>An IPv4 address in dotted-quad form (no legacy short forms) or an IPv6 address without a zone, normalised.</summary>
+    public static string? NormaliseIp(string value)
+    {
+        if (!IPAddress.TryParse(value, out var ip))
+        {
+            return null;
+        }
+
+        return ip.AddressFamily switch
+        {
+            AddressFamily.InterNetwork when ip.ToString() == value => value,
+            AddressFamily.InterNetworkV6 when value.Contains(':', StringComparison.Ordinal) && !value.Contains('%', StringComparison.Ordinal) && !ip.IsIPv4MappedToIPv6 => ip.ToString(),
+            _ => null,
+        };
     }
 
     /// <summary>Normalises a CA's allowed domains (plain DNS names, no wildcards); null with a reason when one is invalid.</summary>
