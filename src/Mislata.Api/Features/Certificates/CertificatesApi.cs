@@ -264,9 +264,9 @@ public static class CertificatesApi
         await cas.FindCertificateAsync(http.GetCaller().TenantId!.Value, id, ct) is { } c ? TypedResults.Ok(CertificateResponse.From(c)) : Problem.NotFound();
 
     private static async Task<Results<Ok<CertificateResponse>, ProblemHttpResult>> RevokeAsync(
-        Guid id, RevokeCertificateRequest? request, HttpContext http, CertificateAuthorities cas, CancellationToken ct)
+        Guid id, RevokeCertificateRequest request, HttpContext http, CertificateAuthorities cas, CancellationToken ct)
     {
-        var reason = request?.Reason ?? "unspecified";
+        var reason = request.Reason ?? "unspecified";
         if (!CertificateRules.RevocationReasons.ContainsKey(reason))
         {
             return Problem.Validation(new Dictionary<string, string[]>
