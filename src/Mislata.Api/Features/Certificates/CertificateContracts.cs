@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Mislata.Infrastructure.Certificates;
 
 namespace Mislata.Api.Features.Certificates;
@@ -63,7 +64,8 @@ public sealed record IssueCertificateRequest(
     bool? Pair,
     string? CompanionAlgorithm);
 
-/// <summary><c>POST /certificates/{id}/revoke</c>: an RFC 5280 reason name (default <c>unspecified</c>).</summary>
+/// <summary><c>POST /certificates/{id}/revoke</c>: an RFC 5280 reason name (default <c>unspecified</c>); any other member is refused, not ignored.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record RevokeCertificateRequest(string? Reason);
 
 /// <summary>
