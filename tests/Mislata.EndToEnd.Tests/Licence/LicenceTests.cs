@@ -20,7 +20,7 @@ namespace Mislata.EndToEnd.Tests.Licence;
 [Collection(LicenceCollection.Name)]
 public sealed class LicenceTests(LicenceFixture fixture)
 {
-    private static readonly string[] TenantScopes = ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write"];
+    private static readonly string[] TenantScopes = ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write", "certificates:read", "certificates:write"];
 
     private static Uri U(string path) => new(path, UriKind.Relative);
 
@@ -246,6 +246,10 @@ public sealed class LicenceTests(LicenceFixture fixture)
         var batch = await OkAsync(await client.PostAsJsonAsync(U("/api/v1/encrypt/batch"), new { keyId = aes, items = new[] { new { plaintext = "batch one" }, new { plaintext = "batch two" } } }));
         var signature = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/sign"), new { keyId = signer, message = "signed before" }))).GetProperty("signature").GetString();
         var secret = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/secrets"), new { name = "kept-" + Guid.NewGuid().ToString("N")[..8], value = "still mine" }), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var ca = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "ca-" + Guid.NewGuid().ToString("N")[..8], algorithm = "ECDSA-P256", subject = "CN=Licensed CA", validityDays = 30 }),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var certificate = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = ca, subject = "CN=before", profile = "client", validityDays = 5 }),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
 
         // A licence that expires in a few seconds with no grace: the api replicas restrict by their own clocks.
         var expiresAt = DateTimeOffset.UtcNow.AddSeconds(8);
@@ -270,6 +274,8 @@ public sealed class LicenceTests(LicenceFixture fixture)
             ("encrypt batch", () => client.PostAsJsonAsync(U("/api/v1/encrypt/batch"), new { keyId = aes, items = new[] { new { plaintext = "new" } } })),
             ("datakey", () => client.PostAsJsonAsync(U("/api/v1/datakey"), new { keyId = aes })),
             ("rewrap", () => client.PostAsJsonAsync(U("/api/v1/rewrap"), new { encryptedPayload = payloads[0].Payload })),
+            ("create CA", () => client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "refused", algorithm = "ECDSA-P256", subject = "CN=Refused", validityDays = 30 })),
+            ("issue certificate", () => client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = ca, subject = "CN=refused", profile = "client", validityDays = 5 })),
         };
         foreach (var (what, send) in restricted)
         {
@@ -297,6 +303,16 @@ public sealed class LicenceTests(LicenceFixture fixture)
         await OkAsync(await client.GetAsync(U($"/api/v1/keys/{aes}")));
         await OkAsync(await client.GetAsync(U("/api/v1/keys")));
         await OkAsync(await client.GetAsync(U("/api/v1/secrets")));
+
+        // Revocation is never held back by the licence (a compromised key must be revocable), and the CRL is signed.
+        await OkAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{certificate}/revoke"), new { reason = "keyCompromise" }));
+        using (var crl = await client.GetAsync(U($"/api/v1/cas/{ca}/crl")))
+        {
+            Assert.Equal(HttpStatusCode.OK, crl.StatusCode);
+            Assert.StartsWith("-----BEGIN X509 CRL-----", await crl.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(1L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.certificates WHERE ca_id = '{ca}'"));
 
         // A new licence lifts the restriction on every replica.
         Assert.Equal("valid", (await InstallAsync(ValidLicence())).GetProperty("state").GetString());
