@@ -7,6 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Mislata.EndToEnd.Tests.Tenancy;
 using Npgsql;
+using static Mislata.EndToEnd.Tests.ApiResponses;
 
 namespace Mislata.EndToEnd.Tests.Certificates;
 
@@ -38,29 +39,6 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         var client = fixture.WithKey(key);
         client.Timeout = TimeSpan.FromMinutes(2);
         return client;
-    }
-
-    private static async Task<JsonElement> OkJsonAsync(HttpResponseMessage response, HttpStatusCode expected = HttpStatusCode.OK)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == expected, $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} → {(int)response.StatusCode} {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
-    }
-
-    private static async Task<JsonElement> ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string error)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} → {(int)response.StatusCode} {body} (expected {(int)status} {error})");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var root = JsonDocument.Parse(body).RootElement.Clone();
-        Assert.Equal(error, root.GetProperty("error").GetString());
-        return root;
-    }
-
-    private static async Task FieldErrorAsync(HttpResponseMessage response, string field)
-    {
-        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest, "validation_failed");
-        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"no error for {field}: {problem}");
     }
 
     private static async Task<JsonElement> CreateCaAsync(HttpClient client, string algorithm, string subject, Guid? parentId = null, int? pathLength = null, object? hybrid = null) =>
@@ -234,7 +212,7 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         var revoked = await OkJsonAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{fromCsr.GetProperty("id").GetGuid()}/revoke"), new { reason = "keyCompromise" }));
         Assert.True(revoked.GetProperty("revoked").GetBoolean());
         Assert.Equal("keyCompromise", revoked.GetProperty("revocationReason").GetString());
-        await ProblemAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{fromCsr.GetProperty("id").GetGuid()}/revoke"), new { reason = "superseded" }), HttpStatusCode.Conflict, "conflict");
+        await AssertProblemAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{fromCsr.GetProperty("id").GetGuid()}/revoke"), new { reason = "superseded" }), HttpStatusCode.Conflict, "conflict");
 
         using var crlResponse = await client.GetAsync(U($"/api/v1/cas/{interId}/crl?format=pem"));
         Assert.Equal("application/x-pem-file", crlResponse.Content.Headers.ContentType?.MediaType);
@@ -369,8 +347,8 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
 
         // A CA without a companion cannot issue pairs; hybrid needs an ML-DSA algorithm.
         var plain = await CreateCaAsync(client, "ECDSA-P256", "CN=Plain");
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = plain.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 1, pair = true }), "pair");
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "h2", algorithm = "ECDSA-P256", subject = "CN=h", validityDays = 10, hybrid = new { } }), "hybrid");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = plain.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 1, pair = true }), "pair");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "h2", algorithm = "ECDSA-P256", subject = "CN=h", validityDays = 10, hybrid = new { } }), "hybrid");
     }
 
     [Fact]
@@ -384,30 +362,30 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         var csr = new CertificateRequest("CN=device-42", ec, HashAlgorithmName.SHA256).CreateSigningRequest();
         var tampered = (byte[])csr.Clone();
         tampered[tampered.AsSpan().IndexOf("device-42"u8) + 7] = (byte)'5';
-        var broken = await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new
+        var broken = await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new
         {
             caId, csrPem = PemEncoding.WriteString("CERTIFICATE REQUEST", tampered), profile = "client", validityDays = 30,
         }), HttpStatusCode.BadRequest, "csr_signature_invalid");
         Assert.Contains("signature", broken.GetProperty("detail").GetString(), StringComparison.Ordinal);
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, csrPem = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----", profile = "client", validityDays = 30 }), "csrPem");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, csrPem = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----", profile = "client", validityDays = 30 }), "csrPem");
         await IssueAsync(client, new { caId, csrPem = PemEncoding.WriteString("CERTIFICATE REQUEST", csr), profile = "client", validityDays = 30 });
 
-        var tooLong = await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=x", algorithm = "Ed25519", profile = "client", validityDays = 398 }),
+        var tooLong = await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=x", algorithm = "Ed25519", profile = "client", validityDays = 398 }),
             HttpStatusCode.BadRequest, "validation_failed");
         Assert.Contains("397", tooLong.GetProperty("errors").GetProperty("validityDays")[0].GetString(), StringComparison.Ordinal);
         var shortCa = await OkJsonAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "short", algorithm = "Ed25519", subject = "CN=Short", validityDays = 10, maxValidityDays = 30 }),
             HttpStatusCode.Created);
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = shortCa.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 20 }), "validityDays");
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "child", algorithm = "Ed25519", subject = "CN=Child", validityDays = 20, parentId = shortCa.GetProperty("id").GetGuid() }), "validityDays");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = shortCa.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 20 }), "validityDays");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "child", algorithm = "Ed25519", subject = "CN=Child", validityDays = 20, parentId = shortCa.GetProperty("id").GetGuid() }), "validityDays");
 
         foreach (var (profile, san) in new[] { ("server", "dns:*.com"), ("server", "dns:a.*.acme.test"), ("client", "ip:10.0.0.1"), ("server", "dns:bad_name.acme.test"), ("codeSigning", "dns:x.acme.test"), ("server", "ftp:x") })
         {
-            await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=x", profile, sans = new[] { san }, validityDays = 30 }), "sans");
+            await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=x", profile, sans = new[] { san }, validityDays = 30 }), "sans");
         }
 
         var scoped = await OkJsonAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "scoped", algorithm = "ECDSA-P256", subject = "CN=Scoped", validityDays = 100, allowedDomains = new[] { "acme.test" } }),
             HttpStatusCode.Created);
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = scoped.GetProperty("id").GetGuid(), subject = "CN=x", profile = "server", sans = new[] { "dns:evil.test" }, validityDays = 30 }), "sans");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = scoped.GetProperty("id").GetGuid(), subject = "CN=x", profile = "server", sans = new[] { "dns:evil.test" }, validityDays = 30 }), "sans");
         await IssueAsync(client, new { caId = scoped.GetProperty("id").GetGuid(), subject = "CN=x", profile = "server", sans = new[] { "dns:www.acme.test" }, validityDays = 30 });
 
         foreach (var body in new object[]
@@ -419,12 +397,12 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
             new { name = "x", algorithm = "ECDSA-P256", subject = "CN=x", validityDays = 10, allowedDomains = new[] { "*.acme.test" } },
         })
         {
-            await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), body), HttpStatusCode.BadRequest, "validation_failed");
+            await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), body), HttpStatusCode.BadRequest, "validation_failed");
         }
 
-        await FieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates/" + Guid.NewGuid() + "/revoke"), new { reason = "certificateHold" }), "reason");
-        await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates/" + Guid.NewGuid() + "/revoke"), new { reason = "superseded" }), HttpStatusCode.NotFound, "not_found");
-        await FieldErrorAsync(await client.GetAsync(U($"/api/v1/cas/{caId}/crl?format=txt")), "format");
+        await AssertFieldErrorAsync(await client.PostAsJsonAsync(U("/api/v1/certificates/" + Guid.NewGuid() + "/revoke"), new { reason = "certificateHold" }), "reason");
+        await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates/" + Guid.NewGuid() + "/revoke"), new { reason = "superseded" }), HttpStatusCode.NotFound, "not_found");
+        await AssertFieldErrorAsync(await client.GetAsync(U($"/api/v1/cas/{caId}/crl?format=txt")), "format");
         Assert.Equal(2L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.certificates WHERE ca_id IN ('{caId}', '{scoped.GetProperty("id").GetGuid()}', '{shortCa.GetProperty("id").GetGuid()}')"));
     }
 
@@ -438,12 +416,12 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         var certificate = await IssueAsync(owner, new { caId, subject = "CN=owned", profile = "client", validityDays = 10 });
         var certificateId = certificate.GetProperty("id").GetGuid();
 
-        await ProblemAsync(await stranger.GetAsync(U($"/api/v1/cas/{caId}")), HttpStatusCode.NotFound, "not_found");
-        await ProblemAsync(await stranger.GetAsync(U($"/api/v1/cas/{caId}/crl")), HttpStatusCode.NotFound, "not_found");
-        await ProblemAsync(await stranger.GetAsync(U($"/api/v1/certificates/{certificateId}")), HttpStatusCode.NotFound, "not_found");
-        await ProblemAsync(await stranger.PostAsJsonAsync(U($"/api/v1/certificates/{certificateId}/revoke"), new { reason = "keyCompromise" }), HttpStatusCode.NotFound, "not_found");
-        await ProblemAsync(await stranger.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=stolen", profile = "client", validityDays = 10 }), HttpStatusCode.NotFound, "not_found");
-        await ProblemAsync(await stranger.PostAsJsonAsync(U("/api/v1/cas"), new { name = "sub", algorithm = "ECDSA-P256", subject = "CN=Sub", validityDays = 10, parentId = caId }), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await stranger.GetAsync(U($"/api/v1/cas/{caId}")), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await stranger.GetAsync(U($"/api/v1/cas/{caId}/crl")), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await stranger.GetAsync(U($"/api/v1/certificates/{certificateId}")), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await stranger.PostAsJsonAsync(U($"/api/v1/certificates/{certificateId}/revoke"), new { reason = "keyCompromise" }), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await stranger.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=stolen", profile = "client", validityDays = 10 }), HttpStatusCode.NotFound, "not_found");
+        await AssertProblemAsync(await stranger.PostAsJsonAsync(U("/api/v1/cas"), new { name = "sub", algorithm = "ECDSA-P256", subject = "CN=Sub", validityDays = 10, parentId = caId }), HttpStatusCode.NotFound, "not_found");
         Assert.Empty((await OkJsonAsync(await stranger.GetAsync(U("/api/v1/cas")))).GetProperty("data").EnumerateArray());
         Assert.Empty((await OkJsonAsync(await stranger.GetAsync(U($"/api/v1/certificates?caId={caId}")))).GetProperty("data").EnumerateArray());
 
@@ -474,14 +452,14 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         var reads = new[] { "/api/v1/cas", $"/api/v1/cas/{caId}", $"/api/v1/cas/{caId}/crl", "/api/v1/certificates", $"/api/v1/certificates/{certificateId}" };
         foreach (var (path, body) in writes)
         {
-            await ProblemAsync(await reader.PostAsJsonAsync(U(path), body), HttpStatusCode.Forbidden, "insufficient_scope");
-            await ProblemAsync(await stranger.PostAsJsonAsync(U(path), body), HttpStatusCode.Forbidden, "insufficient_scope");
+            await AssertProblemAsync(await reader.PostAsJsonAsync(U(path), body), HttpStatusCode.Forbidden, "insufficient_scope");
+            await AssertProblemAsync(await stranger.PostAsJsonAsync(U(path), body), HttpStatusCode.Forbidden, "insufficient_scope");
         }
 
         foreach (var path in reads)
         {
             Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(U(path))).StatusCode);
-            await ProblemAsync(await stranger.GetAsync(U(path)), HttpStatusCode.Forbidden, "insufficient_scope");
+            await AssertProblemAsync(await stranger.GetAsync(U(path)), HttpStatusCode.Forbidden, "insufficient_scope");
         }
 
         var issued = await OkJsonAsync(await admin.PostAsJsonAsync(U("/api/v1/api-keys"), new { name = "short-lived", scopes = ReadWrite }), HttpStatusCode.Created);
@@ -492,12 +470,12 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         foreach (var (path, body) in writes)
         {
-            await ProblemAsync(await revokedClient.PostAsJsonAsync(U(path), body), HttpStatusCode.Unauthorized, "unauthorized");
+            await AssertProblemAsync(await revokedClient.PostAsJsonAsync(U(path), body), HttpStatusCode.Unauthorized, "unauthorized");
         }
 
         foreach (var path in reads)
         {
-            await ProblemAsync(await revokedClient.GetAsync(U(path)), HttpStatusCode.Unauthorized, "unauthorized");
+            await AssertProblemAsync(await revokedClient.GetAsync(U(path)), HttpStatusCode.Unauthorized, "unauthorized");
         }
 
         using var op = fixture.Operator();
@@ -506,7 +484,7 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         Assert.Equal(HttpStatusCode.Forbidden, status);
         foreach (var (path, body) in writes)
         {
-            await ProblemAsync(await admin.PostAsJsonAsync(U(path), body), HttpStatusCode.Forbidden, "forbidden");
+            await AssertProblemAsync(await admin.PostAsJsonAsync(U(path), body), HttpStatusCode.Forbidden, "forbidden");
         }
 
         Assert.Equal(HttpStatusCode.OK, (await op.PostAsync(U($"/api/v1/admin/tenants/{tenant}/reactivate"), null)).StatusCode);
@@ -528,10 +506,10 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         Assert.DoesNotContain("privateKey", keyJson.GetRawText(), StringComparison.OrdinalIgnoreCase);
 
         await OkJsonAsync(await client.PostAsync(U($"/api/v1/keys/{keyId}/disable"), null));
-        await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = ca.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 5 }),
+        await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = ca.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 5 }),
             HttpStatusCode.Conflict, "key_state_invalid");
-        await ProblemAsync(await client.GetAsync(U($"/api/v1/cas/{ca.GetProperty("id").GetGuid()}/crl")), HttpStatusCode.Conflict, "key_state_invalid");
-        await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "under-disabled", algorithm = "ECDSA-P256", subject = "CN=u", validityDays = 5, parentId = ca.GetProperty("id").GetGuid() }),
+        await AssertProblemAsync(await client.GetAsync(U($"/api/v1/cas/{ca.GetProperty("id").GetGuid()}/crl")), HttpStatusCode.Conflict, "key_state_invalid");
+        await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "under-disabled", algorithm = "ECDSA-P256", subject = "CN=u", validityDays = 5, parentId = ca.GetProperty("id").GetGuid() }),
             HttpStatusCode.Conflict, "key_state_invalid");
         await OkJsonAsync(await client.PostAsync(U($"/api/v1/keys/{keyId}/enable"), null));
         await IssueAsync(client, new { caId = ca.GetProperty("id").GetGuid(), subject = "CN=x", profile = "client", validityDays = 5 });
@@ -618,13 +596,13 @@ public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : ICl
         await fixture.Stack.Postgres.StopAsync();
         try
         {
-            await ProblemAsync(await client.GetAsync(U("/api/v1/cas")), HttpStatusCode.ServiceUnavailable, "unavailable");
-            await ProblemAsync(await client.GetAsync(U($"/api/v1/cas/{caId}")), HttpStatusCode.ServiceUnavailable, "unavailable");
-            await ProblemAsync(await client.GetAsync(U($"/api/v1/cas/{caId}/crl")), HttpStatusCode.ServiceUnavailable, "unavailable");
-            await ProblemAsync(await client.GetAsync(U($"/api/v1/certificates/{certificateId}")), HttpStatusCode.ServiceUnavailable, "unavailable");
-            await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "down", algorithm = "ECDSA-P256", subject = "CN=d", validityDays = 5 }), HttpStatusCode.ServiceUnavailable, "unavailable");
-            await ProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=d", profile = "client", validityDays = 5 }), HttpStatusCode.ServiceUnavailable, "unavailable");
-            await ProblemAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{certificateId}/revoke"), new { reason = "superseded" }), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.GetAsync(U("/api/v1/cas")), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.GetAsync(U($"/api/v1/cas/{caId}")), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.GetAsync(U($"/api/v1/cas/{caId}/crl")), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.GetAsync(U($"/api/v1/certificates/{certificateId}")), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "down", algorithm = "ECDSA-P256", subject = "CN=d", validityDays = 5 }), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId, subject = "CN=d", profile = "client", validityDays = 5 }), HttpStatusCode.ServiceUnavailable, "unavailable");
+            await AssertProblemAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{certificateId}/revoke"), new { reason = "superseded" }), HttpStatusCode.ServiceUnavailable, "unavailable");
         }
         finally
         {
