@@ -22,6 +22,7 @@ public sealed class MislataClient
         Crypto = new CryptoClient(_transport);
         Secrets = new SecretsClient(_transport);
         Ssh = new SshClient(_transport);
+        Certificates = new CertificatesClient(_transport);
         ApiKeys = new ApiKeysClient(_transport);
         Audit = new AuditClient(_transport);
         Billing = new BillingClient(_transport);
@@ -43,6 +44,8 @@ public sealed class MislataClient
 
     /// <summary><c>/ssh/ca</c>, <c>/ssh/certificates</c> (scopes <c>ssh:*</c>).</summary>
     public SshClient Ssh { get; }
+    /// <summary><c>/cas</c> and <c>/certificates</c> (scopes <c>certificates:*</c>).</summary>
+    public CertificatesClient Certificates { get; }
 
     /// <summary><c>/api-keys</c>.</summary>
     public ApiKeysClient ApiKeys { get; }
@@ -258,6 +261,49 @@ public sealed class SshClient
     /// <summary><c>GET /ssh/certificates/{id}</c>.</summary>
     public Task<SshCertificate> GetCertificateAsync(Guid id, CancellationToken cancellationToken = default) =>
         _t.GetAsync<SshCertificate>("ssh/certificates/" + MislataClient.Id(id), cancellationToken);
+}
+
+/// <summary>X.509 CAs: create root and intermediate CAs, issue and revoke certificates, fetch CRLs.</summary>
+public sealed class CertificatesClient
+{
+    private readonly MislataTransport _t;
+
+    internal CertificatesClient(MislataTransport transport) => _t = transport;
+
+    /// <summary><c>POST /cas</c> (with an <c>Idempotency-Key</c>, generated unless given).</summary>
+    public Task<CertificateAuthority> CreateCaAsync(CreateCaRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        _t.CreateAsync<CertificateAuthority>("cas", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /cas</c>.</summary>
+    public Task<Page<CertificateAuthority>> ListCasAsync(int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<CertificateAuthority>>(MislataTransport.Query("cas", ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>GET /cas/{id}</c>.</summary>
+    public Task<CertificateAuthority> GetCaAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<CertificateAuthority>("cas/" + MislataClient.Id(id), cancellationToken);
+
+    /// <summary><c>GET /cas/{id}/crl?format=der</c>: the CA's current CRL in DER.</summary>
+    public async Task<byte[]> GetCrlAsync(Guid caId, CancellationToken cancellationToken = default)
+    {
+        using var response = await _t.SendRawAsync(HttpMethod.Get, $"cas/{MislataClient.Id(caId)}/crl?format=der", null, null, cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary><c>POST /certificates</c> (with an <c>Idempotency-Key</c>, generated unless given).</summary>
+    public Task<IssuedCertificate> IssueAsync(IssueCertificateRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        _t.CreateAsync<IssuedCertificate>("certificates", request, idempotencyKey, cancellationToken);
+
+    /// <summary><c>GET /certificates</c>, optionally of one CA.</summary>
+    public Task<Page<IssuedCertificate>> ListAsync(Guid? caId = null, int? limit = null, string? cursor = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<Page<IssuedCertificate>>(MislataTransport.Query("certificates", ("caId", caId is null ? null : MislataClient.Id(caId.Value)), ("limit", limit), ("cursor", cursor)), cancellationToken);
+
+    /// <summary><c>GET /certificates/{id}</c>.</summary>
+    public Task<IssuedCertificate> GetAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<IssuedCertificate>("certificates/" + MislataClient.Id(id), cancellationToken);
+
+    /// <summary><c>POST /certificates/{id}/revoke</c>.</summary>
+    public Task<IssuedCertificate> RevokeAsync(Guid id, string reason = "unspecified", CancellationToken cancellationToken = default) =>
+        _t.PostAsync<IssuedCertificate>($"certificates/{MislataClient.Id(id)}/revoke", new RevokeCertificateRequest(reason), cancellationToken);
 }
 
 /// <summary>Secrets: versioned values with check-and-set, soft deletion and restore.</summary>

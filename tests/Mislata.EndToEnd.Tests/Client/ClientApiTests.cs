@@ -192,6 +192,31 @@ public sealed class ClientApiTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task A_CA_issues_lists_and_revokes_and_its_CRL_lists_the_revoked_serial()
+    {
+        var (client, services, _) = await TenantAsync();
+        await using var _ = services;
+        var root = await client.Certificates.CreateCaAsync(new CreateCaRequest(Unique("root"), "CN=Client Root,O=Example", 365, "ECDSA-P256", PathLength: 1));
+        var issuing = await client.Certificates.CreateCaAsync(new CreateCaRequest(Unique("issuing"), "CN=Client Issuing", 100, "ML-DSA-44", ParentId: root.Id));
+        Assert.Equal((0, root.Id), (issuing.PathLength, issuing.ParentId));
+        Assert.Equal(issuing.Id, (await client.Certificates.GetCaAsync(issuing.Id)).Id);
+        Assert.Equal(2, (await client.Certificates.ListCasAsync()).Data.Count);
+
+        var issued = await client.Certificates.IssueAsync(new IssueCertificateRequest(issuing.Id, "server", 30, Subject: "CN=svc.example.com", Algorithm: "Ed25519", Sans: ["dns:svc.example.com"]));
+        Assert.Contains("PRIVATE KEY", issued.PrivateKeyPem, StringComparison.Ordinal);
+        Assert.Null((await client.Certificates.GetAsync(issued.Id)).PrivateKeyPem);
+        Assert.Equal([issued.Id], (await client.Certificates.ListAsync(issuing.Id)).Data.Select(c => c.Id));
+
+        var revoked = await client.Certificates.RevokeAsync(issued.Id, "superseded");
+        Assert.Equal((true, "superseded"), (revoked.Revoked, revoked.RevocationReason));
+        Assert.Equal("conflict", (await ClientKit.FailsAsync(() => client.Certificates.RevokeAsync(issued.Id))).Error);
+        Assert.Equal("validation_failed", (await ClientKit.FailsAsync(() => client.Certificates.IssueAsync(new IssueCertificateRequest(issuing.Id, "server", 3650, Subject: "CN=x", Sans: ["dns:x.example.com"])))).Error);
+
+        var crl = await client.Certificates.GetCrlAsync(issuing.Id);
+        Assert.True(crl.AsSpan().IndexOf(Convert.FromHexString(issued.SerialNumber)) > 0, "the CRL does not list the revoked serial");
+    }
+
+    [Fact]
     public async Task A_secret_round_trips_with_check_and_set_history_deletion_restore_and_purge()
     {
         var (client, services, _) = await TenantAsync();

@@ -121,6 +121,7 @@ public sealed partial class ApiGuideExamplesTests(StackFixture fixture, ITestOut
         var hmacKeyId = await CreateAsync(tenant, "keys", new { name = "docs-mac", algorithm = "HMAC-SHA256", type = "hmac" }, "id");
         var oldKeyId = await CreateAsync(tenant, "keys", new { name = "docs-old", algorithm = "AES-256-GCM", type = "symmetric" }, "id");
         var partnerId = await CreateAsync(op, "admin/partners", new { name = "docs-partner-" + suffix, maxTenants = 10 }, "id");
+        var caId = await CreateAsync(tenant, "cas", new { name = "docs-root", algorithm = "ECDSA-P256", subject = "CN=Example Root CA,O=Example", validityDays = 3650, pathLength = 1 }, "id");
         return new Dictionary<string, string>
         {
             ["MISLATA_URL"] = stack.Gateway.BaseAddress.ToString().TrimEnd('/'),
@@ -143,6 +144,9 @@ public sealed partial class ApiGuideExamplesTests(StackFixture fixture, ITestOut
             ["PARTNER_ID"] = partnerId,
             ["PARTNER_API_KEY"] = await CreateAsync(op, $"admin/partners/{partnerId}/api-keys", new { name = "docs" }, "key"),
             ["SSH_CA_ID"] = await CreateAsync(tenant, "ssh/ca", new { name = "docs-ca", algorithm = "Ed25519" }, "id"),
+            ["CA_ID"] = caId,
+            ["CERTIFICATE_ID"] = await CreateAsync(tenant, "certificates", new { caId, subject = "CN=old.example.com", profile = "server", sans = new[] { "dns:old.example.com" }, validityDays = 30 }, "id"),
+            ["HYBRID_CA_ID"] = await CreateAsync(tenant, "cas", new { name = "docs-hybrid", algorithm = "ML-DSA-65", subject = "CN=Example Hybrid CA,O=Example", validityDays = 3650, hybrid = new { classicAlgorithm = "ECDSA-P256" } }, "id"),
         };
     }
 

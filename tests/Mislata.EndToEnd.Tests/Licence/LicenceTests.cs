@@ -20,7 +20,7 @@ namespace Mislata.EndToEnd.Tests.Licence;
 [Collection(LicenceCollection.Name)]
 public sealed class LicenceTests(LicenceFixture fixture)
 {
-    private static readonly string[] TenantScopes = ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write", "ssh:read", "ssh:write"];
+    private static readonly string[] TenantScopes = ["keys:read", "keys:write", "encryption:write", "secrets:read", "secrets:write", "ssh:read", "ssh:write", "certificates:read", "certificates:write"];
 
     /// <summary>An OpenSSH public key line (RFC 8032 test 2's public key) for SSH certificate requests.</summary>
     private const string SshUserKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM user@example";
@@ -252,6 +252,10 @@ public sealed class LicenceTests(LicenceFixture fixture)
         var sshCa = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/ssh/ca"), new { name = "ca-" + Guid.NewGuid().ToString("N")[..8], algorithm = "Ed25519" }), HttpStatusCode.Created)).GetProperty("id").GetGuid();
         var sshCertificate = new { caId = sshCa, publicKey = SshUserKey, type = "user", keyId = "alice", principals = new[] { "alice" }, validitySeconds = 600 };
         await OkAsync(await client.PostAsJsonAsync(U("/api/v1/ssh/certificates"), sshCertificate), HttpStatusCode.Created);
+        var ca = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "ca-" + Guid.NewGuid().ToString("N")[..8], algorithm = "ECDSA-P256", subject = "CN=Licensed CA", validityDays = 30 }),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var certificate = (await OkAsync(await client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = ca, subject = "CN=before", profile = "client", validityDays = 5 }),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
 
         // A licence that expires in a few seconds with no grace: the api replicas restrict by their own clocks.
         var expiresAt = DateTimeOffset.UtcNow.AddSeconds(8);
@@ -278,6 +282,8 @@ public sealed class LicenceTests(LicenceFixture fixture)
             ("rewrap", () => client.PostAsJsonAsync(U("/api/v1/rewrap"), new { encryptedPayload = payloads[0].Payload })),
             ("ssh ca", () => client.PostAsJsonAsync(U("/api/v1/ssh/ca"), new { name = "refused", algorithm = "Ed25519" })),
             ("ssh certificate", () => client.PostAsJsonAsync(U("/api/v1/ssh/certificates"), sshCertificate)),
+            ("create CA", () => client.PostAsJsonAsync(U("/api/v1/cas"), new { name = "refused", algorithm = "ECDSA-P256", subject = "CN=Refused", validityDays = 30 })),
+            ("issue certificate", () => client.PostAsJsonAsync(U("/api/v1/certificates"), new { caId = ca, subject = "CN=refused", profile = "client", validityDays = 5 })),
         };
         foreach (var (what, send) in restricted)
         {
@@ -307,6 +313,16 @@ public sealed class LicenceTests(LicenceFixture fixture)
         await OkAsync(await client.GetAsync(U("/api/v1/secrets")));
         await OkAsync(await client.GetAsync(U($"/api/v1/ssh/ca/{sshCa}")));
         await OkAsync(await client.GetAsync(U("/api/v1/ssh/certificates")));
+
+        // Revocation is never held back by the licence (a compromised key must be revocable), and the CRL is signed.
+        await OkAsync(await client.PostAsJsonAsync(U($"/api/v1/certificates/{certificate}/revoke"), new { reason = "keyCompromise" }));
+        using (var crl = await client.GetAsync(U($"/api/v1/cas/{ca}/crl")))
+        {
+            Assert.Equal(HttpStatusCode.OK, crl.StatusCode);
+            Assert.StartsWith("-----BEGIN X509 CRL-----", await crl.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(1L, await fixture.ScalarAsync($"SELECT count(*) FROM mislata.certificates WHERE ca_id = '{ca}'"));
 
         // A new licence lifts the restriction on every replica.
         Assert.Equal("valid", (await InstallAsync(ValidLicence())).GetProperty("state").GetString());

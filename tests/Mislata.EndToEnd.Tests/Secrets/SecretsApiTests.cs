@@ -7,6 +7,7 @@ using System.Text.Json;
 using Mislata.EndToEnd.Tests.Tenancy;
 using Npgsql;
 using StackExchange.Redis;
+using static Mislata.EndToEnd.Tests.ApiResponses;
 
 namespace Mislata.EndToEnd.Tests.Secrets;
 
@@ -28,29 +29,6 @@ public sealed class SecretsApiTests(TenancyFixture fixture)
         var tenant = await fixture.CreateTenantAsync(plan);
         var (_, key) = await fixture.CreateKeyAsync(tenant, scopes ?? ReadWrite);
         return fixture.WithKey(key);
-    }
-
-    private static async Task<JsonElement> OkJsonAsync(HttpResponseMessage response, HttpStatusCode expected = HttpStatusCode.OK)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == expected, $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} → {(int)response.StatusCode} {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
-    }
-
-    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string error)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} → {(int)response.StatusCode} {body} (expected {(int)status} {error})");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var root = JsonDocument.Parse(body).RootElement.Clone();
-        Assert.Equal(error, root.GetProperty("error").GetString());
-        return root;
-    }
-
-    private static async Task AssertFieldErrorAsync(HttpResponseMessage response, string field)
-    {
-        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest, "validation_failed");
-        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"no error for {field}: {problem}");
     }
 
     private static async Task<JsonElement> CreateAsync(HttpClient client, object body) =>

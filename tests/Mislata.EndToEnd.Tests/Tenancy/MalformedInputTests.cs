@@ -49,7 +49,7 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
     public async Task Every_write_endpoint_answers_bad_bodies_with_a_4xx_problem_and_never_a_500()
     {
         var tenant = await fixture.CreateTenantAsync();
-        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write", "encryption:write", "ssh:read", "ssh:write"]);
+        var (_, tenantKey) = await fixture.CreateKeyAsync(tenant, ["apikeys:read", "apikeys:write", "users:read", "users:write", "applications:read", "applications:write", "roles:read", "roles:write", "keys:read", "keys:write", "secrets:read", "secrets:write", "encryption:write", "ssh:read", "ssh:write", "certificates:read", "certificates:write"]);
         string keyId;
         string secretId;
         using (var keys = fixture.WithKey(tenantKey))
@@ -64,6 +64,8 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
             secretId = JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
         }
 
+        var caId = await CreatedIdAsync(fixture.WithKey(tenantKey), "/api/v1/cas", new { name = "sweep", algorithm = "Ed25519", subject = "CN=Sweep", validityDays = 10 });
+        var certificateId = await CreatedIdAsync(fixture.WithKey(tenantKey), "/api/v1/certificates", new { caId, subject = "CN=sweep", profile = "client", validityDays = 5 });
         var partnerId = await CreatedIdAsync(fixture.Operator(), "/api/v1/admin/partners", new { name = "p-" + Guid.NewGuid().ToString("N")[..8] });
         var partnerKey = await CreatedKeyAsync(fixture.Operator(), $"/api/v1/admin/partners/{partnerId}/api-keys", new { name = "portal" });
         var planId = await CreatedIdAsync(fixture.Operator(), "/api/v1/admin/plans", new { code = "p" + Guid.NewGuid().ToString("N")[..8], name = "Plan" }, allowFailure: true);
@@ -88,6 +90,11 @@ public sealed class MalformedInputTests(TenancyFixture fixture)
             ("POST", "/api/v1/secrets", () => fixture.WithKey(tenantKey)),
             ("PUT", $"/api/v1/secrets/{secretId}", () => fixture.WithKey(tenantKey)),
             ("PATCH", $"/api/v1/secrets/{secretId}", () => fixture.WithKey(tenantKey)),
+            // Certificate authorities: create a CA, issue, revoke (its body is optional, but never anything but an object).
+            ("POST", "/api/v1/cas", () => fixture.WithKey(tenantKey)),
+            ("POST", "/api/v1/certificates", () => fixture.WithKey(tenantKey)),
+            ("POST", $"/api/v1/certificates/{certificateId}/revoke", () => fixture.WithKey(tenantKey)),
+
             // Cryptographic operations: every one reads a body.
             ("POST", "/api/v1/encrypt", () => fixture.WithKey(tenantKey)),
             ("POST", "/api/v1/decrypt", () => fixture.WithKey(tenantKey)),
