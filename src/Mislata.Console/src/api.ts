@@ -65,18 +65,47 @@ export async function api<T>(method: string, path: string, body?: unknown, heade
   const type = response.headers.get('Content-Type') ?? '';
   const payload: unknown = type.includes('json') ? await response.json().catch(() => null) : null;
   if (!response.ok) {
-    const problem = (payload ?? {}) as { error?: string; detail?: string; title?: string; errors?: Record<string, string[]> };
-    const retry = Number(response.headers.get('Retry-After'));
-    throw new ApiError(
-      response.status,
-      problem.error ?? 'unknown',
-      problem.detail ?? problem.title ?? `The service answered ${response.status}.`,
-      normaliseFieldErrors(problem.errors),
-      Number.isFinite(retry) && retry > 0 ? retry : undefined,
-    );
+    throw problemOf(response, payload);
   }
 
   return payload as T;
+}
+
+/** A GET whose answer is text (a PEM CRL), with the same credentials and errors as api(). */
+export async function apiText(path: string): Promise<string> {
+  const token = await accessToken();
+  if (!token) {
+    return signIn(window.location.pathname + window.location.search);
+  }
+
+  let response: Response;
+  try {
+    response = await fetch('/api/v1' + path, { headers: { Authorization: `Bearer ${token}` }, credentials: 'omit' });
+  } catch {
+    throw new ApiError(0, 'unavailable', 'The Mislata service cannot be reached. Check your connection and try again.');
+  }
+
+  if (response.status === 401) {
+    return signIn(window.location.pathname + window.location.search);
+  }
+
+  if (!response.ok) {
+    throw problemOf(response, await response.json().catch(() => null));
+  }
+
+  return response.text();
+}
+
+function problemOf(response: Response, payload: unknown): ApiError {
+  const problem = (payload ?? {}) as { error?: string; detail?: string; title?: string; errors?: Record<string, string[]> };
+  const retry = Number(response.headers.get('Retry-After'));
+  return new ApiError(
+    response.status,
+    problem.error ?? 'unknown',
+    problem.detail ?? problem.title ?? `The service answered ${response.status}.`,
+    normaliseFieldErrors(problem.errors),
+    Number.isFinite(retry) && retry > 0 ? retry : undefined,
+  );
 }
 
 /** Problem details name fields as the API does (camelCase, maybe `items[0].plaintext`); forms look them up lower-cased. */

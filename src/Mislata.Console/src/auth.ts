@@ -13,6 +13,7 @@ const REQUESTED_SCOPES = [
   'openid', 'profile', 'email', 'roles', 'offline_access',
   'keys:read', 'keys:write', 'encryption:write', 'secrets:read', 'secrets:write', 'apikeys:read', 'apikeys:write',
   'audit:read', 'billing:read', 'users:read', 'users:write', 'applications:read', 'roles:read',
+  'certificates:read', 'certificates:write', 'ssh:read', 'ssh:write',
   'partner:admin', 'platform:admin',
 ];
 

@@ -4,6 +4,7 @@ import { completeSignIn, currentSession, hasScope, signIn, signOut } from './aut
 import { navigate, usePath } from './router';
 import './styles.css';
 import { ApiKeys } from './views/ApiKeys';
+import { CaCreate, CaDetail, CaList } from './views/Certificates';
 import { Audit } from './views/Audit';
 import { Dashboard } from './views/Dashboard';
 import { KeyCreate, KeyDetail, KeyList } from './views/Keys';
@@ -11,6 +12,7 @@ import { Platform, Tenants } from './views/Operator';
 import { Partners, Plans } from './views/Plans';
 import { Playground } from './views/Playground';
 import { SecretCreate, SecretDetail, SecretList } from './views/Secrets';
+import { SshCaDetail, SshCaList } from './views/Ssh';
 import { Users } from './views/Users';
 import { View } from './ui';
 
@@ -21,6 +23,8 @@ const TENANT_NAV: NavItem[] = [
   { href: '/console/keys', label: 'Keys', scope: 'keys:read' },
   { href: '/console/playground', label: 'Playground', scope: 'encryption:write' },
   { href: '/console/secrets', label: 'Secrets', scope: 'secrets:read' },
+  { href: '/console/cas', label: 'Certificates', scope: 'certificates:read' },
+  { href: '/console/ssh', label: 'SSH', scope: 'ssh:read' },
   { href: '/console/api-keys', label: 'API keys', scope: 'apikeys:read' },
   { href: '/console/users', label: 'Users', scope: 'users:read' },
   { href: '/console/audit', label: 'Audit', scope: 'audit:read' },
@@ -48,6 +52,8 @@ function route(path: string) {
     case 'keys': return segments[1] === 'new' ? <KeyCreate /> : segments[1] ? <KeyDetail id={segments[1]} /> : <KeyList />;
     case 'playground': return <Playground />;
     case 'secrets': return segments[1] === 'new' ? <SecretCreate /> : segments[1] ? <SecretDetail id={segments[1]} /> : <SecretList />;
+    case 'cas': return segments[1] === 'new' ? <CaCreate /> : segments[1] ? <CaDetail id={segments[1]} /> : <CaList />;
+    case 'ssh': return segments[1] ? <SshCaDetail id={segments[1]} /> : <SshCaList />;
     case 'api-keys': return <ApiKeys />;
     case 'users': return <Users />;
     case 'audit': return <Audit />;

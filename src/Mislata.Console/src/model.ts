@@ -58,3 +58,85 @@ export const ALGORITHMS: { name: string; kind: string; explain: string }[] = [
   { name: 'HMAC-SHA256', kind: 'hmac', explain: 'Message authentication codes: hmac and hmac/verify.' },
   { name: 'HMAC-SHA512', kind: 'hmac', explain: 'Message authentication codes with SHA-512.' },
 ];
+
+/** Signing algorithms a certificate authority or a generated certificate key may use (Keys' signing algorithms). */
+export const CA_ALGORITHMS = ALGORITHMS.filter((a) => a.kind === 'signing' || a.name.startsWith('RSA-'));
+
+/** RFC 5280 revocation reasons, as the API names them. */
+export const REVOCATION_REASONS = [
+  'unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn', 'aACompromise',
+];
+
+export interface CertificateAuthority {
+  id: string;
+  name: string;
+  algorithm: string;
+  subject: string;
+  serialNumber: string;
+  notBefore: string;
+  notAfter: string;
+  parentId: string | null;
+  pathLength: number | null;
+  keyId: string;
+  maxValidityDays: number;
+  allowedDomains: string[];
+  companionId: string | null;
+  certificatePem: string;
+  chainPem: string;
+  createdAt: string;
+}
+
+export interface IssuedCertificate {
+  id: string;
+  caId: string;
+  serialNumber: string;
+  subject: string;
+  profile: string;
+  sans: string[];
+  keyAlgorithm: string;
+  keyGenerated: boolean;
+  notBefore: string;
+  notAfter: string;
+  revoked: boolean;
+  revokedAt: string | null;
+  revocationReason: string | null;
+  pairId: string | null;
+  certificatePem: string;
+  chainPem: string | null;
+  privateKeyPem: string | null;
+  companion: IssuedCertificate | null;
+  createdAt: string;
+}
+
+export interface SshCa {
+  id: string;
+  name: string;
+  algorithm: string;
+  keyId: string;
+  keyState: string;
+  publicKey: string | null;
+  fingerprint: string | null;
+  authorizedKeysLine: string | null;
+  knownHostsLine: string | null;
+  maxUserValiditySeconds: number;
+  maxHostValiditySeconds: number;
+  allowedPrincipals: string[];
+  createdAt: string;
+}
+
+export interface SshCertificate {
+  id: string;
+  caId: string;
+  serial: number;
+  type: string;
+  keyId: string;
+  principals: string[];
+  validAfter: string;
+  validBefore: string;
+  criticalOptions: string[];
+  extensions: string[];
+  subjectKeyType: string;
+  subjectFingerprint: string;
+  issuedAt: string;
+  certificate: string | null;
+}

@@ -291,6 +291,102 @@ public sealed class ConsoleBrowserTests(IdentityFixture fixture) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task A_tenant_admin_runs_an_X509_and_an_SSH_certificate_authority_and_sees_nothing_of_another_tenant()
+    {
+        var operatorToken = await Oidc.OperatorTokenAsync(Stack);
+        var tenant = await Oidc.CreateTenantAsync(Stack, operatorToken);
+        var other = await Oidc.CreateTenantAsync(Stack, operatorToken);
+        var (email, password) = (Oidc.NewEmail("console-ca-admin"), Oidc.StrongPassword());
+        await Oidc.CreateUserAsync(Stack, operatorToken, email, password, ["tenant-admin"], tenant);
+
+        // Another tenant's CAs, whose names must never show in this tenant's console.
+        var otherKey = await AccountsKit.TenantKeyAsync(Stack, operatorToken, other, "certificates:write", "ssh:write");
+        var otherCaName = "other-ca-" + Guid.NewGuid().ToString("N")[..8];
+        var (status, created, _) = await Oidc.ApiAsync(Stack, HttpMethod.Post, "/api/v1/cas", otherKey,
+            new { name = otherCaName, algorithm = "ECDSA-P256", subject = "CN=Other Root", validityDays = 365 });
+        Assert.True(status == HttpStatusCode.Created, $"{(int)status} {created}");
+        var otherCaId = created.GetProperty("id").GetGuid();
+        var otherSshName = "other-ssh-" + Guid.NewGuid().ToString("N")[..8];
+        (status, created, _) = await Oidc.ApiAsync(Stack, HttpMethod.Post, "/api/v1/ssh/ca", otherKey, new { name = otherSshName, algorithm = "Ed25519" });
+        Assert.True(status == HttpStatusCode.Created, $"{(int)status} {created}");
+
+        var page = await SignInToConsoleAsync(email, password);
+
+        // X.509: a hybrid ML-DSA-65 root (with its classic companion), a certificate with a generated key, its revocation in the CRL.
+        await NavigateAsync(page, "Certificates", "Certificate authorities");
+        await page.GetByRole(AriaRole.Link, new() { Name = "New CA" }).ClickAsync();
+        await Assertions.Expect(page.Locator("h1#view-title")).ToHaveTextAsync("New certificate authority");
+        await CheckViewAsync(page, "30-ca-create");
+        var caName = "console-root-" + Guid.NewGuid().ToString("N")[..6];
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync(caName);
+        await page.GetByLabel("Key algorithm").SelectOptionAsync("ML-DSA-65");
+        await page.GetByLabel("Subject", new() { Exact = true }).FillAsync("CN=Console Root,O=Example Ltd");
+        await page.GetByLabel("Hybrid: also create a classic ECDSA P-256 CA under the same name").CheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create CA" }).ClickAsync();
+        await Assertions.Expect(page.Locator("h1#view-title")).ToHaveTextAsync("CA " + caName);
+        await Assertions.Expect(page.Locator("pre").First).ToContainTextAsync("-----BEGIN CERTIFICATE-----");
+
+        await page.GetByLabel("Subject", new() { Exact = true }).FillAsync("CN=svc.example.com");
+        await page.GetByLabel("Key algorithm").SelectOptionAsync("ECDSA-P256");
+        await page.GetByLabel("Subject alternative names (optional)").FillAsync("dns:svc.example.com");
+        await page.GetByLabel("Validity (days)").FillAsync("30");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Issue certificate" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "issued" })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("pre[aria-labelledby=issued-key-label]")).ToContainTextAsync("PRIVATE KEY");
+        await CheckViewAsync(page, "31-ca-issued");
+
+        var revoke = page.GetByRole(AriaRole.Button, new() { NameRegex = new System.Text.RegularExpressions.Regex("^Revoke certificate ") });
+        await Assertions.Expect(revoke).ToHaveCountAsync(1);
+        await revoke.ClickAsync();
+        await page.GetByLabel("Reason").SelectOptionAsync("keyCompromise");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Revoke", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Cell, new() { Name = "revoked (keyCompromise)" })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Show the current CRL" }).ClickAsync();
+        await Assertions.Expect(page.Locator("pre[aria-labelledby=ca-crl-label]")).ToContainTextAsync("-----BEGIN X509 CRL-----");
+        await CheckViewAsync(page, "32-ca-detail-crl");
+
+        await NavigateAsync(page, "Certificates", "Certificate authorities");
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = caName })).ToHaveCountAsync(2); // the ML-DSA CA and its ECDSA companion
+        Assert.DoesNotContain(otherCaName, await page.ContentAsync(), StringComparison.Ordinal);
+        await CheckViewAsync(page, "33-cas");
+
+        // Another tenant's CA by its address: not found, nothing of it shown.
+        await page.GotoAsync($"/console/cas/{otherCaId}");
+        await Assertions.Expect(page.Locator("[role=alert]")).ToBeVisibleAsync();
+        Assert.DoesNotContain(otherCaName, await page.ContentAsync(), StringComparison.Ordinal);
+
+        // SSH: a CA, a user certificate for a key made by ssh-keygen, which ssh-keygen then reads back.
+        await NavigateAsync(page, "SSH", "SSH certificate authorities");
+        var sshName = "console-ssh-" + Guid.NewGuid().ToString("N")[..6];
+        await page.GetByLabel("Name", new() { Exact = true }).FillAsync(sshName);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create SSH CA" }).ClickAsync();
+        await Assertions.Expect(page.Locator("h1#view-title")).ToHaveTextAsync("SSH CA " + sshName);
+        await Assertions.Expect(page.Locator("pre[aria-labelledby=ssh-ca-key-label]")).ToContainTextAsync("ssh-ed25519 ");
+
+        var folder = TestEnvironment.NewFolder("console-ssh");
+        var keyFile = Path.Combine(folder, "id_ed25519");
+        await Processes.RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", keyFile]);
+        await page.GetByLabel("Public key").FillAsync((await File.ReadAllTextAsync(keyFile + ".pub")).Trim());
+        await page.GetByLabel("Key id").FillAsync("alice@laptop");
+        await page.GetByLabel("Principals").FillAsync("alice");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign", Exact = true }).ClickAsync();
+        var certificate = page.Locator("pre[aria-labelledby=ssh-issued-label]");
+        await Assertions.Expect(certificate).ToContainTextAsync("ssh-ed25519-cert-v01@openssh.com ");
+        await File.WriteAllTextAsync(keyFile + "-cert.pub", (await certificate.TextContentAsync())!.Trim() + "\n");
+        var listed = await Processes.RunAsync("ssh-keygen", ["-L", "-f", keyFile + "-cert.pub"]);
+        Assert.Contains("Key ID: \"alice@laptop\"", listed, StringComparison.Ordinal);
+        Assert.Contains("alice", listed[listed.IndexOf("Principals:", StringComparison.Ordinal)..], StringComparison.Ordinal);
+        await Assertions.Expect(page.GetByRole(AriaRole.Cell, new() { Name = "alice@laptop" })).ToBeVisibleAsync();
+        await CheckViewAsync(page, "34-ssh-ca");
+
+        await NavigateAsync(page, "SSH", "SSH certificate authorities");
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = sshName })).ToBeVisibleAsync();
+        Assert.DoesNotContain(otherSshName, await page.ContentAsync(), StringComparison.Ordinal);
+        await CheckViewAsync(page, "35-ssh-cas");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_platform_admin_creates_and_suspends_a_tenant_on_a_phone_width_screen()
     {
         var page = await SignInToConsoleAsync(Stack.AdminEmail, Stack.AdminPassword, width: 390);
