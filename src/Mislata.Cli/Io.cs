@@ -48,6 +48,23 @@ internal static class Io
     public static Task WriteLineAsync(string? path, string text, CancellationToken cancellationToken) =>
         WriteAsync(path, Encoding.UTF8.GetBytes(text + "\n"), cancellationToken);
 
+    /// <summary>
+    /// Writes <paramref name="text"/> to a new file of mode 600 (owner read/write; a private key shown once). An existing
+    /// file is not replaced: the key would be lost if the command failed half-way, and nothing else is overwritten by mistake.
+    /// </summary>
+    public static async Task WriteSecretFileAsync(string path, string text, CancellationToken cancellationToken)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        await using var file = new FileStream(path, options);
+        await file.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
+        await file.FlushAsync(cancellationToken);
+    }
+
     private static Stream OpenOutRaw(string? path) => path is null or "-"
         ? Console.OpenStandardOutput()
         : new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);

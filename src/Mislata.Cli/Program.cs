@@ -15,6 +15,8 @@ foreach (var command in CryptoCommands.Build())
 }
 
 root.Subcommands.Add(SecretCommands.Build());
+root.Subcommands.Add(CertificateCommands.BuildCas());
+root.Subcommands.Add(CertificateCommands.BuildCertificates());
 root.Subcommands.Add(SshCommands.Build());
 root.Subcommands.Add(TenancyCommands.ApiKeys());
 root.Subcommands.Add(TenancyCommands.Audit());

@@ -11,7 +11,7 @@ namespace Mislata.Client.Tests.Packaging;
 public sealed class PackagingTests
 {
     private static readonly string[] Groups =
-        ["login", "profile", "keys", "encrypt", "decrypt", "rewrap", "sign", "verify", "hmac", "random", "envelope", "secrets", "api-keys", "audit", "billing", "admin", "partner", "license", "completion"];
+        ["login", "profile", "keys", "encrypt", "decrypt", "rewrap", "sign", "verify", "hmac", "random", "envelope", "secrets", "cas", "certificates", "ssh", "api-keys", "audit", "billing", "admin", "partner", "license", "completion"];
 
     private static async Task<(int Exit, string Output)> RunAsync(string file, string arguments, string workingDirectory)
     {

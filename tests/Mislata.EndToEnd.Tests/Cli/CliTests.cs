@@ -120,6 +120,40 @@ public sealed class CliTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task Certificate_groups_create_a_ca_issue_with_a_generated_key_openssl_verifies_then_revoke_it_into_the_crl()
+    {
+        var (cli, _, _) = await LoggedInAsync();
+        var ca = (await cli.RunAsync("cas", "create", Unique("root"), "--subject", "CN=CLI Root,O=Example", "--algorithm", "ECDSA-P256", "--validity-days", "365", "-o", "json")).Ok().Json;
+        var caId = ca.GetProperty("id").GetString()!;
+        Assert.Contains(caId, (await cli.RunAsync("cas", "list")).Ok().Text, StringComparison.Ordinal);
+
+        using var dir = new Ssh.SshDirectory();
+        dir.Write("root.pem", (await cli.RunAsync("cas", "get", caId, "--pem", "certificate")).Ok().Text);
+        (await cli.RunAsync("certificates", "issue", "--ca", caId, "--subject", "CN=cli.example.com", "--san", "dns:cli.example.com", "--validity-days", "30",
+            "--key-out", dir.PathOf("leaf.key"), "--out", dir.PathOf("leaf.pem"))).Ok();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(dir.PathOf("leaf.key")));
+        Assert.Contains("leaf.pem: OK", dir.Run("openssl", "verify", "-CAfile", "root.pem", "leaf.pem"), StringComparison.Ordinal);
+        Assert.Equal(dir.Run("openssl", "x509", "-noout", "-pubkey", "-in", "leaf.pem"), dir.Run("openssl", "pkey", "-pubout", "-in", "leaf.key"));
+
+        // The key is written once, to a new file: an existing one is refused before anything is issued (exit 2).
+        (await cli.RunAsync("certificates", "issue", "--ca", caId, "--subject", "CN=again.example.com", "--san", "dns:again.example.com", "--validity-days", "30",
+            "--key-out", dir.PathOf("leaf.key"))).Fails(2);
+        var issued = (await cli.RunAsync("certificates", "list", "--ca", caId, "-o", "json")).Ok().Json.GetProperty("data");
+        Assert.Equal(1, issued.GetArrayLength());
+        Assert.False(issued[0].TryGetProperty("privateKeyPem", out var key) && key.ValueKind == JsonValueKind.String);
+
+        (await cli.RunAsync("certificates", "revoke", issued[0].GetProperty("id").GetString()!, "--reason", "keyCompromise")).Ok();
+        (await cli.RunAsync("cas", "crl", caId, "--out", dir.PathOf("root.crl.der"))).Ok();
+        var crl = dir.Run("openssl", "crl", "-inform", "DER", "-in", "root.crl.der", "-noout", "-text");
+        Assert.Contains(issued[0].GetProperty("serialNumber").GetString()!.ToUpperInvariant(), crl.Replace(":", string.Empty, StringComparison.Ordinal).ToUpperInvariant(), StringComparison.Ordinal);
+        Assert.Contains("Key Compromise", crl, StringComparison.Ordinal);
+        (await cli.RunAsync("cas", "crl", caId, "--pem", "--out", dir.PathOf("root.crl"))).Ok();
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            Processes.RunAsync("openssl", ["verify", "-CAfile", dir.PathOf("root.pem"), "-crl_check", "-CRLfile", dir.PathOf("root.crl"), dir.PathOf("leaf.pem")]));
+        Assert.Contains("certificate revoked", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Encrypt_and_decrypt_1_KiB_with_encrypt_50_MB_with_the_envelope_and_offline_to_an_exported_key()
     {
         var (cli, _, _) = await LoggedInAsync();
