@@ -33,6 +33,9 @@ public sealed class MigrationSafetyTests
             "to invocation_count for AES keys) and admin_jobs, and a check that holds for every existing row (both new ids null). Indexes and " +
             "existing columns stay: the previous release queues and runs its admin jobs and flushes usage as before; it does not count " +
             "encryption_count, which only makes coverage low for the upgrade's minutes",
+        ["20261207190000_CertificateAuthorities: sql"] =
+            "creates three new tables (certificate_authorities, certificates, certificate_crls) and their indexes, referencing tenants and " +
+            "keys; no existing row or column changes, and the release before never reads the new tables",
     };
 
     [Fact]
