@@ -366,9 +366,9 @@ public sealed class ConsoleBrowserTests(IdentityFixture fixture) : IAsyncLifetim
         var folder = TestEnvironment.NewFolder("console-ssh");
         var keyFile = Path.Combine(folder, "id_ed25519");
         await Processes.RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", keyFile]);
-        await page.GetByLabel("Public key").FillAsync((await File.ReadAllTextAsync(keyFile + ".pub")).Trim());
-        await page.GetByLabel("Key id").FillAsync("alice@laptop");
-        await page.GetByLabel("Principals").FillAsync("alice");
+        await page.Locator("#ssh-public-key").FillAsync((await File.ReadAllTextAsync(keyFile + ".pub")).Trim());
+        await page.Locator("#ssh-key-id").FillAsync("alice@laptop");
+        await page.Locator("#ssh-principals").FillAsync("alice");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign", Exact = true }).ClickAsync();
         var certificate = page.Locator("pre[aria-labelledby=ssh-issued-label]");
         await Assertions.Expect(certificate).ToContainTextAsync("ssh-ed25519-cert-v01@openssh.com ");
