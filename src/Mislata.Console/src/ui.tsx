@@ -214,3 +214,17 @@ export function NextPage(props: { cursor: string | null | undefined; onNext: (cu
     </button>
   ) : null;
 }
+
+/** A block of text to copy (a PEM, an OpenSSH line) under its own heading, with a copy button and an optional hint. */
+export function TextBlock(props: { id: string; label: string; text: string; hint?: string }) {
+  return (
+    <div class="pem">
+      <div class="pem-head">
+        <h3 id={`${props.id}-label`}>{props.label}</h3>
+        <CopyButton text={props.text} label={`Copy ${props.label.toLowerCase()}`} />
+      </div>
+      {props.hint && <p class="hint">{props.hint}</p>}
+      <pre tabIndex={0} aria-labelledby={`${props.id}-label`}>{props.text}</pre>
+    </div>
+  );
+}

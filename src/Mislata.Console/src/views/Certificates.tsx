@@ -7,19 +7,7 @@ import { hasScope } from '../auth';
 import type { CertificateAuthority, IssuedCertificate } from '../model';
 import { CA_ALGORITHMS, REVOCATION_REASONS } from '../model';
 import { navigate } from '../router';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, NextPage, TableWrap, View, formatTime, useLoad, useSubmission } from '../ui';
-
-function Pem(props: { id: string; label: string; text: string }) {
-  return (
-    <div class="pem">
-      <div class="pem-head">
-        <h3 id={`${props.id}-label`}>{props.label}</h3>
-        <CopyButton text={props.text} label={`Copy ${props.label.toLowerCase()}`} />
-      </div>
-      <pre tabIndex={0} aria-labelledby={`${props.id}-label`}>{props.text}</pre>
-    </div>
-  );
-}
+import { Busy, Field, FormError, Loading, Notice, NextPage, TableWrap, View, formatTime, useLoad, useSubmission, TextBlock } from '../ui';
 
 export function CaList() {
   const [cursor, setCursor] = useState<string | null>(null);
@@ -232,13 +220,13 @@ function IssueForm(props: { ca: CertificateAuthority; onIssued: () => void }) {
           {issued.privateKeyPem && (
             <>
               <p class="warning"><strong>Copy the private key now:</strong> Mislata does not keep it and cannot show it again.</p>
-              <Pem id="issued-key" label="Private key" text={issued.privateKeyPem} />
+              <TextBlock id="issued-key" label="Private key" text={issued.privateKeyPem} />
             </>
           )}
-          <Pem id="issued-cert" label="Certificate" text={issued.certificatePem} />
-          {issued.chainPem && <Pem id="issued-chain" label="Chain" text={issued.chainPem} />}
-          {issued.companion && <Pem id="issued-companion" label={`Companion certificate (${issued.companion.keyAlgorithm})`} text={issued.companion.certificatePem} />}
-          {issued.companion?.privateKeyPem && <Pem id="issued-companion-key" label="Companion private key" text={issued.companion.privateKeyPem} />}
+          <TextBlock id="issued-cert" label="Certificate" text={issued.certificatePem} />
+          {issued.chainPem && <TextBlock id="issued-chain" label="Chain" text={issued.chainPem} />}
+          {issued.companion && <TextBlock id="issued-companion" label={`Companion certificate (${issued.companion.keyAlgorithm})`} text={issued.companion.certificatePem} />}
+          {issued.companion?.privateKeyPem && <TextBlock id="issued-companion-key" label="Companion private key" text={issued.companion.privateKeyPem} />}
         </div>
       )}
     </>
@@ -311,8 +299,8 @@ export function CaDetail(props: { id: string }) {
             <dt>Longest certificate</dt><dd>{c.maxValidityDays} days</dd>
             <dt>Allowed domains</dt><dd>{c.allowedDomains.length ? c.allowedDomains.join(', ') : 'any'}</dd>
           </dl>
-          <Pem id="ca-cert" label="CA certificate" text={c.certificatePem} />
-          {c.chainPem && c.chainPem !== c.certificatePem && <Pem id="ca-chain" label="Chain to the root" text={c.chainPem} />}
+          <TextBlock id="ca-cert" label="CA certificate" text={c.certificatePem} />
+          {c.chainPem && c.chainPem !== c.certificatePem && <TextBlock id="ca-chain" label="Chain to the root" text={c.chainPem} />}
           <h2>Revocation list</h2>
           <FormError message={crlLoad.error} />
           {!crl && (
@@ -328,7 +316,7 @@ export function CaDetail(props: { id: string }) {
               }}
             />
           )}
-          {crl && <Pem id="ca-crl" label="CRL" text={crl} />}
+          {crl && <TextBlock id="ca-crl" label="CRL" text={crl} />}
           {write && <IssueForm ca={c} onIssued={() => { setCursor(null); setReload(reload + 1); setCrl(null); }} />}
           <h2>Issued certificates</h2>
           <FormError message={certificates.error} />

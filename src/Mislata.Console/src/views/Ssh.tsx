@@ -5,22 +5,9 @@ import { api, withQuery, type Page } from '../api';
 import { hasScope } from '../auth';
 import type { SshCa, SshCertificate } from '../model';
 import { navigate } from '../router';
-import { Busy, CopyButton, Field, FormError, Loading, Notice, NextPage, TableWrap, View, formatTime, useLoad, useSubmission } from '../ui';
+import { Busy, Field, FormError, Loading, Notice, NextPage, TableWrap, View, formatTime, useLoad, useSubmission, TextBlock } from '../ui';
 
 const SSH_ALGORITHMS = ['Ed25519', 'ECDSA-P256', 'ECDSA-P384'];
-
-function Line(props: { id: string; label: string; text: string; hint?: string }) {
-  return (
-    <div class="pem">
-      <div class="pem-head">
-        <h3 id={`${props.id}-label`}>{props.label}</h3>
-        <CopyButton text={props.text} label={`Copy ${props.label.toLowerCase()}`} />
-      </div>
-      {props.hint && <p class="hint">{props.hint}</p>}
-      <pre tabIndex={0} aria-labelledby={`${props.id}-label`}>{props.text}</pre>
-    </div>
-  );
-}
 
 export function SshCaList() {
   const [cursor, setCursor] = useState<string | null>(null);
@@ -150,7 +137,7 @@ function SignForm(props: { ca: SshCa; onIssued: () => void }) {
       {issued?.certificate && (
         <div class="result" aria-live="polite">
           <Notice>Certificate {issued.serial} issued, valid until {formatTime(issued.validBefore)}.</Notice>
-          <Line id="ssh-issued" label="Certificate" text={issued.certificate} hint="Save it beside the private key as id_ed25519-cert.pub (the key's file name with -cert.pub)." />
+          <TextBlock id="ssh-issued" label="Certificate" text={issued.certificate} hint="Save it beside the private key as id_ed25519-cert.pub (the key's file name with -cert.pub)." />
         </div>
       )}
     </>
@@ -180,9 +167,9 @@ export function SshCaDetail(props: { id: string }) {
             <dt>Longest host certificate</dt><dd>{c.maxHostValiditySeconds} s</dd>
             <dt>Allowed principals</dt><dd>{c.allowedPrincipals.length ? c.allowedPrincipals.join(', ') : 'any'}</dd>
           </dl>
-          {c.publicKey && <Line id="ssh-ca-key" label="Public key" text={c.publicKey} hint="For sshd: save it as a file named in TrustedUserCAKeys." />}
-          {c.authorizedKeysLine && <Line id="ssh-ca-authorized" label="authorized_keys line" text={c.authorizedKeysLine} />}
-          {c.knownHostsLine && <Line id="ssh-ca-known-hosts" label="known_hosts line" text={c.knownHostsLine} hint="Narrow the * to your hosts' names." />}
+          {c.publicKey && <TextBlock id="ssh-ca-key" label="Public key" text={c.publicKey} hint="For sshd: save it as a file named in TrustedUserCAKeys." />}
+          {c.authorizedKeysLine && <TextBlock id="ssh-ca-authorized" label="authorized_keys line" text={c.authorizedKeysLine} />}
+          {c.knownHostsLine && <TextBlock id="ssh-ca-known-hosts" label="known_hosts line" text={c.knownHostsLine} hint="Narrow the * to your hosts' names." />}
           {hasScope('ssh:write') && <SignForm ca={c} onIssued={() => { setCursor(null); setReload(reload + 1); }} />}
           <h2>Issued certificates</h2>
           <FormError message={certificates.error} />
