@@ -252,6 +252,9 @@ internal static class UsersApi
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        // A fresh start for the second factor: its lockout goes with it (the password counter is the password's).
+        user.SecondFactorFailedCount = 0;
+        user.SecondFactorLockoutEnd = null;
         await users.SetTwoFactorEnabledAsync(user, false);
         await users.ResetAuthenticatorKeyAsync(user);
         await users.ReplaceCodesAsync(user);
@@ -330,7 +333,7 @@ internal static class UsersApi
 
     private static string Status(MislataUser user, TimeProvider time) =>
         user.BlockedAt is not null ? "blocked"
-        : user.LockoutEnd is { } end && end > time.GetUtcNow() ? "locked"
+        : (user.LockoutEnd is { } end && end > time.GetUtcNow()) || (user.SecondFactorLockoutEnd is { } second && second > time.GetUtcNow()) ? "locked"
         : user.PasswordHash is null ? "invited"
         : "active";
 
