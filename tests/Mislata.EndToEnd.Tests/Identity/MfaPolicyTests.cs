@@ -290,6 +290,69 @@ public sealed class MfaPolicyTests(IdentityFixture fixture)
         Assert.Equal(["totp", "passkey"], changedBody.GetProperty("mfaMethods").EnumerateArray().Select(m => m.GetString()));
     }
 
+    [Fact]
+    public async Task The_device_verification_page_steps_a_password_session_up_to_a_passkey_and_refuses_a_user_without_one()
+    {
+        var op = await Oidc.OperatorTokenAsync(_stack);
+        var tenant = await Oidc.CreateTenantAsync(_stack, op);
+        var (created, app, _) = await Oidc.ApiAsync(_stack, HttpMethod.Post, "/api/v1/applications", op, new
+        {
+            name = "Terminal", type = "public", deviceFlow = true, scopes = new[] { "openid", "keys:read" }, tenantId = tenant, mfaRequired = true, mfaMethods = new[] { "passkey" },
+        });
+        Assert.True(created == HttpStatusCode.Created, app.ToString());
+        var clientId = app.GetProperty("clientId").GetString()!;
+
+        // Without a passkey: refused on the verification page, and the device gets nothing.
+        var (plainEmail, plainPassword, _) = await UserAsync(op, tenant, "device-plain");
+        var (deviceCode, userCode) = await StartDeviceAsync(clientId);
+        using (var browser = new Browser(_stack))
+        {
+            await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), plainEmail, plainPassword);
+            var refused = await browser.NavigateAsync("/connect/verify?user_code=" + Uri.EscapeDataString(userCode));
+            Assert.Equal("refused", refused.Document.QuerySelector("#result")?.GetAttribute("data-result"));
+        }
+
+        var (denied, deniedBody) = await PollDeviceAsync(clientId, deviceCode);
+        Assert.Equal(HttpStatusCode.BadRequest, denied);
+        Assert.NotEqual("authorization_pending", deniedBody.GetProperty("error").GetString());
+
+        // A password session that registers a passkey is stepped up to it, then allows the device.
+        var (email, password, _) = await UserAsync(op, tenant, "device-passkey");
+        using var authenticator = new SoftwareAuthenticator { Origin = Origin };
+        (deviceCode, userCode) = await StartDeviceAsync(clientId);
+        using (var browser = new Browser(_stack))
+        {
+            await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), email, password);
+            var page = await browser.NavigateAsync("/account/passkeys");
+            var creation = await PostOptionsAsync(browser, page, "/account/passkeys", "/account/passkeys/options");
+            var added = await browser.SubmitAsync(page, new Dictionary<string, string> { ["name"] = "key", ["credential"] = authenticator.Create(creation) }, selector: "form[action='/account/passkeys']");
+            Assert.True(added.Status == HttpStatusCode.OK, $"{(int)added.Status} {added.Body}");
+
+            var mfa = await browser.NavigateAsync("/connect/verify?user_code=" + Uri.EscapeDataString(userCode));
+            Assert.Contains("Two-factor", mfa.Document.Title ?? string.Empty, StringComparison.Ordinal);
+            var options = await MfaOptionsAsync(browser, mfa);
+            var consent = await browser.FollowAsync(await SubmitPasskeyAsync(browser, mfa, authenticator.Get(options)));
+            Assert.Equal("Terminal", consent.Document.QuerySelector("#application")?.TextContent);
+            var done = await browser.FollowAsync(await browser.SubmitAsync(consent, submitName: "submit", submitValue: "accept"));
+            Assert.Equal("allowed", done.Document.QuerySelector("#result")?.GetAttribute("data-result"));
+        }
+
+        var (granted, tokens) = await PollDeviceAsync(clientId, deviceCode);
+        Assert.True(granted == HttpStatusCode.OK, tokens.ToString());
+        using var payload = JsonDocument.Parse(Base64UrlEncoder.Decode(tokens.GetProperty("id_token").GetString()!.Split('.')[1]));
+        Assert.Equal(["mfa", "pop", "pwd"], payload.RootElement.GetProperty("amr").EnumerateArray().Select(v => v.GetString()!).Order(StringComparer.Ordinal));
+    }
+
+    private async Task<(string DeviceCode, string UserCode)> StartDeviceAsync(string clientId)
+    {
+        var (started, device) = await Oidc.PostFormAsync(_stack, "/connect/device", new Dictionary<string, string> { ["client_id"] = clientId, ["scope"] = "openid keys:read" });
+        Assert.True(started == HttpStatusCode.OK, device.ToString());
+        return (device.GetProperty("device_code").GetString()!, device.GetProperty("user_code").GetString()!);
+    }
+
+    private Task<(HttpStatusCode Status, JsonElement Body)> PollDeviceAsync(string clientId, string deviceCode) =>
+        Oidc.TokenAsync(_stack, new Dictionary<string, string> { ["grant_type"] = "urn:ietf:params:oauth:grant-type:device_code", ["client_id"] = clientId, ["device_code"] = deviceCode });
+
     private async Task<string> ServiceTokenAsync(string op, Guid tenant, params string[] scopes)
     {
         var (clientId, secret) = await CodeFlow.CreateServiceAppAsync(_stack, op, tenant, scopes);

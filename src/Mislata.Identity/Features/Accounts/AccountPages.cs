@@ -194,7 +194,7 @@ internal static partial class AccountPages
             return Results.Redirect("/account/login");
         }
 
-        return await SecondFactorOutcomeAsync(context, signIn, user, result, isTotp ? SignInMethods.Totp : null, isTotp ? "totp" : "recovery-code", returnUrl, audit, transaction, cancellationToken);
+        return await SecondFactorOutcomeAsync(context, signIn, user, result, SignInMethods.Totp, isTotp ? "totp" : "recovery-code", returnUrl, audit, transaction, cancellationToken);
     }
 
     /// <summary>
@@ -202,15 +202,17 @@ internal static partial class AccountPages
     /// <paramref name="method"/> is the policy method it proves (a recovery code is a one-time code: <c>totp</c>).
     /// </summary>
     private static async Task<IResult> SecondFactorOutcomeAsync(
-        HttpContext context, MislataSignInManager signIn, MislataUser user, SignInResult result, string? method, string audited, string returnUrl,
+        HttpContext context, MislataSignInManager signIn, MislataUser user, SignInResult result, string method, string audited, string returnUrl,
         IdentityAudit audit, Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction, CancellationToken cancellationToken)
     {
         var actor = user.Id.ToString();
         if (result.Succeeded)
         {
             await audit.RecordAsync(AuditActions.MfaSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method(audited));
+            // The session (stored in Redis) before the commit: with Redis down the step fails whole (503) and the code
+            // stays unused. Its cookie still reaches the browser only with this response, after the commit.
+            await signIn.CompleteSecondFactorAsync(user, method);
             await transaction.CommitAsync(cancellationToken);
-            await signIn.CompleteSecondFactorAsync(user, method ?? SignInMethods.Totp);
             return Results.Redirect(returnUrl);
         }
 
