@@ -3,7 +3,7 @@ using System.Net;
 namespace Mislata.EndToEnd.Tests.Identity;
 
 /// <summary>
-/// The second step with a dependency down (its own stack: Redis, then PostgreSQL, is stopped): the answer is 503, never
+/// The second step with a dependency down (its own stack and PostgreSQL cluster: Redis, then PostgreSQL, is stopped): the answer is 503, never
 /// 500 and never a session, and nothing of it is kept — the recovery code tried during the Redis outage (the session
 /// store) still signs in once Redis is back.
 /// </summary>
@@ -13,7 +13,7 @@ public sealed class MfaOutageTests : IAsyncLifetime
 
     private MislataStack Stack => _stack!;
 
-    public async Task InitializeAsync() => _stack = await MislataStack.StartAsync(new StackOptions());
+    public async Task InitializeAsync() => _stack = await MislataStack.StartAsync(new StackOptions { OwnPostgres = true });
 
     public async Task DisposeAsync()
     {
