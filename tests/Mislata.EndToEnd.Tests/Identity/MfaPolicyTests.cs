@@ -80,6 +80,45 @@ public sealed class MfaPolicyTests(IdentityFixture fixture)
     }
 
     [Fact]
+    public async Task A_passkey_user_can_add_an_authenticator_which_counts_only_once_confirmed()
+    {
+        var op = await Oidc.OperatorTokenAsync(_stack);
+        var tenant = await Oidc.CreateTenantAsync(_stack, op);
+        var (email, password, userId) = await UserAsync(op, tenant, "pk-then-totp");
+        using var authenticator = new SoftwareAuthenticator { Origin = Origin };
+        await RegisterPasskeyAsync(email, password, authenticator);
+
+        using var browser = new Browser(_stack);
+        var mfa = await PasswordStepAsync(browser, email, password, "/account/mfa/setup");
+        var setup = await browser.FollowAsync(await SubmitPasskeyAsync(browser, mfa, authenticator.Get(await MfaOptionsAsync(browser, mfa))));
+        // Two-factor is on (the passkey), yet no authenticator yet: the set-up page offers one.
+        var secret = setup.Document.QuerySelector("#secret")?.TextContent;
+        Assert.False(string.IsNullOrEmpty(secret), setup.Body);
+        var totp = new Totp(Base32Encoding.ToBytes(secret));
+
+        // Not confirmed: a code of that key is no second factor (and counts as a failure).
+        using (var other = new Browser(_stack))
+        {
+            var pending = await PasswordStepAsync(other, email, password, "/account");
+            AssertRefused(await other.SubmitAsync(pending, new Dictionary<string, string> { ["code"] = totp.ComputeTotp(DateTime.UtcNow.AddSeconds(-30)) }), "The code is not valid.");
+        }
+
+        Assert.Equal(1, await SecondFactorFailuresAsync(userId));
+        var on = await browser.SubmitAsync(setup, new Dictionary<string, string> { ["code"] = totp.ComputeTotp() });
+        Assert.True(on.Status == HttpStatusCode.OK, $"{(int)on.Status} {on.Body}");
+        Assert.Equal("Two-factor authentication is on.", on.Document.QuerySelector("#mfa-status")?.TextContent);
+
+        using (var other = new Browser(_stack))
+        {
+            var pending = await PasswordStepAsync(other, email, password, "/account");
+            var accepted = await other.SubmitAsync(pending, new Dictionary<string, string> { ["code"] = totp.ComputeTotp(DateTime.UtcNow.AddSeconds(30)) });
+            Assert.True(accepted.Status == HttpStatusCode.Redirect, $"{(int)accepted.Status} {accepted.Body}");
+        }
+
+        Assert.Contains("is on", (await browser.NavigateAsync("/account/mfa/setup")).Document.QuerySelector("#mfa-status")?.TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Password_and_second_factor_counters_lock_at_their_own_thresholds_and_do_not_reset_each_other()
     {
         var op = await Oidc.OperatorTokenAsync(_stack);
@@ -324,7 +363,7 @@ public sealed class MfaPolicyTests(IdentityFixture fixture)
         {
             await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), email, password);
             var page = await browser.NavigateAsync("/account/passkeys");
-            var creation = await PostOptionsAsync(browser, page, "/account/passkeys", "/account/passkeys/options");
+            var creation = await PasskeyTests.OptionsAsync(browser, page, "/account/passkeys", "/account/passkeys/options");
             var added = await browser.SubmitAsync(page, new Dictionary<string, string> { ["name"] = "key", ["credential"] = authenticator.Create(creation) }, selector: "form[action='/account/passkeys']");
             Assert.True(added.Status == HttpStatusCode.OK, $"{(int)added.Status} {added.Body}");
 
@@ -372,7 +411,7 @@ public sealed class MfaPolicyTests(IdentityFixture fixture)
         using var browser = new Browser(_stack);
         await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), email, password);
         var page = await browser.NavigateAsync("/account/passkeys");
-        var options = await PostOptionsAsync(browser, page, "/account/passkeys", "/account/passkeys/options");
+        var options = await PasskeyTests.OptionsAsync(browser, page, "/account/passkeys", "/account/passkeys/options");
         var added = await browser.SubmitAsync(page, new Dictionary<string, string> { ["name"] = "key", ["credential"] = authenticator.Create(options) }, selector: "form[action='/account/passkeys']");
         Assert.True(added.Status == HttpStatusCode.OK, $"{(int)added.Status} {added.Body}");
         return [.. added.Document.QuerySelectorAll("#recovery-codes li").Select(li => li.TextContent.Trim())];
@@ -390,16 +429,7 @@ public sealed class MfaPolicyTests(IdentityFixture fixture)
     }
 
     private static Task<string> MfaOptionsAsync(Browser browser, Browser.Page mfa) =>
-        PostOptionsAsync(browser, mfa, "/account/mfa/passkey", "/account/mfa/passkey/options");
-
-    private static async Task<string> PostOptionsAsync(Browser browser, Browser.Page page, string formAction, string optionsAction)
-    {
-        var token = page.Document.QuerySelector($"form[action='{formAction}'] input[name=__RequestVerificationToken]")?.GetAttribute("value");
-        Assert.False(string.IsNullOrEmpty(token), $"no antiforgery token in the form {formAction}:\n{page.Body}");
-        var answer = await browser.PostFormAsync(optionsAction, [new("__RequestVerificationToken", token!)]);
-        Assert.True(answer.Status == HttpStatusCode.OK, $"{optionsAction}: {(int)answer.Status} {answer.Body}");
-        return answer.Body;
-    }
+        PasskeyTests.OptionsAsync(browser, mfa, "/account/mfa/passkey", "/account/mfa/passkey/options");
 
     private static Task<Browser.Page> SubmitPasskeyAsync(Browser browser, Browser.Page mfa, string credential) =>
         browser.SubmitAsync(mfa, new Dictionary<string, string> { ["credential"] = credential }, selector: "form[action='/account/mfa/passkey']");

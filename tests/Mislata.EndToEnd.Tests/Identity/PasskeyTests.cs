@@ -16,7 +16,7 @@ public sealed class PasskeyTests(IdentityFixture fixture)
     private string Origin => _stack.Gateway.BaseAddress.GetLeftPart(UriPartial.Authority);
 
     /// <summary>What passkey.js does first: POST the options endpoint with the page form's antiforgery token.</summary>
-    private static async Task<string> OptionsAsync(Browser browser, Browser.Page page, string formAction, string optionsAction)
+    internal static async Task<string> OptionsAsync(Browser browser, Browser.Page page, string formAction, string optionsAction)
     {
         var token = page.Document.QuerySelector($"form[action='{formAction}'] input[name=__RequestVerificationToken]")?.GetAttribute("value");
         Assert.False(string.IsNullOrEmpty(token), $"no antiforgery token in the form {formAction}:\n{page.Body}");

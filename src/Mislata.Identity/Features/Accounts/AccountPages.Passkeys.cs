@@ -45,20 +45,19 @@ internal static partial class AccountPages
 
     /// <summary>The "Sign in with a passkey" form of the login page: filled and submitted by passkey.js.</summary>
     private static string PasskeySignInForm(HttpContext context, string? returnUrl) =>
-        """<section aria-labelledby="passkey-title"><h2 id="passkey-title">Or use a passkey</h2>"""
-        + Form(context, "/account/login/passkey",
-            Hidden("credential", null).Replace("<input", "<input id=\"passkey-credential\"", StringComparison.Ordinal)
-            + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
-            + """<button type="button" id="passkey-sign-in" data-options="/account/login/passkey/options">Sign in with a passkey</button>""")
-        + "</section>";
+        PasskeyAssertionForm(context, "Or use a passkey", "/account/login/passkey", "Sign in with a passkey", returnUrl);
 
     /// <summary>The "Use a passkey" form of the second step, for a user who has one.</summary>
     private static string PasskeySecondFactorForm(HttpContext context, string? returnUrl) =>
-        """<section aria-labelledby="passkey-title"><h2 id="passkey-title">Or use one of your passkeys</h2>"""
-        + Form(context, "/account/mfa/passkey",
+        PasskeyAssertionForm(context, "Or use one of your passkeys", "/account/mfa/passkey", "Use a passkey", returnUrl);
+
+    /// <summary>A form posting an assertion to <paramref name="action"/>, whose options passkey.js asks at <c>{action}/options</c>.</summary>
+    private static string PasskeyAssertionForm(HttpContext context, string title, string action, string button, string? returnUrl) =>
+        $"""<section aria-labelledby="passkey-title"><h2 id="passkey-title">{E(title)}</h2>"""
+        + Form(context, action,
             Hidden("credential", null).Replace("<input", "<input id=\"passkey-credential\"", StringComparison.Ordinal)
             + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
-            + """<button type="button" id="passkey-sign-in" data-options="/account/mfa/passkey/options">Use a passkey</button>""")
+            + $"""<button type="button" id="passkey-sign-in" data-options="{E(action)}/options">{E(button)}</button>""")
         + "</section>";
 
     /// <summary>The WebAuthn request options of the pending second step: this user's passkeys only, a challenge bound to the step.</summary>

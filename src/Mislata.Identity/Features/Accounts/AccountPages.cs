@@ -230,7 +230,7 @@ internal static partial class AccountPages
         return await RenderMfaAsync(context, signIn, user, returnUrl, audited == "passkey" ? "The passkey was not accepted." : "The code is not valid.", StatusCodes.Status401Unauthorized);
     }
 
-    private static async Task<IResult> MfaSetupPageAsync(HttpContext context, UserManager<MislataUser> users)
+    private static async Task<IResult> MfaSetupPageAsync(HttpContext context, UserManager<MislataUser> users, MislataSignInManager signIn)
     {
         var user = await users.GetUserAsync(context.User);
         if (user is null)
@@ -238,7 +238,7 @@ internal static partial class AccountPages
             return ToLogin(context);
         }
 
-        if (user.TwoFactorEnabled)
+        if (await signIn.HasTotpAsync(user))
         {
             return Page(context, "Two-factor authentication", """<p id="mfa-status">Two-factor authentication is on. An administrator can reset it if you lose your authenticator.</p><p><a href="/account">Back to your account</a></p>""");
         }
@@ -272,7 +272,7 @@ internal static partial class AccountPages
         HttpContext context,
         [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
-        SignInManager<MislataUser> signIn,
+        MislataSignInManager signIn,
         IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
@@ -284,7 +284,7 @@ internal static partial class AccountPages
             return ToLogin(context);
         }
 
-        if (user.TwoFactorEnabled)
+        if (await signIn.HasTotpAsync(user))
         {
             return Results.Redirect("/account/mfa/setup");
         }
@@ -299,6 +299,7 @@ internal static partial class AccountPages
                 : RenderMfaSetup(context, user, key, "The code is not valid. Check the time on your device and try again.", StatusCodes.Status400BadRequest);
         }
 
+        await signIn.ConfirmTotpAsync(user);
         await users.SetTwoFactorEnabledAsync(user, true);
         var codes = await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? [];
         await audit.RecordAsync(AuditActions.MfaEnabled, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, resourceType: "user", resourceId: user.Id.ToString());

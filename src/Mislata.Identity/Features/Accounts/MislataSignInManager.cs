@@ -33,6 +33,11 @@ internal sealed class MislataSignInManager(
     /// <summary>The pending second step's passkey challenge, kept in the same protected cookie as the pending user.</summary>
     private const string PasskeyStateItem = "mislata.mfa.passkey";
 
+    /// <summary>The user-token row (not a secret) marking a confirmed authenticator.</summary>
+    private const string MarkerProvider = "[Mislata]";
+
+    private const string TotpConfirmedMarker = "TotpConfirmed";
+
     public override async Task<bool> CanSignInAsync(MislataUser user)
     {
         ArgumentNullException.ThrowIfNull(user);
@@ -64,11 +69,28 @@ internal sealed class MislataSignInManager(
     public async Task<bool> NeedsSecondFactorAsync(MislataUser user) =>
         await IsTwoFactorEnabledAsync(user) && !await IsTwoFactorClientRememberedAsync(user);
 
+    /// <summary>
+    /// Whether an authenticator (TOTP) was set up and confirmed with a code. Two-factor on says so no longer (a passkey
+    /// turns it on too), and the set-up page writes a key before it is confirmed: a confirmation marks it. Users who set
+    /// up TOTP before passkeys could be a second factor have two-factor on without passkeys: theirs counts as confirmed.
+    /// </summary>
+    public async Task<bool> HasTotpAsync(MislataUser user) =>
+        await UserManager.GetTwoFactorEnabledAsync(user)
+        && !string.IsNullOrEmpty(await UserManager.GetAuthenticatorKeyAsync(user))
+        && (await UserManager.GetAuthenticationTokenAsync(user, MarkerProvider, TotpConfirmedMarker) == "true"
+            || (await UserManager.GetPasskeysAsync(user)).Count == 0);
+
+    /// <summary>After a set-up code was verified: the authenticator is a second factor from now on.</summary>
+    public Task ConfirmTotpAsync(MislataUser user) => UserManager.SetAuthenticationTokenAsync(user, MarkerProvider, TotpConfirmedMarker, "true");
+
+    /// <summary>An administrator's MFA reset: the authenticator is unconfirmed again.</summary>
+    public Task ForgetTotpAsync(MislataUser user) => UserManager.RemoveAuthenticationTokenAsync(user, MarkerProvider, TotpConfirmedMarker);
+
     /// <summary>The second-factor methods the user can use now (what a step-up can ask for).</summary>
     public async Task<IReadOnlyList<string>> EnrolledMethodsAsync(MislataUser user)
     {
         var methods = new List<string>();
-        if (await UserManager.GetTwoFactorEnabledAsync(user) && !string.IsNullOrEmpty(await UserManager.GetAuthenticatorKeyAsync(user)))
+        if (await HasTotpAsync(user))
         {
             methods.Add(SignInMethods.Totp);
         }
@@ -115,8 +137,9 @@ internal sealed class MislataSignInManager(
             return (user, refused);
         }
 
+        // An authenticator code counts only once the authenticator was confirmed (an abandoned set-up is no factor).
         var valid = isTotp
-            ? await UserManager.VerifyTwoFactorTokenAsync(user, Options.Tokens.AuthenticatorTokenProvider, code)
+            ? await HasTotpAsync(user) && await UserManager.VerifyTwoFactorTokenAsync(user, Options.Tokens.AuthenticatorTokenProvider, code)
             : (await UserManager.RedeemTwoFactorRecoveryCodeAsync(user, code)).Succeeded;
         return (user, await CountSecondFactorAsync(user, valid));
     }

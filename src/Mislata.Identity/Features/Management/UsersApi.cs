@@ -9,6 +9,7 @@ using Mislata.Core.Licensing;
 using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
+using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Idempotency;
@@ -257,6 +258,7 @@ internal static class UsersApi
         user.SecondFactorLockoutEnd = null;
         await users.SetTwoFactorEnabledAsync(user, false);
         await users.ResetAuthenticatorKeyAsync(user);
+        await http.RequestServices.GetRequiredService<MislataSignInManager>().ForgetTotpAsync(user);
         await users.ReplaceCodesAsync(user);
         await audit.RecordAsync(AuditActions.MfaReset, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
         await transaction.CommitAsync(cancellationToken);
