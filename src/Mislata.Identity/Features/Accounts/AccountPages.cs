@@ -124,7 +124,7 @@ internal static partial class AccountPages
         var actor = user.Id.ToString();
         // A locked second factor answers as a locked account, whether the password was right or wrong: the lockout
         // tells nothing about the password (wrong ones still count towards the password lockout).
-        if (!result.IsLockedOut && signIn.IsSecondFactorLockedOut(user) && await signIn.NeedsSecondFactorAsync(user))
+        if (!result.IsLockedOut && !result.IsNotAllowed && signIn.IsSecondFactorLockedOut(user) && await signIn.NeedsSecondFactorAsync(user))
         {
             await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken,
                 errorCode: "forbidden", details: Method("second-factor"));
