@@ -15,17 +15,20 @@ public sealed record CreatedUser(Guid Id, string Email, IReadOnlyList<string> Ro
 /// <summary><c>POST /applications</c>: an OIDC client of the tenant (<c>type</c> confidential or public).</summary>
 public sealed record CreateApplicationRequest(
     string Name, string Type, IReadOnlyList<string> Scopes, IReadOnlyList<string>? RedirectUris = null, IReadOnlyList<string>? PostLogoutRedirectUris = null,
-    Guid? TenantId = null, string? ConsentType = null, string? TokenSigningAlgorithm = null, bool? RequirePar = null, System.Text.Json.JsonElement? Jwks = null, bool? DeviceFlow = null, bool? RequireDpop = null);
+    Guid? TenantId = null, string? ConsentType = null, string? TokenSigningAlgorithm = null, bool? RequirePar = null, System.Text.Json.JsonElement? Jwks = null, bool? DeviceFlow = null, bool? RequireDpop = null,
+    bool? MfaRequired = null, IReadOnlyList<string>? MfaMethods = null);
 
 /// <summary><c>PATCH /applications/{id}</c>: absent members stay.</summary>
 public sealed record UpdateApplicationRequest(
     string? Name = null, IReadOnlyList<string>? RedirectUris = null, IReadOnlyList<string>? PostLogoutRedirectUris = null, IReadOnlyList<string>? Scopes = null,
-    string? ConsentType = null, string? TokenSigningAlgorithm = null, bool? RequirePar = null, System.Text.Json.JsonElement? Jwks = null, bool? DeviceFlow = null, bool? RequireDpop = null);
+    string? ConsentType = null, string? TokenSigningAlgorithm = null, bool? RequirePar = null, System.Text.Json.JsonElement? Jwks = null, bool? DeviceFlow = null, bool? RequireDpop = null,
+    bool? MfaRequired = null, IReadOnlyList<string>? MfaMethods = null);
 
 /// <summary>An application (never its secret).</summary>
 public sealed record Application(
     Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes,
-    Guid? TenantId, string ConsentType, string? TokenSigningAlgorithm = null, bool RequirePar = false, System.Text.Json.JsonElement? Jwks = null, bool DeviceFlow = false, bool RequireDpop = false);
+    Guid? TenantId, string ConsentType, string? TokenSigningAlgorithm = null, bool RequirePar = false, System.Text.Json.JsonElement? Jwks = null, bool DeviceFlow = false, bool RequireDpop = false,
+    bool MfaRequired = false, IReadOnlyList<string>? MfaMethods = null);
 
 /// <summary>A create or a secret rotation: <c>clientSecret</c> (confidential clients) is shown this once.</summary>
 public sealed record ApplicationSecret(Guid Id, string ClientId, string? ClientSecret);

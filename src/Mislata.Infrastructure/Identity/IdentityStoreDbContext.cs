@@ -38,6 +38,7 @@ public sealed class IdentityStoreDbContext(DbContextOptions<IdentityStoreDbConte
         {
             u.HasIndex(x => x.TenantId);
             u.HasIndex(x => x.PartnerId);
+            u.Property(x => x.SecondFactorFailedCount).HasDefaultValue(0);
         });
         builder.Entity<SigningKeyRecord>(k =>
         {
@@ -79,6 +80,15 @@ public sealed class MislataUser : IdentityUser<Guid>
 
     /// <summary>Set while an administrator has blocked the user: no sign-in, no token, no refresh.</summary>
     public DateTimeOffset? BlockedAt { get; set; }
+
+    /// <summary>
+    /// Failed second factors (TOTP, recovery code, passkey at the second step) since the last success or lockout. Kept
+    /// apart from <see cref="IdentityUser{TKey}.AccessFailedCount"/>, which counts wrong passwords only.
+    /// </summary>
+    public int SecondFactorFailedCount { get; set; }
+
+    /// <summary>Until then the second step refuses every factor (the password counter has its own <c>LockoutEnd</c>).</summary>
+    public DateTimeOffset? SecondFactorLockoutEnd { get; set; }
 }
 
 public sealed class MislataRole : IdentityRole<Guid>

@@ -16,7 +16,7 @@ public sealed class PasskeyTests(IdentityFixture fixture)
     private string Origin => _stack.Gateway.BaseAddress.GetLeftPart(UriPartial.Authority);
 
     /// <summary>What passkey.js does first: POST the options endpoint with the page form's antiforgery token.</summary>
-    private static async Task<string> OptionsAsync(Browser browser, Browser.Page page, string formAction, string optionsAction)
+    internal static async Task<string> OptionsAsync(Browser browser, Browser.Page page, string formAction, string optionsAction)
     {
         var token = page.Document.QuerySelector($"form[action='{formAction}'] input[name=__RequestVerificationToken]")?.GetAttribute("value");
         Assert.False(string.IsNullOrEmpty(token), $"no antiforgery token in the form {formAction}:\n{page.Body}");
@@ -69,6 +69,9 @@ public sealed class PasskeyTests(IdentityFixture fixture)
             Assert.True(added.Status == HttpStatusCode.OK, $"{(int)added.Status} {added.Body}");
             Assert.Equal("Passkey \"laptop\" added.", added.Document.QuerySelector("#notice")?.TextContent);
             Assert.Equal("1 passkey(s).", added.Document.QuerySelector("#passkey-count")?.TextContent);
+            // The first passkey turns two-factor sign-in on, with recovery codes shown once.
+            Assert.Equal(10, added.Document.QuerySelectorAll("#recovery-codes li").Length);
+            Assert.Equal(1, await AuditCountAsync(_stack, "auth.mfa.enabled", userId, "passkey"));
 
             // The same registration again: its challenge is spent.
             var replayed = await browser.SubmitAsync(added, new Dictionary<string, string> { ["name"] = "again", ["credential"] = credential }, selector: "form[action='/account/passkeys']");
@@ -103,11 +106,15 @@ public sealed class PasskeyTests(IdentityFixture fixture)
             Assert.Null((await browser.NavigateAsync("/account")).Document.QuerySelector("#user"));
         }
 
-        // Removed: the passkey no longer signs in.
+        // Removed: the passkey no longer signs in. (With a passkey, two-factor is on: the password needs it as second factor.)
         using (var browser = new Browser(_stack))
         {
-            await Oidc.SignInAsync(browser, await browser.NavigateAsync("/account/login"), email, password);
-            var page = await browser.NavigateAsync("/account/passkeys");
+            var mfa = await browser.FollowAsync(await browser.SubmitAsync(await browser.NavigateAsync("/account/login?ReturnUrl=%2Faccount%2Fpasskeys"),
+                new Dictionary<string, string> { ["email"] = email, ["password"] = password }));
+            Assert.Contains("Two-factor", mfa.Document.Title ?? string.Empty, StringComparison.Ordinal);
+            var mfaOptions = await OptionsAsync(browser, mfa, "/account/mfa/passkey", "/account/mfa/passkey/options");
+            var page = await browser.FollowAsync(await browser.SubmitAsync(mfa, new Dictionary<string, string> { ["credential"] = authenticator.Get(mfaOptions) },
+                selector: "form[action='/account/mfa/passkey']"));
             var removed = await browser.SubmitAsync(page, selector: "form[action='/account/passkeys/remove']");
             Assert.True(removed.Status == HttpStatusCode.OK, $"{(int)removed.Status} {removed.Body}");
             Assert.Equal("You have no passkey yet.", removed.Document.QuerySelector("#passkey-count")?.TextContent);

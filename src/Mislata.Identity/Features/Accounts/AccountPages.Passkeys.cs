@@ -38,24 +38,83 @@ internal static partial class AccountPages
         account.MapPost("/passkeys/remove", RemovePasskeyAsync);
         account.MapPost("/login/passkey/options", PasskeyRequestOptionsAsync);
         account.MapPost("/login/passkey", PasskeyLoginAsync);
+        account.MapPost("/mfa/passkey/options", SecondFactorPasskeyOptionsAsync);
+        account.MapPost("/mfa/passkey", SecondFactorPasskeyAsync);
         return account;
     }
 
     /// <summary>The "Sign in with a passkey" form of the login page: filled and submitted by passkey.js.</summary>
     private static string PasskeySignInForm(HttpContext context, string? returnUrl) =>
-        """<section aria-labelledby="passkey-title"><h2 id="passkey-title">Or use a passkey</h2>"""
-        + Form(context, "/account/login/passkey",
+        PasskeyAssertionForm(context, "Or use a passkey", "/account/login/passkey", "Sign in with a passkey", returnUrl);
+
+    /// <summary>The "Use a passkey" form of the second step, for a user who has one.</summary>
+    private static string PasskeySecondFactorForm(HttpContext context, string? returnUrl) =>
+        PasskeyAssertionForm(context, "Or use one of your passkeys", "/account/mfa/passkey", "Use a passkey", returnUrl);
+
+    /// <summary>A form posting an assertion to <paramref name="action"/>, whose options passkey.js asks at <c>{action}/options</c>.</summary>
+    private static string PasskeyAssertionForm(HttpContext context, string title, string action, string button, string? returnUrl) =>
+        $"""<section aria-labelledby="passkey-title"><h2 id="passkey-title">{E(title)}</h2>"""
+        + Form(context, action,
             Hidden("credential", null).Replace("<input", "<input id=\"passkey-credential\"", StringComparison.Ordinal)
             + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
-            + """<button type="button" id="passkey-sign-in" data-options="/account/login/passkey/options">Sign in with a passkey</button>""")
+            + $"""<button type="button" id="passkey-sign-in" data-options="{E(action)}/options">{E(button)}</button>""")
         + "</section>";
+
+    /// <summary>The WebAuthn request options of the pending second step: this user's passkeys only, a challenge bound to the step.</summary>
+    private static async Task<IResult> SecondFactorPasskeyOptionsAsync(HttpContext context, MislataSignInManager signIn, [FromForm] IFormCollection _)
+    {
+        context.Response.Headers.CacheControl = "no-store";
+        return await signIn.MakeSecondFactorPasskeyOptionsAsync() is { } options ? Results.Content(options, "application/json") : Results.Unauthorized();
+    }
+
+    /// <summary>
+    /// A passkey as the second factor: the assertion must answer this step's challenge with one of the pending user's
+    /// passkeys; any other answer (another user's credential, a replay, a bad signature) is refused and counted
+    /// towards the second-factor lockout.
+    /// </summary>
+    private static async Task<IResult> SecondFactorPasskeyAsync(
+        HttpContext context,
+        [FromForm] IFormCollection data,
+        MislataSignInManager signIn,
+        IdentityStoreDbContext db,
+        IdentityAudit audit,
+        CancellationToken cancellationToken)
+    {
+        LogStep(Logger(context), "mfa-passkey-submit");
+        var returnUrl = LocalReturnUrl.OrDefault(data["ReturnUrl"]);
+        string credential = data["credential"].ToString();
+        if (credential.Length > CredentialJsonLength)
+        {
+            credential = string.Empty;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var (user, result, passkey) = await signIn.CheckSecondFactorPasskeyAsync(credential);
+        if (user is null)
+        {
+            return Results.Redirect("/account/login");
+        }
+
+        if (result.Succeeded && passkey is not null)
+        {
+            // The new sign count and last use, stored with the success's audit event.
+            await signIn.UserManager.AddOrUpdatePasskeyAsync(user, passkey);
+        }
+        else if (!result.IsLockedOut)
+        {
+            LogPasskeyRefused(Logger(context), "second factor", "the assertion did not answer this step's challenge with one of the user's passkeys");
+        }
+
+        return await SecondFactorOutcomeAsync(context, signIn, user, result, SignInMethods.Passkey, "passkey", returnUrl, audit, transaction, cancellationToken);
+    }
 
     private static async Task<IResult> PasskeysPageAsync(HttpContext context, UserManager<MislataUser> users) =>
         await users.GetUserAsync(context.User) is { } user
             ? await RenderPasskeysAsync(context, users, user, null, null, StatusCodes.Status200OK)
             : ToLogin(context);
 
-    private static async Task<IResult> RenderPasskeysAsync(HttpContext context, UserManager<MislataUser> users, MislataUser user, string? notice, string? error, int status)
+    private static async Task<IResult> RenderPasskeysAsync(
+        HttpContext context, UserManager<MislataUser> users, MislataUser user, string? notice, string? error, int status, IReadOnlyList<string>? recoveryCodes = null)
     {
         var passkeys = await users.GetPasskeysAsync(user);
         var rows = string.Concat(passkeys.OrderBy(p => p.CreatedAt).Select(p =>
@@ -65,6 +124,11 @@ internal static partial class AccountPages
              """));
         var body = Error(error)
             + (notice is null ? string.Empty : $"""<p role="status" id="notice">{E(notice)}</p>""")
+            + (recoveryCodes is not { Count: > 0 } ? string.Empty : $"""
+                <p id="mfa-status">Two-factor authentication is on: after your password, Mislata asks for a passkey (or an authenticator code).</p>
+                <p>Keep these recovery codes somewhere safe. Each works once, if you lose your passkeys. They are shown only now.</p>
+                <ul id="recovery-codes">{string.Concat(recoveryCodes.Select(c => $"<li><code>{E(c)}</code></li>"))}</ul>
+                """)
             + (passkeys.Count == 0 ? """<p id="passkey-count">You have no passkey yet.</p>""" : $"""<p id="passkey-count">{passkeys.Count} passkey(s).</p><ul id="passkeys">{rows}</ul>""")
             + "<h2>Add a passkey</h2><p>Your device or password manager creates the passkey; Mislata keeps only its public key.</p>"
             + Form(context, "/account/passkeys",
@@ -143,8 +207,25 @@ internal static partial class AccountPages
 
         await audit.RecordAsync(AuditActions.PasskeyRegistered, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
             details: new Dictionary<string, string> { ["name"] = name });
+
+        // A passkey is a second factor too: the first one turns two-factor sign-in on, as setting up TOTP does, with
+        // recovery codes shown once.
+        IReadOnlyList<string> codes = [];
+        if (!user.TwoFactorEnabled)
+        {
+            await users.SetTwoFactorEnabledAsync(user, true);
+            codes = [.. await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []];
+            await audit.RecordAsync(AuditActions.MfaEnabled, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                resourceType: "user", resourceId: user.Id.ToString(), details: Method("passkey"));
+        }
+
         await transaction.CommitAsync(cancellationToken);
-        return await RenderPasskeysAsync(context, users, user, $"Passkey \"{name}\" added.", null, StatusCodes.Status200OK);
+        if (codes.Count > 0)
+        {
+            await signIn.RefreshSignInAsync(user);
+        }
+
+        return await RenderPasskeysAsync(context, users, user, $"Passkey \"{name}\" added.", null, StatusCodes.Status200OK, codes);
     }
 
     private static async Task<IResult> RemovePasskeyAsync(
@@ -233,7 +314,7 @@ internal static partial class AccountPages
         await signIn.UserManager.AddOrUpdatePasskeyAsync(user, assertion.Passkey);
         await audit.RecordAsync(AuditActions.LoginSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method("passkey"));
         await transaction.CommitAsync(cancellationToken);
-        await signIn.SignInWithClaimsAsync(user, isPersistent: false, [new System.Security.Claims.Claim("amr", "pop")]);
+        await signIn.SignInWithClaimsAsync(user, isPersistent: false, SignInMethods.Claims(SignInMethods.ForPasskey));
         return Results.Redirect(returnUrl);
     }
 

@@ -37,7 +37,7 @@ internal static partial class AccountPages
         });
         account.MapGet("/login", LoginPage);
         account.MapPost("/login", LoginAsync);
-        account.MapGet("/mfa", MfaPage);
+        account.MapGet("/mfa", MfaPageAsync);
         account.MapPost("/mfa", MfaAsync);
         account.MapGet("/mfa/setup", MfaSetupPageAsync);
         account.MapPost("/mfa/setup", MfaSetupAsync);
@@ -122,6 +122,16 @@ internal static partial class AccountPages
         }
 
         var actor = user.Id.ToString();
+        // A locked second factor answers as a locked account, whether the password was right or wrong: the lockout
+        // tells nothing about the password (wrong ones still count towards the password lockout).
+        if (!result.IsLockedOut && !result.IsNotAllowed && signIn.IsSecondFactorLockedOut(user) && await signIn.NeedsSecondFactorAsync(user))
+        {
+            await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken,
+                errorCode: "forbidden", details: Method("second-factor"));
+            await transaction.CommitAsync(cancellationToken);
+            return RenderLogin(context, returnUrl, email, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
+        }
+
         if (result.Succeeded)
         {
             var secondFactor = await signIn.NeedsSecondFactorAsync(user);
@@ -145,9 +155,11 @@ internal static partial class AccountPages
         return RenderLogin(context, returnUrl, email, invalid, StatusCodes.Status401Unauthorized);
     }
 
-    private static IResult MfaPage(HttpContext context, [FromQuery(Name = "ReturnUrl")] string? returnUrl) => RenderMfa(context, returnUrl, null, StatusCodes.Status200OK);
+    private static async Task<IResult> MfaPageAsync(HttpContext context, MislataSignInManager signIn, [FromQuery(Name = "ReturnUrl")] string? returnUrl) =>
+        await RenderMfaAsync(context, signIn, await signIn.GetTwoFactorAuthenticationUserAsync(), returnUrl, null, StatusCodes.Status200OK);
 
-    private static IResult RenderMfa(HttpContext context, string? returnUrl, string? error, int status)
+    /// <summary>The second step: a code (authenticator or recovery), or one of the pending user's passkeys when they have one.</summary>
+    private static async Task<IResult> RenderMfaAsync(HttpContext context, MislataSignInManager signIn, MislataUser? pending, string? returnUrl, string? error, int status)
     {
         LogStep(Logger(context), "mfa-page");
         var inner = Error(error)
@@ -155,7 +167,10 @@ internal static partial class AccountPages
             + Field("code", "Authentication code", "text", "one-time-code", null, "inputmode=\"numeric\"")
             + Hidden("ReturnUrl", LocalReturnUrl.OrDefault(returnUrl))
             + """<button type="submit">Verify</button>""";
-        return Page(context, "Two-factor authentication", Form(context, "/account/mfa", inner), status);
+        var passkeys = pending is not null && (await signIn.UserManager.GetPasskeysAsync(pending)).Count > 0;
+        return passkeys
+            ? Page(context, "Two-factor authentication", Form(context, "/account/mfa", inner) + PasskeySecondFactorForm(context, returnUrl), status, PasskeyScript)
+            : Page(context, "Two-factor authentication", Form(context, "/account/mfa", inner), status);
     }
 
     /// <summary>A TOTP code counts once (see <see cref="OneTimeAuthenticatorTokenProvider"/>); a recovery code is used up.</summary>
@@ -179,28 +194,43 @@ internal static partial class AccountPages
             return Results.Redirect("/account/login");
         }
 
+        return await SecondFactorOutcomeAsync(context, signIn, user, result, SignInMethods.Totp, isTotp ? "totp" : "recovery-code", returnUrl, audit, transaction, cancellationToken);
+    }
+
+    /// <summary>
+    /// The answer to a second factor of either form, audited and committed before the session reaches the browser.
+    /// <paramref name="method"/> is the policy method it proves (a recovery code is a one-time code: <c>totp</c>).
+    /// </summary>
+    private static async Task<IResult> SecondFactorOutcomeAsync(
+        HttpContext context, MislataSignInManager signIn, MislataUser user, SignInResult result, string method, string audited, string returnUrl,
+        IdentityAudit audit, Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction, CancellationToken cancellationToken)
+    {
         var actor = user.Id.ToString();
         if (result.Succeeded)
         {
-            await audit.RecordAsync(AuditActions.MfaSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method(isTotp ? "totp" : "recovery-code"));
+            await audit.RecordAsync(AuditActions.MfaSucceeded, AuditOutcome.Success, AuditActorType.User, actor, user.TenantId, cancellationToken, details: Method(audited));
+            // The session (stored in Redis) before the commit: with Redis down the step fails whole (503) and the code
+            // stays unused. Its cookie still reaches the browser only with this response, after the commit.
+            await signIn.CompleteSecondFactorAsync(user, method);
             await transaction.CommitAsync(cancellationToken);
-            await signIn.CompleteSecondFactorAsync(user);
             return Results.Redirect(returnUrl);
         }
 
         if (result.IsLockedOut)
         {
-            await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "forbidden");
+            await audit.RecordAsync(AuditActions.LockedOut, AuditOutcome.Denied, AuditActorType.User, actor, user.TenantId, cancellationToken,
+                errorCode: "forbidden", details: Method(audited));
             await transaction.CommitAsync(cancellationToken);
-            return RenderMfa(context, returnUrl, "This account is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
+            return await RenderMfaAsync(context, signIn, user, returnUrl, "Two-factor sign-in is locked after too many failed attempts. Try again later.", StatusCodes.Status401Unauthorized);
         }
 
-        await audit.RecordAsync(AuditActions.MfaFailed, AuditOutcome.Failure, AuditActorType.User, actor, user.TenantId, cancellationToken, errorCode: "unauthorized");
+        await audit.RecordAsync(AuditActions.MfaFailed, AuditOutcome.Failure, AuditActorType.User, actor, user.TenantId, cancellationToken,
+            errorCode: "unauthorized", details: Method(audited));
         await transaction.CommitAsync(cancellationToken);
-        return RenderMfa(context, returnUrl, "The code is not valid.", StatusCodes.Status401Unauthorized);
+        return await RenderMfaAsync(context, signIn, user, returnUrl, audited == "passkey" ? "The passkey was not accepted." : "The code is not valid.", StatusCodes.Status401Unauthorized);
     }
 
-    private static async Task<IResult> MfaSetupPageAsync(HttpContext context, UserManager<MislataUser> users)
+    private static async Task<IResult> MfaSetupPageAsync(HttpContext context, UserManager<MislataUser> users, MislataSignInManager signIn)
     {
         var user = await users.GetUserAsync(context.User);
         if (user is null)
@@ -208,7 +238,7 @@ internal static partial class AccountPages
             return ToLogin(context);
         }
 
-        if (user.TwoFactorEnabled)
+        if (await signIn.HasTotpAsync(user))
         {
             return Page(context, "Two-factor authentication", """<p id="mfa-status">Two-factor authentication is on. An administrator can reset it if you lose your authenticator.</p><p><a href="/account">Back to your account</a></p>""");
         }
@@ -242,7 +272,7 @@ internal static partial class AccountPages
         HttpContext context,
         [FromForm] IFormCollection data,
         UserManager<MislataUser> users,
-        SignInManager<MislataUser> signIn,
+        MislataSignInManager signIn,
         IdentityStoreDbContext db,
         IdentityAudit audit,
         CancellationToken cancellationToken)
@@ -254,7 +284,7 @@ internal static partial class AccountPages
             return ToLogin(context);
         }
 
-        if (user.TwoFactorEnabled)
+        if (await signIn.HasTotpAsync(user))
         {
             return Results.Redirect("/account/mfa/setup");
         }
@@ -269,6 +299,7 @@ internal static partial class AccountPages
                 : RenderMfaSetup(context, user, key, "The code is not valid. Check the time on your device and try again.", StatusCodes.Status400BadRequest);
         }
 
+        await signIn.ConfirmTotpAsync(user);
         await users.SetTwoFactorEnabledAsync(user, true);
         var codes = await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? [];
         await audit.RecordAsync(AuditActions.MfaEnabled, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken, resourceType: "user", resourceId: user.Id.ToString());

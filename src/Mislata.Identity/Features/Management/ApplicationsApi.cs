@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Mislata.Core.Audit;
 using Mislata.Core.Tenants;
+using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Identity.Features.Server;
 using Mislata.Infrastructure.Access;
@@ -22,15 +23,17 @@ namespace Mislata.Identity.Features.Management;
 
 internal sealed record CreateApplicationRequest(
     string? Name, string? Type, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, Guid? TenantId, string? ConsentType,
-    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null, bool? RequireDpop = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null, bool? RequireDpop = null,
+    bool? MfaRequired = null, IReadOnlyList<string>? MfaMethods = null);
 
 internal sealed record UpdateApplicationRequest(
     string? Name, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris, IReadOnlyList<string>? Scopes, string? ConsentType,
-    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null, bool? RequireDpop = null);
+    string? TokenSigningAlgorithm = null, bool? RequirePar = null, JsonElement? Jwks = null, string? JwksUri = null, bool? DeviceFlow = null, bool? RequireDpop = null,
+    bool? MfaRequired = null, IReadOnlyList<string>? MfaMethods = null);
 
 internal sealed record ApplicationResponse(
     Guid Id, string ClientId, string Name, string Type, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris, IReadOnlyList<string> Scopes, Guid? TenantId, string ConsentType,
-    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks, bool DeviceFlow, bool RequireDpop);
+    string TokenSigningAlgorithm, bool RequirePar, JsonElement? Jwks, bool DeviceFlow, bool RequireDpop, bool MfaRequired, IReadOnlyList<string> MfaMethods);
 
 internal sealed record ApplicationSecretResponse(Guid Id, string ClientId, string? ClientSecret);
 
@@ -124,6 +127,7 @@ internal static class ApplicationsApi
         };
         descriptor.Settings[TokenSigning.Setting] = signing;
         descriptor.Settings[DpopBinding.RequireSetting] = request.RequireDpop == true ? "true" : "false";
+        ConfigureMfa(descriptor, request.MfaRequired ?? false, request.MfaMethods ?? SignInMethods.All, errors);
         Configure(descriptor, caller, tenantId, request.Type, request.RedirectUris, request.PostLogoutRedirectUris, request.Scopes, request.DeviceFlow ?? false, errors);
         ConfigureClientAuthentication(descriptor, request.Type, request.RequirePar ?? false, request.Jwks, request.JwksUri, errors);
         if (errors.Count > 0)
@@ -141,7 +145,8 @@ internal static class ApplicationsApi
         // Audited before the commit: when the audit log is unavailable nothing is created (503 unavailable).
         var id = await CreateWithOwnerAsync(http.RequestServices, descriptor, tenantId, time.GetUtcNow(),
             _ => audit.RecordAsync(AuditActions.ApplicationCreated, AuditOutcome.Success, caller.ActorType, caller.ActorId, tenantId, cancellationToken, "application", descriptor.ClientId,
-                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent, ["tokenSigningAlgorithm"] = signing }),
+                details: new Dictionary<string, string> { ["type"] = request.Type!, ["scope"] = string.Join(' ', request.Scopes ?? []), ["consentType"] = consent, ["tokenSigningAlgorithm"] = signing,
+                    ["mfaRequired"] = request.MfaRequired == true ? "true" : "false" }),
             cancellationToken);
         return TypedResults.Created($"/api/v1/applications/{id}", new ApplicationSecretResponse(id, descriptor.ClientId!, secret));
     }
@@ -229,6 +234,12 @@ internal static class ApplicationsApi
             descriptor.Settings[DpopBinding.RequireSetting] = requireDpop ? "true" : "false";
         }
 
+        if (request.MfaRequired is not null || request.MfaMethods is not null)
+        {
+            var policy = MfaPolicy.Of(descriptor.Settings.ToImmutableDictionary());
+            ConfigureMfa(descriptor, request.MfaRequired ?? policy.Required, request.MfaMethods ?? policy.Methods, errors);
+        }
+
         if (request.Name is not null)
         {
             if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
@@ -258,7 +269,8 @@ internal static class ApplicationsApi
         {
             await applications.UpdateAsync(found.Application, descriptor, cancellationToken);
             await audit.RecordAsync(AuditActions.ApplicationUpdated, AuditOutcome.Success, caller.ActorType, caller.ActorId, found.TenantId, cancellationToken, "application", descriptor.ClientId,
-                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit, ["tokenSigningAlgorithm"] = TokenSigning.Of(descriptor.Settings.ToImmutableDictionary()) });
+                details: new Dictionary<string, string> { ["consentType"] = descriptor.ConsentType ?? ConsentTypes.Explicit, ["tokenSigningAlgorithm"] = TokenSigning.Of(descriptor.Settings.ToImmutableDictionary()),
+                    ["mfaRequired"] = MfaPolicy.Of(descriptor.Settings.ToImmutableDictionary()).Required ? "true" : "false" });
             await tx.CommitAsync(cancellationToken);
         }
 
@@ -358,6 +370,18 @@ internal static class ApplicationsApi
 
         descriptor.JsonWebKeySet = new JsonWebKeySet(set.GetRawText());
         descriptor.ClientSecret = null;
+    }
+
+    /// <summary>The MFA policy (<see cref="MfaPolicy"/>): <c>mfaRequired</c> and the methods that satisfy it, at least one, each known.</summary>
+    private static void ConfigureMfa(OpenIddictApplicationDescriptor descriptor, bool required, IReadOnlyList<string> methods, Dictionary<string, string[]> errors)
+    {
+        if (MfaPolicy.Check(methods) is { } error)
+        {
+            errors["mfaMethods"] = [error];
+            return;
+        }
+
+        new MfaPolicy(required, MfaPolicy.Normalise(methods)).WriteTo(descriptor.Settings);
     }
 
     private static void CheckSigningAlgorithm(string algorithm, Dictionary<string, string[]> errors)
@@ -513,6 +537,8 @@ internal static class ApplicationsApi
             scopes.Add(Scopes.OfflineAccess);
         }
 
+        var settings = await applications.GetSettingsAsync(application, cancellationToken);
+        var mfa = MfaPolicy.Of(settings);
         return new ApplicationResponse(
             Guid.Parse((await applications.GetIdAsync(application, cancellationToken))!),
             (await applications.GetClientIdAsync(application, cancellationToken))!,
@@ -523,10 +549,12 @@ internal static class ApplicationsApi
             scopes,
             tenantId,
             await applications.GetConsentTypeAsync(application, cancellationToken) ?? ConsentTypes.Explicit,
-            TokenSigning.Of(await applications.GetSettingsAsync(application, cancellationToken)),
+            TokenSigning.Of(settings),
             (await applications.GetRequirementsAsync(application, cancellationToken)).Contains(Requirements.Features.PushedAuthorizationRequests),
             await applications.GetJsonWebKeySetAsync(application, cancellationToken) is { Keys.Count: > 0 } keys ? ClientKeys.ToJson(keys) : null,
             permissions.Contains(Permissions.GrantTypes.DeviceCode),
-            DpopBinding.Requires(await applications.GetSettingsAsync(application, cancellationToken)));
+            DpopBinding.Requires(settings),
+            mfa.Required,
+            mfa.Methods);
     }
 }

@@ -9,6 +9,7 @@ using Mislata.Core.Licensing;
 using Mislata.Core.Partners;
 using Mislata.Core.Tenants;
 using Mislata.Core.Usage;
+using Mislata.Identity.Features.Accounts;
 using Mislata.Identity.Features.Auditing;
 using Mislata.Infrastructure.Access;
 using Mislata.Infrastructure.Idempotency;
@@ -252,8 +253,12 @@ internal static class UsersApi
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        // A fresh start for the second factor: its lockout goes with it (the password counter is the password's).
+        user.SecondFactorFailedCount = 0;
+        user.SecondFactorLockoutEnd = null;
         await users.SetTwoFactorEnabledAsync(user, false);
         await users.ResetAuthenticatorKeyAsync(user);
+        await http.RequestServices.GetRequiredService<MislataSignInManager>().ForgetTotpAsync(user);
         await users.ReplaceCodesAsync(user);
         await audit.RecordAsync(AuditActions.MfaReset, AuditOutcome.Success, caller.ActorType, caller.ActorId, user.TenantId, cancellationToken, "user", user.Id.ToString());
         await transaction.CommitAsync(cancellationToken);
@@ -330,7 +335,7 @@ internal static class UsersApi
 
     private static string Status(MislataUser user, TimeProvider time) =>
         user.BlockedAt is not null ? "blocked"
-        : user.LockoutEnd is { } end && end > time.GetUtcNow() ? "locked"
+        : (user.LockoutEnd is { } end && end > time.GetUtcNow()) || (user.SecondFactorLockoutEnd is { } second && second > time.GetUtcNow()) ? "locked"
         : user.PasswordHash is null ? "invited"
         : "active";
 

@@ -1,6 +1,9 @@
 using Microsoft.AspNetCore;
 using System.Collections.Immutable;
 using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -69,10 +72,7 @@ internal static partial class AuthorizationEndpoints
             }
 
             // Back to this same request once signed in (without prompt=login, so it does not loop).
-            var parameters = context.Request.HasFormContentType ? context.Request.Form.ToList() : [.. context.Request.Query];
-            parameters.RemoveAll(p => p.Key is Parameters.Prompt or "__RequestVerificationToken" or "submit");
-            var returnUrl = context.Request.PathBase + context.Request.Path + QueryString.Create(parameters);
-            return Results.Challenge(new AuthenticationProperties { RedirectUri = returnUrl }, [SessionCookie.Scheme]);
+            return Results.Challenge(new AuthenticationProperties { RedirectUri = SameAuthorizationRequest(context) }, [SessionCookie.Scheme]);
         }
 
         // The tenant boundary: a tenant's application signs in only that tenant's users, and no suspended tenant's.
@@ -80,6 +80,14 @@ internal static partial class AuthorizationEndpoints
         if (!check.Allowed)
         {
             return await RefuseAuthorizationAsync(context, check, request.ClientId!, user, cancellationToken);
+        }
+
+        // The application's MFA policy: a session without an allowed second factor steps up, or is refused.
+        var amr = SignInMethods.Of(session.Principal);
+        var policy = MfaPolicy.Of(await applications.GetSettingsAsync(application, cancellationToken));
+        if (!policy.IsSatisfiedBy(amr))
+        {
+            return await StepUpOrRefuseAsync(context, policy, user, request.ClientId!, request.HasPromptValue(PromptValues.None), SameAuthorizationRequest(context), cancellationToken);
         }
 
         var subject = user.Id.ToString();
@@ -116,7 +124,7 @@ internal static partial class AuthorizationEndpoints
             return RenderConsent(context, name!, check.Owner!.Name, scopes);
         }
 
-        var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!);
+        var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!, amr);
         var authorizationEntry = existing.LastOrDefault() ?? await authorizations.CreateAsync(
             principal: principal,
             subject: subject,
@@ -184,6 +192,17 @@ internal static partial class AuthorizationEndpoints
             return Results.Forbid(new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=refused" }, [OidcScheme]);
         }
 
+        var amr = SignInMethods.Of(session.Principal);
+        var policy = MfaPolicy.Of(await applications.GetSettingsAsync(application!, cancellationToken));
+        if (!policy.IsSatisfiedBy(amr))
+        {
+            var refused = await StepUpOrRefuseAsync(context, policy, user, clientId, promptNone: false,
+                "/connect/verify?" + Parameters.UserCode + "=" + Uri.EscapeDataString(request.UserCode), cancellationToken);
+            return refused is RedirectHttpResult
+                ? refused
+                : Results.Forbid(new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=refused" }, [OidcScheme]);
+        }
+
         var roles = await users.GetRolesAsync(user);
         var scopes = GrantableUserScopes(result.Principal.GetScopes(), roles, user);
         if (submit == "deny")
@@ -207,7 +226,7 @@ internal static partial class AuthorizationEndpoints
             return Page(context, "Sign in on a device", Form(context, "/connect/verify", inner));
         }
 
-        var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, clientId);
+        var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, clientId, amr);
         await services.GetRequiredService<IdentityAudit>().RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
             details: new Dictionary<string, string> { ["grant"] = GrantTypes.DeviceCode, ["client_id"] = clientId, ["step"] = "verified" });
         return Results.SignIn(principal, new AuthenticationProperties { RedirectUri = "/connect/verify/done?result=allowed" }, OidcScheme);
@@ -252,6 +271,44 @@ internal static partial class AuthorizationEndpoints
         }
 
         return Forbid(Errors.AccessDenied, check.Description);
+    }
+
+    /// <summary>This authorization request again (GET or POST), without prompt and the form's own fields, for a return after sign-in or step-up.</summary>
+    private static string SameAuthorizationRequest(HttpContext context)
+    {
+        var parameters = context.Request.HasFormContentType ? context.Request.Form.ToList() : [.. context.Request.Query];
+        parameters.RemoveAll(p => p.Key is Parameters.Prompt or "__RequestVerificationToken" or "submit");
+        return context.Request.PathBase + context.Request.Path + QueryString.Create(parameters);
+    }
+
+    /// <summary>
+    /// A session that lacks the second factor the application requires. With a factor the policy allows enrolled, the
+    /// user goes through the second step (<c>/account/mfa</c>) and back to <paramref name="returnUrl"/>; without one,
+    /// or with <c>prompt=none</c>, the client gets an error and no code: <c>access_denied</c> (RFC 6749 §4.1.2.1: the
+    /// server refuses this user for this application) or <c>interaction_required</c> (OIDC Core §3.1.2.6: a second
+    /// factor would do, but the client asked for no interaction).
+    /// </summary>
+    private static async Task<IResult> StepUpOrRefuseAsync(
+        HttpContext context, MfaPolicy policy, MislataUser user, string clientId, bool promptNone, string returnUrl, CancellationToken cancellationToken)
+    {
+        var signIn = context.RequestServices.GetRequiredService<MislataSignInManager>();
+        var enrolled = await signIn.EnrolledMethodsAsync(user);
+        var usable = policy.Methods.Intersect(enrolled, StringComparer.Ordinal).Any();
+        if (usable && !promptNone)
+        {
+            LogStep(Logger(context), "mfa-step-up");
+            await signIn.BeginStepUpAsync(user);
+            return Results.Redirect("/account/mfa?ReturnUrl=" + Uri.EscapeDataString(returnUrl));
+        }
+
+        var error = usable ? Errors.InteractionRequired : Errors.AccessDenied;
+        LogAuthorizeRefused(Logger(context), clientId, "mfa_required");
+        await context.RequestServices.GetRequiredService<IdentityAudit>().RecordAsync(
+            AuditActions.AuthorizeRefused, AuditOutcome.Denied, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+            errorCode: error, details: new Dictionary<string, string> { ["client_id"] = clientId, ["reason"] = usable ? "mfa_required" : "mfa_not_enrolled" });
+        return Forbid(error, usable
+            ? "This application requires a second factor: sign in interactively."
+            : $"This application requires a second factor ({string.Join(" or ", policy.Methods)}) that this user has not set up.");
     }
 
     /// <summary>The consent page names the application and who owns it (a tenant, by name, or the platform).</summary>
@@ -351,6 +408,16 @@ internal static partial class AuthorizationEndpoints
                 return Forbid(Errors.InvalidGrant, check.Description);
             }
 
+            // The MFA policy may have been switched on since: a code or refresh token of a session without the second
+            // factor it now requires gets no new token.
+            var amr = SignInMethods.Of(result.Principal);
+            if (!MfaPolicy.Of(await applications.GetSettingsAsync(application, cancellationToken)).IsSatisfiedBy(amr))
+            {
+                await audit.RecordAsync(AuditActions.TokenRefused, AuditOutcome.Denied, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
+                    errorCode: Errors.InvalidGrant, details: new Dictionary<string, string> { ["grant"] = request.GrantType!, ["client_id"] = request.ClientId!, ["reason"] = "mfa_required" });
+                return Forbid(Errors.InvalidGrant, "This application requires a second factor that this sign-in did not use: sign in again.");
+            }
+
             // Roles and the application's scopes may have changed since the code or refresh token was issued:
             // re-derive, never widen.
             var roles = await users.GetRolesAsync(user);
@@ -358,7 +425,7 @@ internal static partial class AuthorizationEndpoints
             var scopes = GrantableUserScopes(result.Principal!.GetScopes(), roles, user)
                 .Where(s => s is OpenIddictConstants.Scopes.OpenId or OpenIddictConstants.Scopes.OfflineAccess || permitted.Contains(Permissions.Prefixes.Scope + s, StringComparer.Ordinal))
                 .ToImmutableArray();
-            var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!);
+            var principal = await CreateUserPrincipalAsync(users, user, roles, scopes, request.ClientId!, amr);
             principal.SetAuthorizationId(result.Principal!.GetAuthorizationId());
             await audit.RecordAsync(AuditActions.TokenIssued, AuditOutcome.Success, AuditActorType.User, user.Id.ToString(), user.TenantId, cancellationToken,
                 details: new Dictionary<string, string> { ["grant"] = request.GrantType!, ["client_id"] = request.ClientId ?? string.Empty });
@@ -453,7 +520,8 @@ internal static partial class AuthorizationEndpoints
             .Select(p => p[Permissions.Prefixes.Scope.Length..])
             .Where(Mislata.Core.Access.Scopes.IsKnown);
 
-    private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(UserManager<MislataUser> users, MislataUser user, IList<string> roles, ImmutableArray<string> scopes, string clientId)
+    private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(
+        UserManager<MislataUser> users, MislataUser user, IList<string> roles, ImmutableArray<string> scopes, string clientId, IReadOnlyList<string> amr)
     {
         var identity = NewIdentity();
         identity.SetClaim(Claims.Subject, user.Id.ToString());
@@ -471,6 +539,12 @@ internal static partial class AuthorizationEndpoints
         }
 
         identity.SetClaims(Claims.Role, [.. roles]);
+        if (amr.Count > 0)
+        {
+            // Always a JSON array (OIDC Core §2), even with one value: RFC 8176 values of how the session signed in.
+            identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, JsonSerializer.Serialize(amr), JsonClaimValueTypes.JsonArray));
+        }
+
         identity.SetScopes(scopes);
         identity.SetResources(IdentityServerSetup.ApiAudience);
         identity.SetDestinations(Destinations);
@@ -484,6 +558,7 @@ internal static partial class AuthorizationEndpoints
         Claims.Subject => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Role or ClaimNames.TenantId or ClaimNames.PartnerId => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.ClientId => [OpenIddictConstants.Destinations.AccessToken],
+        Claims.AuthenticationMethodReference => [OpenIddictConstants.Destinations.IdentityToken],
         Claims.Email when claim.Subject?.HasScope(OpenIddictConstants.Scopes.Email) == true => [OpenIddictConstants.Destinations.IdentityToken],
         Claims.Name when claim.Subject?.HasScope(OpenIddictConstants.Scopes.Profile) == true => [OpenIddictConstants.Destinations.IdentityToken],
         _ => [],

@@ -49,15 +49,33 @@ internal static class IdentityServerSetup
                 o.Password.RequireNonAlphanumeric = true;
                 o.Password.RequiredUniqueChars = 5;
                 o.Lockout.AllowedForNewUsers = true;
-                o.Lockout.MaxFailedAccessAttempts = 10;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
                 o.SignIn.RequireConfirmedAccount = false;
             })
             .AddEntityFrameworkStores<IdentityStoreDbContext>()
             .AddSignInManager<MislataSignInManager>()
             .AddDefaultTokenProviders()
             .AddMislataAccountSecurity();
-        services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        // Two lockout counters (Accounts/SignInLockoutOptions): Identity's own counts wrong passwords only.
+        services.AddOptions<SignInLockoutOptions>().BindConfiguration(SignInLockoutOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<IdentityOptions>().Configure<IOptions<SignInLockoutOptions>>((o, lockout) =>
+        {
+            o.Lockout.MaxFailedAccessAttempts = lockout.Value.PasswordMaxFailures;
+            o.Lockout.DefaultLockoutTimeSpan = lockout.Value.PasswordWindow;
+        });
+        services.Configure<SecurityStampValidatorOptions>(o =>
+        {
+            o.ValidationInterval = TimeSpan.FromMinutes(1);
+            // The periodic refresh rebuilds the principal from the user: keep how the session was signed in (amr).
+            o.OnRefreshingPrincipal = context =>
+            {
+                if (context.NewPrincipal?.Identities.FirstOrDefault() is { } identity)
+                {
+                    identity.AddClaims(SignInMethods.Claims(SignInMethods.Of(context.CurrentPrincipal)));
+                }
+
+                return Task.CompletedTask;
+            };
+        });
 
         // Passkeys belong to the platform's public host name (the WebAuthn relying party id); their ceremonies must come
         // from its public origin, QAPI_PUBLIC_URL's (a page of any other origin, or framed by one, is refused).
@@ -106,7 +124,7 @@ internal static class IdentityServerSetup
                 o.RequireProofKeyForCodeExchange();
                 o.Configure(options => options.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain));
                 o.RegisterScopes([.. OidcScopes, OpenIddictConstants.Scopes.Roles, .. Mislata.Core.Access.Scopes.All]);
-                o.RegisterClaims(Claims.Subject, Claims.Email, Claims.Name, Claims.Role, ClaimNames.TenantId, Claims.ClientId);
+                o.RegisterClaims(Claims.Subject, Claims.Email, Claims.Name, Claims.Role, ClaimNames.TenantId, Claims.ClientId, Claims.AuthenticationMethodReference);
                 o.SetAccessTokenLifetime(AccessTokenLifetime)
                     .SetIdentityTokenLifetime(TimeSpan.FromMinutes(15))
                     .SetAuthorizationCodeLifetime(TimeSpan.FromMinutes(5))
