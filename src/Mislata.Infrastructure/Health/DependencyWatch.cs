@@ -10,8 +10,18 @@ namespace Mislata.Infrastructure.Health;
 /// Ends the outages <see cref="DependencyOutages"/> records: Redis's from the multiplexer's own connection events (it
 /// reconnects by itself every second), PostgreSQL's by a probe (<c>SELECT 1</c>) every second while it is down. When
 /// PostgreSQL goes down the connection pool is cleared, so that no request meets a dead pooled connection once it is back.
+/// <para>
+/// A restart that no request of this replica saw (PostgreSQL stopped and started between two requests) leaves every
+/// idle pooled connection dead: the server ended their sessions (57P01) and the pool does not know it, so the next
+/// request would take one and be answered 503. A canary — one connection held open, waiting on the server
+/// (<see cref="NpgsqlConnection.WaitAsync(CancellationToken)"/>) — is told at once when the server ends its sessions;
+/// the pool is then cleared, before PostgreSQL is back, and the canary reconnects (every <see cref="CanaryRetryInterval"/>),
+/// which also ends an outage seen by requests as the probe does.
+/// </para>
 /// </summary>
-internal sealed class DependencyWatch(DependencyOutages outages, IConnectionMultiplexer redis, NpgsqlDataSource dataSource, PostgresCircuitInterceptor circuit, TimeProvider time) : BackgroundService
+internal sealed partial class DependencyWatch(
+    DependencyOutages outages, IConnectionMultiplexer redis, NpgsqlDataSource dataSource, PostgresCircuitInterceptor circuit, TimeProvider time, ILogger<DependencyWatch> logger)
+    : BackgroundService
 {
     public static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
 
@@ -32,7 +42,68 @@ internal sealed class DependencyWatch(DependencyOutages outages, IConnectionMult
         await base.StopAsync(cancellationToken);
     }
 
+    /// <summary>How often the canary tries to reconnect while PostgreSQL does not answer.</summary>
+    public static readonly TimeSpan CanaryRetryInterval = TimeSpan.FromMilliseconds(250);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var canary = WatchPostgresSessionsAsync(stoppingToken);
+        try
+        {
+            await ProbeAsync(stoppingToken);
+        }
+        finally
+        {
+            await canary;
+        }
+    }
+
+    /// <summary>The canary: holds one connection until the server ends it, then clears the pool and reconnects.</summary>
+    private async Task WatchPostgresSessionsAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                outages.ReportUp(DependencyOutages.Postgres);
+                outages.ReportUp(DependencyOutages.Network);
+                // Returns only when the server sends something or the connection breaks: this connection listens to nothing.
+                while (true)
+                {
+                    await connection.WaitAsync(stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // The server ended the canary's session (shutdown, crash, restart, terminated) or does not answer: every
+                // idle pooled connection made before is as dead as the canary's. Whatever the failure, the watch goes on
+                // (an exception out of a hosted service would stop the service); one the driver is not known to throw
+                // is logged.
+                if (ex is not (DbException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException or IOException))
+                {
+                    LogCanaryFailed(logger, ex.GetType().FullName ?? "exception", ex);
+                }
+
+                dataSource.Clear();
+            }
+
+            try
+            {
+                await Task.Delay(CanaryRetryInterval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ProbeAsync(CancellationToken stoppingToken)
     {
         var postgresWasDown = false;
         while (!stoppingToken.IsCancellationRequested)
@@ -97,6 +168,9 @@ internal sealed class DependencyWatch(DependencyOutages outages, IConnectionMult
             return false;
         }
     }
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "The PostgreSQL canary connection failed with {ExceptionType}; the pool is cleared and the canary reconnects")]
+    private static partial void LogCanaryFailed(ILogger logger, string exceptionType, Exception exception);
 
     private void OnRedisFailed(object? sender, ConnectionFailedEventArgs e) => outages.ReportDown(DependencyOutages.Redis, e.FailureType.ToString());
 
