@@ -63,9 +63,11 @@ internal sealed partial class DependencyWatch(
     {
         while (!stoppingToken.IsCancellationRequested)
         {
+            var held = false;
             try
             {
                 await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                held = true;
                 outages.ReportUp(DependencyOutages.Postgres);
                 outages.ReportUp(DependencyOutages.Network);
                 // Returns only when the server sends something or the connection breaks: this connection listens to nothing.
@@ -80,16 +82,20 @@ internal sealed partial class DependencyWatch(
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                // The server ended the canary's session (shutdown, crash, restart, terminated) or does not answer: every
-                // idle pooled connection made before is as dead as the canary's. Whatever the failure, the watch goes on
-                // (an exception out of a hosted service would stop the service); one the driver is not known to throw
-                // is logged.
+                // Whatever the failure, the watch goes on (an exception out of a hosted service would stop the service);
+                // one the driver is not known to throw is logged.
                 if (ex is not (DbException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException or IOException))
                 {
                     LogCanaryFailed(logger, ex.GetType().FullName ?? "exception", ex);
                 }
 
-                dataSource.Clear();
+                // The server ended the canary's session (shutdown, crash, restart, terminated): every idle pooled
+                // connection made before is as dead as the canary's. A canary that could not connect (PostgreSQL down,
+                // or the pool busy) clears nothing: no connection was made meanwhile, or the pool's are alive.
+                if (held)
+                {
+                    dataSource.Clear();
+                }
             }
 
             try
