@@ -192,7 +192,7 @@ internal sealed partial class DependencyWatch(
 /// <summary>
 /// The circuit breaker of PostgreSQL for Entity Framework: while an outage is open (a request already found PostgreSQL
 /// down and <see cref="DependencyWatch"/>'s probe has not yet seen it answer), opening a connection fails at once with
-/// <see cref="DependencyUnavailableException"/> — 503 without waiting on a connect timeout, which matters when
+/// an <see cref="NpgsqlException"/> around a <see cref="DependencyUnavailableException"/> — 503 without waiting on a connect timeout, which matters when
 /// PostgreSQL hangs rather than refuses. The probe closes the circuit within a second of PostgreSQL answering again;
 /// a failure to open a connection opens it.
 /// </summary>
@@ -226,7 +226,10 @@ internal sealed class PostgresCircuitInterceptor(DependencyOutages outages) : Db
     {
         if (_armed && outages.IsDown(DependencyOutages.Postgres))
         {
-            throw new DependencyUnavailableException(DependencyOutages.Postgres);
+            // An NpgsqlException, as a refused connection is: the background services' handlers of a database failure
+            // (usage flush, revocation reload, health) take it as one instead of letting it stop the service; the inner
+            // exception says it is the circuit (DependencyOf, no new outage).
+            throw new NpgsqlException("PostgreSQL is unavailable (circuit open)", new DependencyUnavailableException(DependencyOutages.Postgres));
         }
     }
 
