@@ -280,8 +280,17 @@ def summarize(doc):
         "problems500": [r[4] for r in records if r[3] == 500 and len(r) > 4][:5],
         "noAnswerErrors": sorted({str(r[4].get("error")) for r in records if r[3] == 0 and len(r) > 4 and isinstance(r[4], dict)}),
         "errors4xx": sorted({f"{r[3]} {r[4].get('error')}" for r in records if 400 <= r[3] < 500 and len(r) > 4 and isinstance(r[4], dict)}),
+        "p99ByKindMs": p99_by_kind(ok_before, ok_independent),
         "perSecond": per_second,
     }
+
+
+def p99_by_kind(before, during):
+    """Per request kind, the p99 of the 2xx before the fault and during the outage: a request that waits on the dead
+    piece shows as its kind's p99 growing, which the mix's p99 (dominated by the slowest kind) hides."""
+    kinds = sorted({r[0] for r in before} | {r[0] for r in during})
+    p99 = lambda rs: round(1000 * percentile([r[2] - r[1] for r in rs], 99), 1) if rs else None  # noqa: E731
+    return {k: {"before": p99([r for r in before if r[0] == k]), "during": p99([r for r in during if r[0] == k])} for k in kinds}
 
 
 def verify(run_dir, gateway, ca_cert):
@@ -346,6 +355,11 @@ def report(run_dir, results_dir):
                      f"{s['noAnswer']} | {s['longestStallS']} | {fmt(s['independentSuccessPct'])} | {fmt(s['independentP99Ms'])} | "
                      f"{fmt(s['p99BeforeMs'])} | {s['rateBefore']} / {s['rateAfter']} | {fmt(s['recoveryS'])} | {fmt(s['lostWrites'])} |")
     lines += ["", f"Acknowledged writes read back: {verified.get('acknowledged', '—')}, lost: {verified.get('lost', '—')}.", ""]
+    for s in rows:
+        if s["independentSuccessPct"] is not None and s.get("p99ByKindMs"):
+            kinds = ", ".join(f"{k} {fmt(v['before'])} → {fmt(v['during'])}" for k, v in s["p99ByKindMs"].items() if v["during"] is not None)
+            lines.append(f"- {s['fault']}: p99 ms before → during the outage, by request: {kinds}")
+    lines.append("")
     for s in rows:
         if s["problems500"] or s["faultRc"] or s["restoreRc"] or s["errors4xx"] or s["noAnswerErrors"]:
             lines.append(f"- {s['fault']}: fault rc {s['faultRc']}, restore rc {s['restoreRc']}, 500 problems {s['problems500']}, "

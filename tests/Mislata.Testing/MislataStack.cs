@@ -295,6 +295,10 @@ public sealed class MislataStack : IAsyncDisposable
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
 
+    /// <summary>The end of the output of every service that exited, for a failure's message (empty when none did).</summary>
+    public string ExitedServices() =>
+        string.Join("\n", _services.Where(s => s.HasExited).Select(s => $"--- {s.Name} (pid {s.ProcessId}) exited:\n{Tail(s.Output)}"));
+
     public async ValueTask DisposeAsync()
     {
         await Gateway.DisposeAsync();

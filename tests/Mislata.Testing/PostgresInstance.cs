@@ -24,6 +24,11 @@ public sealed class PostgresInstance : IAsyncDisposable
 
     public bool IsOwn => _folder is not null;
 
+    /// <summary>The server's log (stack.sh pg-start), for a cluster of this test's own.</summary>
+    public string LogFile => _folder is null
+        ? throw new InvalidOperationException("the shared cluster's log is not this test's")
+        : Path.Combine(_folder, "postgres.log");
+
     /// <summary>The shared cluster when test.sh started one, otherwise a new cluster of this process's own.</summary>
     public static async Task<PostgresInstance> SharedOrOwnAsync()
     {

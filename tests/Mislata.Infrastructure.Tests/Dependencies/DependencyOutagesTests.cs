@@ -57,6 +57,25 @@ public sealed class DependencyOutagesTests : IDisposable
     }
 
     [Fact]
+    public async Task An_open_circuit_refuses_a_connection_with_a_database_failure_that_is_the_circuits()
+    {
+        var outages = New();
+        var circuit = new Mislata.Infrastructure.Health.PostgresCircuitInterceptor(outages);
+        circuit.Arm();
+        outages.ReportDown(DependencyOutages.Postgres, "refused");
+
+        var refused = await Assert.ThrowsAsync<NpgsqlException>(() => circuit.ConnectionOpeningAsync(null!, null!, default).AsTask());
+        // A background service that handles a database failure (DbException, NpgsqlException) handles this one too,
+        // instead of stopping its host; a request is answered 503 and begins no new outage.
+        Assert.IsAssignableFrom<System.Data.Common.DbException>(refused);
+        Assert.IsType<DependencyUnavailableException>(refused.InnerException);
+        Assert.Equal(DependencyOutages.Postgres, DependencyOutages.DependencyOf(refused));
+
+        outages.ReportUp(DependencyOutages.Postgres);
+        await circuit.ConnectionOpeningAsync(null!, null!, default);
+    }
+
+    [Fact]
     public void An_outage_is_logged_once_when_it_begins_and_once_when_it_ends_with_what_it_cost()
     {
         var outages = New();
