@@ -117,6 +117,24 @@ public sealed class AuditLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Once_a_chain_s_head_is_known_each_batch_commits_in_one_round_trip_and_the_chain_stays_valid()
+    {
+        var (a, b) = (Guid.NewGuid(), Guid.NewGuid());
+        await using var log = NewLog();
+        await log.RecordAsync(Event(a, "key.create"), CancellationToken.None);
+        await log.RecordAsync(Event(b, "key.create"), CancellationToken.None);
+        Assert.Equal(0, log.OneRoundTripCommits);
+
+        await log.RecordAsync(Event(a, "crypto.encrypt"), CancellationToken.None);
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => log.RecordAsync(Event(i % 2 == 0 ? a : b, "crypto.encrypt", "r" + i), CancellationToken.None)));
+        Assert.True(log.OneRoundTripCommits >= 2, $"{log.OneRoundTripCommits} one-round-trip commits");
+
+        var reader = NewReader();
+        Assert.Equal(new AuditVerification(true, 12, null) { VerifiedThrough = 12 }, await reader.VerifyAsync(a, PostgresAuditReader.MaxVerifyRows, CancellationToken.None));
+        Assert.Equal(new AuditVerification(true, 11, null) { VerifiedThrough = 11 }, await reader.VerifyAsync(b, PostgresAuditReader.MaxVerifyRows, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Concurrent_events_from_two_replicas_form_valid_contiguous_chains_per_tenant()
     {
         var (a, b) = (Guid.NewGuid(), Guid.NewGuid());

@@ -45,7 +45,11 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
     // chain whose head moved elsewhere is written the locking way.
     private readonly Dictionary<Guid, (long Sequence, byte[] Hash)> _heads = [];
     private readonly Dictionary<Guid, long> _contendedUntil = [];
+    private long _oneRoundTripCommits;
     private Task? _writer;
+
+    /// <summary>Batches committed in one round trip from the remembered heads (tests).</summary>
+    internal long OneRoundTripCommits => Interlocked.Read(ref _oneRoundTripCommits);
 
     public async Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
@@ -254,8 +258,9 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         }
 
         // Without a transaction of its own, the batch is one implicit transaction (one Sync): the heads are advanced
-        // first — each only from the head remembered, and any head that moved makes the cast fail, rolling everything
-        // back — then the events are inserted. The answer comes after the commit, so the events are durable.
+        // first — each only from the head remembered, and any head that moved makes the cast fail (an expression of the
+        // count, so that the planner cannot fold it into an error up front), rolling everything back — then the events
+        // are inserted. The answer comes after the commit, so the events are durable.
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var commit = new NpgsqlBatch(connection);
         var advance = new NpgsqlBatchCommand("""
@@ -265,7 +270,8 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
                     AS a(chain, from_sequence, from_hash, sequence, hash, mac)
                 WHERE h.chain = a.chain AND h.last_sequence = a.from_sequence AND h.last_hash = a.from_hash
                 RETURNING h.chain)
-            SELECT CASE WHEN (SELECT count(*) FROM moved) = $8 THEN 1 ELSE CAST('audit chain head moved' AS integer) END
+            SELECT CASE WHEN c.n = $8 THEN 1 ELSE CAST('audit chain head moved: ' || c.n || ' of ' || $8 || ' advanced' AS integer) END
+            FROM (SELECT count(*) AS n FROM moved) c
             """);
         var p = advance.Parameters;
         p.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. advanced.Select(a => a.Chain)] });
@@ -278,6 +284,9 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         p.Add(new NpgsqlParameter<long> { TypedValue = advanced.Length });
         commit.BatchCommands.Add(advance);
         commit.BatchCommands.Add(InsertEvents(records));
+
+        // Prepared once per pooled connection (Npgsql keeps it): PostgreSQL then neither parses nor plans them per batch.
+        await commit.PrepareAsync(cancellationToken);
         await commit.ExecuteNonQueryAsync(cancellationToken);
 
         foreach (var a in advanced)
@@ -285,6 +294,7 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
             RememberHead(a.Chain, a.Sequence, a.Hash);
         }
 
+        Interlocked.Increment(ref _oneRoundTripCommits);
         return true;
     }
 
