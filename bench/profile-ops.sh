@@ -100,7 +100,7 @@ PY
 
 say "Profiling ping and ${OPS[*]} (${DURATION} s each, $BENCH_CONNECTIONS connections)…"
 profile ping "$GATEWAY/api/v1/ping" GET ""
-while IFS=$'\t' read -r key path method body; do
+while IFS=$'\t' read -r key path method _credential body; do
   for wanted in "${OPS[@]}"; do
     [ "$key" = "$wanted" ] && profile "$key" "$GATEWAY$path" "$method" "$body"
   done

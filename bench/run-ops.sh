@@ -60,7 +60,7 @@ bench_stack_start
 export NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-$(sed -nE 's/^worker_processes ([^;]+);/\1/p' "$BENCH_STATE/nginx/nginx.conf")}"
 bench_reference_start
 
-bench_meta "{\"connections\":$BENCH_CONNECTIONS,\"wrkThreads\":$BENCH_WRK_THREADS,\"warmupSeconds\":$BENCH_WARMUP,\"durationSeconds\":$BENCH_DURATION,\"nginxWorkerProcesses\":\"$NGINX_WORKER_PROCESSES\"}"
+bench_meta "{\"connections\":$BENCH_CONNECTIONS,\"wrkThreads\":$BENCH_WRK_THREADS,\"warmupSeconds\":$BENCH_WARMUP,\"durationSeconds\":$BENCH_DURATION,\"nginxWorkerProcesses\":\"$NGINX_WORKER_PROCESSES\",\"rawRate\":$([ "$RAW_RATE" = 1 ] && echo true || echo false)}"
 
 say "Creating the tenant, its plan without limits, its API key and keys; probing each operation…"
 python3 "$BENCH/ops_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env"

@@ -21,10 +21,28 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILogger<
 
         context.Response.Headers[HeaderName] = context.TraceIdentifier;
         Activity.Current?.SetTag("mislata.request_id", context.TraceIdentifier);
-        using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = context.TraceIdentifier }))
+        using (logger.BeginScope(new RequestIdScope(context.TraceIdentifier)))
         {
             await next(context);
         }
+    }
+
+    /// <summary>The scope's one property, without a dictionary per request.</summary>
+    private sealed class RequestIdScope(string requestId) : IReadOnlyList<KeyValuePair<string, object>>
+    {
+        public int Count => 1;
+
+        public KeyValuePair<string, object> this[int index] =>
+            index == 0 ? new("RequestId", requestId) : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
+        {
+            yield return this[0];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => "RequestId:" + requestId;
     }
 
     [GeneratedRegex("^[A-Za-z0-9._:-]+$")]

@@ -18,9 +18,12 @@ public readonly record struct RateLimitDecision(bool Allowed, int Limit, int Rem
 /// Redis's own clock and records the request in all of them only when all allow it, so the sum of accepted requests over
 /// any 60 s never exceeds a limit. Limits of 2,000 requests a minute and more are reserved in leases that the replica
 /// spends from memory within <see cref="LeaseLifetime"/>: one request at first, then twice the previous lease each time
-/// that one was spent within its lifetime, up to a thousandth of the tightest limit (at most <see cref="MaxLease"/>) —
-/// one round trip per lease instead of per request for a busy caller, no reservation beyond its use for a quiet one. A
-/// request leased and never spent still counts, so leases only ever make a limit stricter. Below 2,000 a minute every
+/// that one was all spent, or as many as the previous one served when it lapsed with some unspent, up to a thousandth
+/// of the tightest limit (at most <see cref="MaxLease"/>) — one round trip per lease instead of per request for a busy
+/// caller, and for the many callers of an installation with thousands of tenants each at a few requests a second; no
+/// reservation beyond its use for a quiet one. A request leased and never spent still counts. A spent request is
+/// recorded at its lease's reservation, so it leaves the window up to one lifetime early: any 60 s may hold at most one
+/// lease per replica (the one alive when the window began) beyond the limit. Below 2,000 a minute every
 /// request is decided by Redis. When Redis cannot be reached the request is let through (fail-open:
 /// availability of the customer's own data first) without waiting for a timeout when the connection is known to be
 /// down; every such request is counted (<c>mislata.ratelimit.fail_open</c>, and <c>mislata.dependency.fail_open</c>
@@ -35,8 +38,12 @@ public sealed class RedisRateLimiter
     /// <summary>The largest lease: a thousandth of the tightest limit, between 1 and this.</summary>
     public const int MaxLease = 64;
 
-    /// <summary>How long reserved requests may be spent from memory.</summary>
-    public static readonly TimeSpan LeaseLifetime = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long reserved requests may be spent from memory: long enough for a caller at a few requests a second to
+    /// spend a lease of several (with a 1 s lifetime, 1,000 tenants at 2 requests a second each took a round trip for
+    /// about every second request); the bound on a window stays one lease per replica whatever the lifetime.
+    /// </summary>
+    public static readonly TimeSpan LeaseLifetime = TimeSpan.FromSeconds(5);
 
     private const int MaxLeases = 100_000;
     private const string KeyPrefix = "mislata:rl:";
@@ -120,9 +127,9 @@ public sealed class RedisRateLimiter
             return fromLease;
         }
 
-        // A lease follows the caller's own rate: one request, then twice the last lease each time that one was spent
-        // within its lifetime, up to the cap. A caller seen once a second never reserves more than it uses.
-        var want = held is not null && held.SpentSoon(_time.GetTimestamp()) ? Math.Min(cap, held.Size * 2) : 1;
+        // A lease follows the caller's own rate: one request, then twice the last lease each time that one was all
+        // spent, or what the last one served in its lifetime, up to the cap. A caller idle for two lifetimes starts at one.
+        var want = held?.NextSize(_time.GetTimestamp(), cap) ?? 1;
 
         var keys = new RedisKey[buckets.Count];
         var args = new RedisValue[buckets.Count + 3];
@@ -154,14 +161,15 @@ public sealed class RedisRateLimiter
                 }
 
                 // Requests still held by a concurrent reservation join this one (none is lost), under the older
-                // reservation's time: a lease never outlives its oldest request's lifetime.
+                // reservation's time: a lease never outlives its oldest request's lifetime. A lease all spent holds
+                // none: the new one has its own full lifetime.
                 var now = _time.GetTimestamp();
                 _leases.AddOrUpdate(
                     leaseKey,
                     _ => new Lease(granted - 1, granted, decision, now, _time),
-                    (_, existing) => existing.Expired(now)
-                        ? new Lease(granted - 1, granted, decision, now, _time)
-                        : new Lease(existing.TakeAll() + granted - 1, granted, decision, existing.ReservedAt, _time));
+                    (_, existing) => !existing.Expired(now) && existing.TakeAll() is > 0 and var held
+                        ? new Lease(held + granted - 1, granted, decision, existing.ReservedAt, _time)
+                        : new Lease(granted - 1, granted, decision, now, _time));
                 return decision with { Remaining = decision.Remaining + granted - 1 };
             }
 
@@ -203,8 +211,7 @@ public sealed class RedisRateLimiter
 
     /// <summary>
     /// Requests reserved in Redis (recorded in every bucket at the reservation's time) and not yet spent by this replica,
-    /// usable for <see cref="LeaseLifetime"/>: unspent ones are simply not used, so a lease can only make the limit
-    /// stricter, never looser.
+    /// usable for <see cref="LeaseLifetime"/>: unspent ones are simply not used (they still count).
     /// </summary>
     private sealed class Lease(int requests, int size, RateLimitDecision atReservation, long reservedAt, TimeProvider time)
     {
@@ -215,8 +222,20 @@ public sealed class RedisRateLimiter
         /// <summary>How many requests the reservation took.</summary>
         public int Size => size;
 
-        /// <summary>Every request spent, and the reservation recent (within two lifetimes): the caller wants a bigger lease.</summary>
-        public bool SpentSoon(long now) => Volatile.Read(ref _left) <= 0 && time.GetElapsedTime(reservedAt, now) < LeaseLifetime * 2;
+        /// <summary>
+        /// The next lease's size: twice this one when all of it was spent, as many as it served when it lapsed with some
+        /// unspent, one when it is older than two lifetimes (the caller was idle); never above <paramref name="cap"/>.
+        /// </summary>
+        public int NextSize(long now, int cap)
+        {
+            if (time.GetElapsedTime(reservedAt, now) >= LeaseLifetime * 2)
+            {
+                return 1;
+            }
+
+            var left = Volatile.Read(ref _left);
+            return left <= 0 ? Math.Min(cap, size * 2) : Math.Clamp(size - left, 1, cap);
+        }
 
         public bool Expired(long now) => time.GetElapsedTime(reservedAt, now) >= LeaseLifetime;
 

@@ -59,6 +59,26 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
         return updated
         """;
 
+    // AddScript for many counters at once: ARGV holds each key's count and TTL in turn; answers each key's total, -1 for
+    // a counter that does not exist (left unchanged: the caller seeds it, then adds).
+    private const string AddManyScript = """
+        local totals = {}
+        for i = 1, #KEYS do
+          if redis.call('EXISTS', KEYS[i]) == 0 then
+            totals[i] = -1
+          else
+            local updated = redis.call('INCRBY', KEYS[i], tonumber(ARGV[2 * i - 1]))
+            if updated < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL'); updated = 0 end
+            if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 * i])) end
+            totals[i] = updated
+          end
+        end
+        return totals
+        """;
+
+    /// <summary>Counters one flush script adds to: with thousands of tenants a flush is a few scripts, not one per tenant.</summary>
+    private const int FlushChunk = 256;
+
     private readonly ConcurrentDictionary<(Guid Tenant, DateTimeOffset Period), Account> _accounts = new();
 
     /// <summary>How many operations one reservation takes for a plan's monthly <paramref name="limit"/>.</summary>
@@ -127,22 +147,21 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
     }
 
     /// <summary>
-    /// Adds the operations of unlimited plans counted since the last flush to Redis (one pipelined script per tenant);
+    /// Adds the operations of unlimited plans counted since the last flush to Redis (one pipelined script per
+    /// <see cref="FlushChunk"/> tenants);
     /// with <paramref name="releaseReservations"/> (shutdown) also gives back reserved operations not spent. Accounts
     /// of past months are dropped once flushed. A failed write keeps its count for the next flush.
     /// </summary>
     public async Task<int> FlushAsync(bool releaseReservations, CancellationToken cancellationToken)
     {
         var current = CurrentPeriod().Start;
-        var writes = new List<(KeyValuePair<(Guid Tenant, DateTimeOffset Period), Account> Entry, long Delta, Task<RedisResult> Task)>();
-        var batch = redis.GetDatabase().CreateBatch();
+        var writes = new List<(KeyValuePair<(Guid Tenant, DateTimeOffset Period), Account> Entry, long Delta)>();
         foreach (var entry in _accounts)
         {
             var delta = entry.Value.TakeUnflushed() - (releaseReservations ? entry.Value.TakeReserved() : 0);
             if (delta != 0)
             {
-                var end = entry.Key.Period.AddMonths(1);
-                writes.Add((entry, delta, batch.ScriptEvaluateAsync(AddScript, [Key(entry.Key.Tenant, entry.Key.Period)], [delta, Ttl(end)])));
+                writes.Add((entry, delta));
             }
             else if (entry.Key.Period < current && entry.Value.Idle)
             {
@@ -155,6 +174,24 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
             return 0;
         }
 
+        var batch = redis.GetDatabase().CreateBatch();
+        var chunks = new List<(int Start, int Count, Task<RedisResult> Task)>();
+        for (var start = 0; start < writes.Count; start += FlushChunk)
+        {
+            var count = Math.Min(FlushChunk, writes.Count - start);
+            var keys = new RedisKey[count];
+            var arguments = new RedisValue[count * 2];
+            for (var i = 0; i < count; i++)
+            {
+                var (entry, delta) = writes[start + i];
+                keys[i] = Key(entry.Key.Tenant, entry.Key.Period);
+                arguments[2 * i] = delta;
+                arguments[(2 * i) + 1] = Ttl(entry.Key.Period.AddMonths(1));
+            }
+
+            chunks.Add((start, count, batch.ScriptEvaluateAsync(AddManyScript, keys, arguments)));
+        }
+
         try
         {
             batch.Execute();
@@ -162,12 +199,9 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // Redis is down and fails fast (BacklogPolicy.FailFast): nothing was sent; every count waits for the next flush.
-            foreach (var (entry, delta, _) in writes)
+            foreach (var (entry, delta) in writes)
             {
-                if (delta > 0)
-                {
-                    entry.Value.AddUnflushed(delta);
-                }
+                KeepForNextFlush(entry.Value, delta);
             }
 
             FlushFailed(ex);
@@ -175,27 +209,43 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
         }
 
         var written = 0;
-        foreach (var (entry, delta, task) in writes)
+        foreach (var (start, count, task) in chunks)
         {
+            RedisResult[] totals;
             try
             {
-                if ((long)await task.WaitAsync(cancellationToken) < 0)
-                {
-                    // The counter is gone (Redis lost it): seed it from the last roll-up, then add.
-                    await SeedAsync(entry.Key.Tenant, entry.Key.Period, cancellationToken);
-                    await redis.GetDatabase().ScriptEvaluateAsync(AddScript, [Key(entry.Key.Tenant, entry.Key.Period)], [delta, Ttl(entry.Key.Period.AddMonths(1))]);
-                }
-
-                written++;
+                totals = (RedisResult[])(await task.WaitAsync(cancellationToken))!;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or System.Data.Common.DbException)
+            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
             {
-                if (delta > 0)
+                for (var i = start; i < start + count; i++)
                 {
-                    entry.Value.AddUnflushed(delta);
+                    KeepForNextFlush(writes[i].Entry.Value, writes[i].Delta);
                 }
 
                 FlushFailed(ex);
+                continue;
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var (entry, delta) = writes[start + i];
+                try
+                {
+                    if ((long)totals[i] < 0)
+                    {
+                        // The counter is gone (Redis lost it): seed it from the last roll-up, then add.
+                        await SeedAsync(entry.Key.Tenant, entry.Key.Period, cancellationToken);
+                        await redis.GetDatabase().ScriptEvaluateAsync(AddScript, [Key(entry.Key.Tenant, entry.Key.Period)], [delta, Ttl(entry.Key.Period.AddMonths(1))]);
+                    }
+
+                    written++;
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or System.Data.Common.DbException)
+                {
+                    KeepForNextFlush(entry.Value, delta);
+                    FlushFailed(ex);
+                }
             }
         }
 
@@ -205,6 +255,15 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
         }
 
         return written;
+    }
+
+    /// <summary>A count that was not written waits for the next flush; reservations not given back simply lapse with the month.</summary>
+    private static void KeepForNextFlush(Account account, long delta)
+    {
+        if (delta > 0)
+        {
+            account.AddUnflushed(delta);
+        }
     }
 
     private int _flushFailing;

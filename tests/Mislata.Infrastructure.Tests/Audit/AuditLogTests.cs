@@ -94,6 +94,47 @@ public sealed class AuditLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_replica_whose_remembered_head_another_replica_moved_stores_each_event_once_in_one_valid_chain()
+    {
+        var tenant = Guid.NewGuid();
+        await using var replica1 = NewLog();
+        await using var replica2 = NewLog();
+
+        // Each replica remembers the head it wrote last; every write here finds it moved by the other one (the one-round-trip
+        // commit is refused and rolled back, the locking commit stores the event), then writes again from its own head.
+        for (var i = 0; i < 6; i++)
+        {
+            var log = i % 2 == 0 ? replica1 : replica2;
+            await log.RecordAsync(Event(tenant, "crypto.encrypt", "alternate-" + i), CancellationToken.None);
+            await log.RecordAsync(Event(tenant, "crypto.encrypt", "again-" + i), CancellationToken.None);
+        }
+
+        Assert.Equal(12L, await _db.ScalarAsync<long>($"SELECT count(DISTINCT resource_id) FROM mislata.audit_events WHERE tenant_id = '{tenant}'"));
+        Assert.Equal(12L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.audit_events WHERE tenant_id = '{tenant}'"));
+        var verification = await NewReader().VerifyAsync(tenant, PostgresAuditReader.MaxVerifyRows, CancellationToken.None);
+        Assert.Equal(new AuditVerification(true, 12, null) { VerifiedThrough = 12 }, verification);
+        Assert.Equal(12L, await _db.ScalarAsync<long>($"SELECT last_sequence FROM mislata.audit_chain_heads WHERE chain = '{tenant}'"));
+    }
+
+    [Fact]
+    public async Task Once_a_chain_s_head_is_known_each_batch_commits_in_one_round_trip_and_the_chain_stays_valid()
+    {
+        var (a, b) = (Guid.NewGuid(), Guid.NewGuid());
+        await using var log = NewLog();
+        await log.RecordAsync(Event(a, "key.create"), CancellationToken.None);
+        await log.RecordAsync(Event(b, "key.create"), CancellationToken.None);
+        Assert.Equal(0, log.OneRoundTripCommits);
+
+        await log.RecordAsync(Event(a, "crypto.encrypt"), CancellationToken.None);
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => log.RecordAsync(Event(i % 2 == 0 ? a : b, "crypto.encrypt", "r" + i), CancellationToken.None)));
+        Assert.True(log.OneRoundTripCommits >= 2, $"{log.OneRoundTripCommits} one-round-trip commits");
+
+        var reader = NewReader();
+        Assert.Equal(new AuditVerification(true, 12, null) { VerifiedThrough = 12 }, await reader.VerifyAsync(a, PostgresAuditReader.MaxVerifyRows, CancellationToken.None));
+        Assert.Equal(new AuditVerification(true, 11, null) { VerifiedThrough = 11 }, await reader.VerifyAsync(b, PostgresAuditReader.MaxVerifyRows, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Concurrent_events_from_two_replicas_form_valid_contiguous_chains_per_tenant()
     {
         var (a, b) = (Guid.NewGuid(), Guid.NewGuid());

@@ -286,6 +286,37 @@ public sealed class CryptoOperationsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task One_flush_writes_the_counts_of_every_key_version_used_each_its_own()
+    {
+        var replica = NewReplica();
+        var keys = new List<Guid>();
+        for (var k = 0; k < 3; k++)
+        {
+            keys.Add(await CreateKeyAsync(AlgorithmNames.Aes256Gcm));
+            for (var i = 0; i <= k; i++)
+            {
+                await OkAsync(replica.Operations.EncryptAsync(_tenant, Text("x", keys[k]), Actor, CancellationToken.None));
+            }
+        }
+
+        var signing = await CreateKeyAsync(AlgorithmNames.Ed25519);
+        await OkAsync(replica.Operations.SignAsync(_tenant, new SignRequest(Encoding.UTF8.GetBytes("m"), signing, null), Actor, CancellationToken.None));
+
+        Assert.Equal(4, await replica.Flusher.FlushAsync(CancellationToken.None));
+        for (var k = 0; k < 3; k++)
+        {
+            Assert.Equal(k + 1L, await _db.ScalarAsync<long>($"SELECT invocation_count FROM mislata.key_versions WHERE key_id = '{keys[k]}'"));
+            Assert.Equal(k + 1L, await _db.ScalarAsync<long>($"SELECT encryption_count FROM mislata.key_versions WHERE key_id = '{keys[k]}'"));
+            Assert.Equal(k + 1L, replica.Usage.Used(keys[k], 1));
+        }
+
+        // A signature counts no encryption; its last use is written all the same.
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT invocation_count + encryption_count FROM mislata.key_versions WHERE key_id = '{signing}'"));
+        Assert.Equal(_time.GetUtcNow().UtcDateTime, (await _db.ScalarAsync<DateTime>($"SELECT last_used_at FROM mislata.key_versions WHERE key_id = '{signing}'")).ToUniversalTime());
+        Assert.Equal(0, await replica.Flusher.FlushAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Symmetric_encryptions_are_counted_in_memory_refused_at_the_limit_and_added_up_across_replicas()
     {
         var first = NewReplica(encryptionLimit: 5);

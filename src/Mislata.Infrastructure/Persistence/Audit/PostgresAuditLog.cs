@@ -10,16 +10,24 @@ namespace Mislata.Infrastructure.Persistence.Audit;
 /// <summary>
 /// The audit log in PostgreSQL with group commit: callers enqueue events and wait; one writer per process takes
 /// whatever is queued (up to <see cref="MaxBatch"/>), appends it to each tenant's keyed chain in one transaction and
-/// completes every caller at once — in three round trips whatever the batch holds (lock the heads; insert the events and
-/// advance the heads; commit). Each link and the chain head are MAC'd under the current master key's chain key
-/// (<see cref="AuditChainKeys"/>), one HMAC per event: the cost of keying is negligible beside the round trip.
+/// completes every caller at once, after the commit. When this process wrote the last link of every chain of the batch
+/// (it remembers each chain's head after its commits), the batch is one round trip: one implicit transaction that
+/// advances every head only from the head it remembers (a head another replica moved makes the statement fail and the
+/// whole transaction roll back) and inserts the events. Otherwise — a chain not yet seen, a head moved elsewhere, or a
+/// chain that failed that way in the last <see cref="ContendedFor"/> — three round trips whatever the batch holds (lock
+/// the heads in chain order; insert the events and advance the heads; commit). Each link and the chain head are MAC'd
+/// under the current master key's chain key (<see cref="AuditChainKeys"/>), one HMAC per event.
 /// Fail-closed: if the batch cannot be committed, every caller in it gets <see cref="AuditUnavailableException"/>.
 /// </summary>
 public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditChainKeys keys, TimeProvider time, ILogger<PostgresAuditLog> logger)
     : IAuditLog, IHostedService, IAsyncDisposable
 {
     internal const int MaxBatch = 512;
+    private const int MaxRememberedHeads = 100_000;
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a chain whose remembered head was moved by another replica goes the locking way only.</summary>
+    internal static readonly TimeSpan ContendedFor = TimeSpan.FromSeconds(10);
 
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(20_000)
     {
@@ -32,7 +40,16 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
 
     /// <summary>Chains whose head row this process has seen committed: no INSERT … ON CONFLICT for them again.</summary>
     private readonly ConcurrentDictionary<Guid, byte> _knownChains = new();
+
+    // The writer's own (one batch at a time): each chain's head as this process last committed it, and until when a
+    // chain whose head moved elsewhere is written the locking way.
+    private readonly Dictionary<Guid, (long Sequence, byte[] Hash)> _heads = [];
+    private readonly Dictionary<Guid, long> _contendedUntil = [];
+    private long _oneRoundTripCommits;
     private Task? _writer;
+
+    /// <summary>Batches committed in one round trip from the remembered heads (tests).</summary>
+    internal long OneRoundTripCommits => Interlocked.Read(ref _oneRoundTripCommits);
 
     public async Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
@@ -175,13 +192,143 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         }
     }
 
-    [SuppressMessage("Security", "CA2100", Justification = "Constant SQL with parameters.")]
     private async Task CommitAsync(List<Pending> batch, CancellationToken cancellationToken)
+    {
+        var groups = batch.GroupBy(p => AuditChain.ChainOf(p.Event.TenantId)).OrderBy(g => g.Key).ToList();
+        try
+        {
+            if (await TryCommitFromRememberedHeadsAsync(groups, cancellationToken))
+            {
+                return;
+            }
+        }
+        catch (PostgresException)
+        {
+            // The server rolled the implicit transaction back (a head moved elsewhere, or any other refusal): nothing of
+            // it is stored. Those chains go the locking way for a while; an error without the server's answer (the
+            // connection lost) is not retried here, as that commit's outcome is unknown.
+            var until = time.GetUtcNow().Add(ContendedFor).UtcTicks;
+            foreach (var group in groups)
+            {
+                _heads.Remove(group.Key);
+                _contendedUntil[group.Key] = until;
+            }
+        }
+
+        await CommitLockingHeadsAsync(groups, cancellationToken);
+    }
+
+    /// <summary>
+    /// The one-round-trip commit, when every chain's head is remembered and none is contended: false (nothing sent)
+    /// otherwise. Throws <see cref="PostgresException"/> when the server refused it, having stored nothing.
+    /// </summary>
+    [SuppressMessage("Security", "CA2100", Justification = "Constant SQL with parameters.")]
+    private async Task<bool> TryCommitFromRememberedHeadsAsync(List<IGrouping<Guid, Pending>> groups, CancellationToken cancellationToken)
+    {
+        var nowTicks = time.GetUtcNow().UtcTicks;
+        foreach (var group in groups)
+        {
+            if (!_heads.ContainsKey(group.Key))
+            {
+                return false;
+            }
+
+            if (_contendedUntil.TryGetValue(group.Key, out var until))
+            {
+                if (until > nowTicks)
+                {
+                    return false;
+                }
+
+                _contendedUntil.Remove(group.Key);
+            }
+        }
+
+        var now = AuditChain.Truncate(time.GetUtcNow());
+        var keyId = keys.CurrentId;
+        var key = keys.Current;
+        var records = new List<AuditEventRecord>(groups.Sum(g => g.Count()));
+        var advanced = new (Guid Chain, long FromSequence, byte[] FromHash, long Sequence, byte[] Hash, byte[] Mac)[groups.Count];
+        for (var i = 0; i < groups.Count; i++)
+        {
+            var chain = groups[i].Key;
+            var (from, fromHash) = _heads[chain];
+            var (sequence, previous) = AppendLinks(groups[i], chain, from, fromHash, now, key, keyId, records);
+            advanced[i] = (chain, from, fromHash, sequence, previous, AuditChain.HeadMac(key, keyId, chain, sequence, previous));
+        }
+
+        // Without a transaction of its own, the batch is one implicit transaction (one Sync): the heads are advanced
+        // first — each only from the head remembered, and any head that moved makes the cast fail (an expression of the
+        // count, so that the planner cannot fold it into an error up front), rolling everything back — then the events
+        // are inserted. The answer comes after the commit, so the events are durable.
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var commit = new NpgsqlBatch(connection);
+        var advance = new NpgsqlBatchCommand("""
+            WITH moved AS (
+                UPDATE mislata.audit_chain_heads h SET last_sequence = a.sequence, last_hash = a.hash, mac_key_id = $7, mac = a.mac
+                FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[])
+                    AS a(chain, from_sequence, from_hash, sequence, hash, mac)
+                WHERE h.chain = a.chain AND h.last_sequence = a.from_sequence AND h.last_hash = a.from_hash
+                RETURNING h.chain)
+            SELECT CASE WHEN c.n = $8 THEN 1 ELSE CAST('audit chain head moved: ' || c.n || ' of ' || $8 || ' advanced' AS integer) END
+            FROM (SELECT count(*) AS n FROM moved) c
+            """);
+        var p = advance.Parameters;
+        p.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. advanced.Select(a => a.Chain)] });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. advanced.Select(a => a.FromSequence)] });
+        p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. advanced.Select(a => a.FromHash)] });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. advanced.Select(a => a.Sequence)] });
+        p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. advanced.Select(a => a.Hash)] });
+        p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. advanced.Select(a => a.Mac)] });
+        p.Add(new NpgsqlParameter<string> { TypedValue = keyId });
+        p.Add(new NpgsqlParameter<long> { TypedValue = advanced.Length });
+        commit.BatchCommands.Add(advance);
+        commit.BatchCommands.Add(InsertEvents(records));
+
+        // Prepared once per pooled connection (Npgsql keeps it): PostgreSQL then neither parses nor plans them per batch.
+        await commit.PrepareAsync(cancellationToken);
+        await commit.ExecuteNonQueryAsync(cancellationToken);
+
+        foreach (var a in advanced)
+        {
+            RememberHead(a.Chain, a.Sequence, a.Hash);
+        }
+
+        Interlocked.Increment(ref _oneRoundTripCommits);
+        return true;
+    }
+
+    /// <summary>Links <paramref name="group"/>'s events after (<paramref name="sequence"/>, <paramref name="previous"/>) into <paramref name="records"/>; the new head.</summary>
+    private static (long Sequence, byte[] Hash) AppendLinks(
+        IEnumerable<Pending> group, Guid chain, long sequence, byte[] previous, DateTimeOffset now, byte[] key, string keyId, List<AuditEventRecord> records)
+    {
+        foreach (var pending in group)
+        {
+            var record = NewRecord(pending.Event, chain, ++sequence, now, previous, keyId);
+            record.Hash = AuditChain.ComputeKeyed(key, previous, record);
+            previous = record.Hash;
+            records.Add(record);
+        }
+
+        return (sequence, previous);
+    }
+
+    private void RememberHead(Guid chain, long sequence, byte[] hash)
+    {
+        if (_heads.Count >= MaxRememberedHeads && !_heads.ContainsKey(chain))
+        {
+            _heads.Clear();
+        }
+
+        _heads[chain] = (sequence, hash);
+    }
+
+    [SuppressMessage("Security", "CA2100", Justification = "Constant SQL with parameters.")]
+    private async Task CommitLockingHeadsAsync(List<IGrouping<Guid, Pending>> groups, CancellationToken cancellationToken)
     {
         var now = AuditChain.Truncate(time.GetUtcNow());
         var keyId = keys.CurrentId;
         var key = keys.Current;
-        var groups = batch.GroupBy(p => AuditChain.ChainOf(p.Event.TenantId)).OrderBy(g => g.Key).ToList();
         var chains = groups.Select(g => g.Key).ToArray();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
@@ -228,20 +375,15 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         }
 
         // Round trip 2: the linked events of every chain and the advanced heads, in one batch; then the commit.
-        var records = new List<AuditEventRecord>(batch.Count);
+        var records = new List<AuditEventRecord>(groups.Sum(g => g.Count()));
+        var advancedTo = new Dictionary<Guid, (long Sequence, byte[] Hash)>(chains.Length);
         await using (var append = new NpgsqlBatch(connection, tx))
         {
             foreach (var group in groups)
             {
-                var (sequence, previous) = heads[group.Key];
-                foreach (var pending in group)
-                {
-                    var record = NewRecord(pending.Event, group.Key, ++sequence, now, previous, keyId);
-                    record.Hash = AuditChain.ComputeKeyed(key, previous, record);
-                    previous = record.Hash;
-                    records.Add(record);
-                }
-
+                var (from, fromHash) = heads[group.Key];
+                var (sequence, previous) = AppendLinks(group, group.Key, from, fromHash, now, key, keyId, records);
+                advancedTo[group.Key] = (sequence, previous);
                 var advance = new NpgsqlBatchCommand(
                     "UPDATE mislata.audit_chain_heads SET last_sequence = $2, last_hash = $3, mac_key_id = $4, mac = $5 WHERE chain = $1");
                 advance.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = group.Key });
@@ -260,6 +402,7 @@ public sealed partial class PostgresAuditLog(NpgsqlDataSource dataSource, AuditC
         foreach (var chain in chains)
         {
             _knownChains.TryAdd(chain, 0);
+            RememberHead(chain, advancedTo[chain].Sequence, advancedTo[chain].Hash);
         }
     }
 
