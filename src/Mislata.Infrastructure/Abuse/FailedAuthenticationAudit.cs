@@ -25,6 +25,7 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
     private const string OverflowSource = "*";
 
     private readonly Lock _gate = new();
+    private readonly Health.BackgroundRounds _rounds = new(logger, nameof(FailedAuthenticationAudit));
     private Dictionary<(string Source, string Credential), Tally> _tallies = [];
     private Dictionary<string, int> _credentialsPerSource = new(StringComparer.Ordinal);
     private DateTimeOffset _nextFlush;
@@ -79,7 +80,7 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
             _nextFlush = WindowEnd(time.GetUtcNow());
 
             // Not cancelled by shutdown: an event handed to the audit log is stored or refused, never left in doubt.
-            await FlushAsync(CancellationToken.None);
+            await _rounds.RunAsync(_ => FlushAsync(CancellationToken.None), stoppingToken);
         }
     }
 
@@ -118,8 +119,9 @@ public sealed partial class FailedAuthenticationAudit(IAuditLog audit, TimeProvi
             {
                 await write;
             }
-            catch (Exception ex) when (ex is AuditUnavailableException or OperationCanceledException)
+            catch (Exception)
             {
+                // Refused (AuditUnavailableException), cancelled or anything else: the entry is kept for the next flush.
                 failed.Add(tally);
             }
         }

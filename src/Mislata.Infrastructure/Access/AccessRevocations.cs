@@ -198,9 +198,11 @@ public sealed partial class AccessRevocations : IHostedService, IDisposable
 
             _lastLoadFailed = false;
         }
-        catch (Exception ex) when (ex is Npgsql.NpgsqlException or DbUpdateException or InvalidOperationException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            // Keep what is in memory; the timer tries again soon.
+            // Whatever failed (the driver, the circuit breaker, Entity Framework's wrapping of either), keep what is in
+            // memory; the timer tries again soon. An exception let through here would end the timer for good, and
+            // revocations would no longer be read until a restart.
             _lastLoadFailed = true;
             LogLoadFailed(_logger, ex.GetType().Name);
         }

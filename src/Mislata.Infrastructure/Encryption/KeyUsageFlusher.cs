@@ -13,6 +13,8 @@ public sealed partial class KeyUsageFlusher(
 {
     private const int BatchSize = 500;
 
+    private readonly Health.BackgroundRounds _rounds = new(logger, nameof(KeyUsageFlusher));
+
     // Counters idle this long are dropped: longer than any key stays cached, so a later use reloads the stored count.
     private readonly TimeSpan _forgetIdleAfter = TimeSpan.FromTicks(Math.Max(TimeSpan.FromHours(1).Ticks, options.Value.Lifetime.Ticks * 2));
 
@@ -23,7 +25,7 @@ public sealed partial class KeyUsageFlusher(
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                await FlushAsync(stoppingToken);
+                await _rounds.RunAsync(FlushAsync, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -34,7 +36,7 @@ public sealed partial class KeyUsageFlusher(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await FlushAsync(cancellationToken);
+        await _rounds.RunAsync(FlushAsync, cancellationToken);
     }
 
     /// <summary>One round; returns how many key versions were written.</summary>
@@ -50,8 +52,9 @@ public sealed partial class KeyUsageFlusher(
                 await WriteAsync(chunk, cancellationToken);
                 written += chunk.Count;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or OperationCanceledException or InvalidOperationException)
+            catch (Exception ex)
             {
+                // Whatever failed (the driver, the circuit breaker, a cancelled shutdown), the deltas are kept.
                 foreach (var change in chunk)
                 {
                     tracker.FlushFailed(change);

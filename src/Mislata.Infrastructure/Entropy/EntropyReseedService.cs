@@ -19,19 +19,30 @@ public sealed partial class EntropyReseedService(
     IOptions<EntropyOptions> options,
     ILogger<EntropyReseedService> logger) : BackgroundService
 {
+    private readonly Health.BackgroundRounds _rounds = new(logger, nameof(EntropyReseedService));
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = options.Value.FillInterval;
         while (!stoppingToken.IsCancellationRequested)
         {
             var more = false;
-            try
+            var stocked = await _rounds.RunAsync(
+                async _ =>
+                {
+                    try
+                    {
+                        more = buffer.Wants && await TryStockOneAsync();
+                    }
+                    catch (Exception ex) when (ex is RedisException or TimeoutException)
+                    {
+                        buffer.SetFallbackReason("entropy pool unreachable");
+                    }
+                },
+                stoppingToken);
+            if (!stocked)
             {
-                more = buffer.Wants && await TryStockOneAsync();
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                buffer.SetFallbackReason("entropy pool unreachable");
+                buffer.SetFallbackReason("entropy pool unreadable");
             }
 
             if (more)

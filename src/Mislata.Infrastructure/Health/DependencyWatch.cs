@@ -169,8 +169,9 @@ internal sealed partial class DependencyWatch(
             command.CommandTimeout = 2;
             return await command.ExecuteScalarAsync(cancellationToken) is true;
         }
-        catch (Exception ex) when (ex is DbException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Any failure means "not yet": an exception out of the probe would end the watch, and with it every outage's end.
             return false;
         }
     }

@@ -1,11 +1,17 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Mislata.ServiceDefaults.Problems;
 using Npgsql;
 
 namespace Mislata.Infrastructure.Health;
 
+/// <summary>
+/// Ready when PostgreSQL answers. While writes are refused (the server is read-only or its disk full, or a write failed
+/// in the last <see cref="DependencyWatch.QuietPeriod"/>) the answer is <c>Degraded</c> — still 200, because reads go on and a load
+/// balancer must not take every replica out for it — with a description saying that writes answer 503 for now.
+/// </summary>
 [SuppressMessage("Performance", "CA1812", Justification = "Instantiated by the health check service.")]
-internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
+internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource, DependencyOutages outages) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -14,7 +20,9 @@ internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealth
             await using var command = dataSource.CreateCommand("SELECT 1");
             command.CommandTimeout = 3;
             await command.ExecuteScalarAsync(cancellationToken);
-            return HealthCheckResult.Healthy("PostgreSQL answers");
+            return outages.IsDown(DependencyOutages.PostgresWrites)
+                ? HealthCheckResult.Degraded("PostgreSQL answers reads but refuses writes; writes answer 503 until it takes them again")
+                : HealthCheckResult.Healthy("PostgreSQL answers");
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException or OperationCanceledException)
         {

@@ -196,7 +196,7 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
         {
             batch.Execute();
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex)
         {
             // Redis is down and fails fast (BacklogPolicy.FailFast): nothing was sent; every count waits for the next flush.
             foreach (var (entry, delta) in writes)
@@ -216,7 +216,7 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
             {
                 totals = (RedisResult[])(await task.WaitAsync(cancellationToken))!;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
+            catch (Exception ex)
             {
                 for (var i = start; i < start + count; i++)
                 {
@@ -241,8 +241,11 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
 
                     written++;
                 }
-                catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or System.Data.Common.DbException)
+                catch (Exception ex)
                 {
+                    // Any failure keeps the count: seeding reads PostgreSQL, which during an outage fails as whatever
+                    // Entity Framework wraps it in (an InvalidOperationException from its execution strategy, not a
+                    // DbException) — letting that escape stopped the whole api (BackgroundServiceExceptionBehavior).
                     KeepForNextFlush(entry.Value, delta);
                     FlushFailed(ex);
                 }
@@ -357,9 +360,11 @@ public sealed partial class RedisUsageMeter(IConnectionMultiplexer redis, IUsage
 }
 
 /// <summary>Writes <see cref="RedisUsageMeter"/>'s in-process counts every second, and gives back unspent reservations at shutdown.</summary>
-public sealed class UsageMeterFlusher(RedisUsageMeter meter, TimeProvider time) : BackgroundService
+public sealed class UsageMeterFlusher(RedisUsageMeter meter, TimeProvider time, ILogger<UsageMeterFlusher> logger) : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    private readonly Health.BackgroundRounds _rounds = new(logger, nameof(UsageMeterFlusher));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -368,7 +373,7 @@ public sealed class UsageMeterFlusher(RedisUsageMeter meter, TimeProvider time) 
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                await meter.FlushAsync(releaseReservations: false, stoppingToken);
+                await _rounds.RunAsync(ct => meter.FlushAsync(releaseReservations: false, ct), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -379,7 +384,7 @@ public sealed class UsageMeterFlusher(RedisUsageMeter meter, TimeProvider time) 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await meter.FlushAsync(releaseReservations: true, cancellationToken);
+        await _rounds.RunAsync(ct => meter.FlushAsync(releaseReservations: true, ct), cancellationToken);
     }
 }
 

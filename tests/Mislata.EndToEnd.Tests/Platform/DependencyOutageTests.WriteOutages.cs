@@ -107,6 +107,11 @@ public sealed partial class DependencyOutageTests
                 var acknowledged = await writes.RoundAsync(keyId, $"refused-{round}");
                 Assert.True(!everyWriteRefused || acknowledged == 0, "a write was acknowledged by a read-only PostgreSQL:\n" + writes);
             }
+
+            // Readiness tells it (Degraded, still 200: reads go on, so no load balancer takes the replica out).
+            var (readyStatus, ready) = await ApiReadinessAsync();
+            Assert.True(readyStatus == HttpStatusCode.OK && ready.GetProperty("checks").GetProperty("postgres").GetProperty("status").GetString() == "Degraded",
+                $"api readiness while writes are refused: {(int)readyStatus} {ready}");
         }
         finally
         {
@@ -119,6 +124,14 @@ public sealed partial class DependencyOutageTests
             HttpStatusCode.Created, TimeSpan.FromSeconds(30));
         Assert.True(status == HttpStatusCode.Created, $"a write once PostgreSQL takes writes again: {(int)status} {body}");
         Assert.Equal(3, await writes.RoundAsync(keyId, "after"));
+        var healthy = false;
+        for (var attempt = 0; attempt < 60 && !healthy; attempt++)
+        {
+            healthy = (await ApiReadinessAsync()).Body.GetProperty("status").GetString() == "Healthy";
+            await Task.Delay(healthy ? TimeSpan.Zero : TimeSpan.FromMilliseconds(250));
+        }
+
+        Assert.True(healthy, $"api readiness once writes are taken again: {(await ApiReadinessAsync()).Body}");
         await stopReads.CancelAsync();
         await Task.WhenAll(readers);
 
@@ -127,6 +140,13 @@ public sealed partial class DependencyOutageTests
         Assert.True(writes.Refused >= 3, "no write refused:\n" + writes);
         await writes.AssertAllPresentAsync();
         Assert.Equal(pids, fixture.Stack.Services.Select(s => (s.Name, s.ProcessId)).ToList());
+    }
+
+    private async Task<(HttpStatusCode Status, JsonElement Body)> ApiReadinessAsync()
+    {
+        using var client = new HttpClient();
+        using var response = await client.GetAsync(new Uri(fixture.Stack.Of("api").First().BaseAddress, "/health/ready"));
+        return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
     }
 
     /// <summary>The writes of one tenant client: what was acknowledged (to read back) and every answer, for the assertions.</summary>

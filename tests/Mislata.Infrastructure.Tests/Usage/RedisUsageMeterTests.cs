@@ -240,12 +240,66 @@ public sealed class RedisUsageMeterTests : RealRedisTest
         Assert.Equal(45, await StoredAsync());
     }
 
+    public static TheoryData<string> RollUpFailures => ["timeout", "entity-framework", "npgsql", "circuit"];
+
+    /// <summary>
+    /// The flush reads the roll-up when Redis has no counter (a new tenant, or Redis lost it). During a PostgreSQL
+    /// outage that read fails as whatever the layers below throw — Entity Framework's execution strategy wraps the
+    /// driver's error in an InvalidOperationException — and one such exception escaping the flusher stopped the api.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(RollUpFailures))]
+    public async Task A_flush_that_cannot_read_the_roll_up_keeps_its_count_whatever_the_failure_and_the_flusher_keeps_running(string failure)
+    {
+        _rolledUp.Failure = failure switch
+        {
+            "timeout" => new TimeoutException("roll-up unavailable"),
+            "entity-framework" => new InvalidOperationException("An exception has been raised that is likely due to a transient failure.", new Npgsql.NpgsqlException("connection refused")),
+            "npgsql" => new Npgsql.NpgsqlException("Exception while connecting", new System.Net.Sockets.SocketException(111)),
+            _ => new Npgsql.NpgsqlException("circuit open", new ServiceDefaults.Problems.DependencyUnavailableException("postgres")),
+        };
+        var meter = NewReplica();
+        Assert.True((await meter.TryConsumeOperationsAsync(_tenant, null, 5, CancellationToken.None)).Allowed);
+
+        using var flusher = new UsageMeterFlusher(meter, _time, NullLogger<UsageMeterFlusher>.Instance);
+        await flusher.StartAsync(CancellationToken.None);
+        // Three failed rounds (the clock moves on until the flusher's timer, created when it starts, has ticked).
+        await TickUntilAsync(() => Task.FromResult(_rolledUp.Reads >= 3));
+
+        Assert.False(flusher.ExecuteTask!.IsCompleted, $"the flusher ended: {flusher.ExecuteTask.Exception?.InnerException?.GetType().Name}");
+        Assert.False(await Connection.GetDatabase().KeyExistsAsync($"mislata:usage:ops:{_tenant:N}:202603"));
+
+        // PostgreSQL is back: the next round writes the operations counted during the outage, on top of the roll-up.
+        _rolledUp.Failure = null;
+        _rolledUp.Set(_tenant, new DateOnly(2026, 3, 1), 40);
+        await TickUntilAsync(async () => await StoredAsync() == 45);
+        await flusher.StopAsync(CancellationToken.None);
+        Assert.Equal(45, await StoredAsync());
+    }
+
+    private async Task TickUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the flusher");
+            _time.Advance(UsageMeterFlusher.Interval);
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>The worker's roll-up as the meter sees it (PostgresUsageBaseline is tested against PostgreSQL).</summary>
     private sealed class RolledUp : IUsageBaseline
     {
         private readonly Dictionary<(Guid, DateOnly), long> _values = [];
 
-        public bool Failing { get; set; }
+        public bool Failing
+        {
+            get => Failure is not null;
+            set => Failure = value ? new TimeoutException("roll-up unavailable") : null;
+        }
+
+        public Exception? Failure { get; set; }
 
         public int Reads { get; private set; }
 
@@ -254,8 +308,8 @@ public sealed class RedisUsageMeterTests : RealRedisTest
         public Task<long> OperationsAsync(Guid tenantId, DateOnly periodStart, CancellationToken cancellationToken)
         {
             Reads++;
-            return Failing
-                ? Task.FromException<long>(new TimeoutException("roll-up unavailable"))
+            return Failure is { } failure
+                ? Task.FromException<long>(failure)
                 : Task.FromResult(_values.GetValueOrDefault((tenantId, periodStart)));
         }
     }

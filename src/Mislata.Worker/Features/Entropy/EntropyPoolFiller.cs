@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Mislata.Crypto.Entropy;
 using Mislata.Infrastructure.Entropy;
+using Mislata.Infrastructure.Health;
 using StackExchange.Redis;
 
 namespace Mislata.Worker.Features.Entropy;
@@ -33,6 +34,7 @@ public sealed partial class EntropyPoolFiller(
 
     private const int PushBatch = 8;
     private readonly string _holder = Guid.NewGuid().ToString("N");
+    private readonly BackgroundRounds _rounds = new(logger, nameof(EntropyPoolFiller));
     private readonly Lazy<QrngBlockReader?> _reader = new(() => CreateReader(options.Value, httpClients));
     private long _accepted;
     private long _rejected;
@@ -55,14 +57,19 @@ public sealed partial class EntropyPoolFiller(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                try
-                {
-                    await RunOnceAsync(stoppingToken);
-                }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
-                {
-                    LogRedisDown(logger);
-                }
+                await _rounds.RunAsync(
+                    async ct =>
+                    {
+                        try
+                        {
+                            await RunOnceAsync(ct);
+                        }
+                        catch (Exception ex) when (ex is RedisException or TimeoutException)
+                        {
+                            LogRedisDown(logger);
+                        }
+                    },
+                    stoppingToken);
 
                 await Task.Delay(settings.FillInterval, time, stoppingToken);
             }
