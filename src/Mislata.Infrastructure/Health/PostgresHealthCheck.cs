@@ -6,7 +6,8 @@ using Npgsql;
 namespace Mislata.Infrastructure.Health;
 
 /// <summary>
-/// Ready when PostgreSQL answers. While writes are refused (the server is read-only or its disk full, or a write failed
+/// Ready when PostgreSQL answers. While this replica still holds an outage open (its requests answer 503 until the probe
+/// closes it, within a second of PostgreSQL answering) or while writes are refused (the server is read-only or its disk full, or a write failed
 /// in the last <see cref="DependencyWatch.QuietPeriod"/>) the answer is <c>Degraded</c> — still 200, because reads go on and a load
 /// balancer must not take every replica out for it — with a description saying that writes answer 503 for now.
 /// </summary>
@@ -20,6 +21,12 @@ internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource, Dependenc
             await using var command = dataSource.CreateCommand("SELECT 1");
             command.CommandTimeout = 3;
             await command.ExecuteScalarAsync(cancellationToken);
+            if (outages.IsDown(DependencyOutages.Postgres) || outages.IsDown(DependencyOutages.Network))
+            {
+                // This check reached the server past the circuit; the probe closes the circuit within a second.
+                return HealthCheckResult.Degraded("PostgreSQL answers again; requests still answer 503 until the outage is closed (within 1 s)");
+            }
+
             return outages.IsDown(DependencyOutages.PostgresWrites)
                 ? HealthCheckResult.Degraded("PostgreSQL answers reads but refuses writes; writes answer 503 until it takes them again")
                 : HealthCheckResult.Healthy("PostgreSQL answers");
