@@ -17,8 +17,9 @@
 #
 #   bench/chaos.sh [--quick] [--clients N] [--outage S] [--only FAULT[,FAULT…]] [--keep-state] [--load ROUNDS]
 #
-# --load ROUNDS: no fault; ROUNDS times in turn 10 s of API key creates from 1 client, from CLIENTS clients, then 10 s
-# of the mix from CLIENTS clients, one JSON line each (p50/p90/p99 by kind): the creates' own latency, for A/B runs.
+# --load ROUNDS: no fault; ROUNDS times, the tenant on a plan without maxApiKeys then on one with (10^6), in turn 10 s of
+# API key creates from 1 client, from CLIENTS clients, then 10 s of the mix from CLIENTS clients, one JSON line each
+# (p50/p90/p99 by kind): the creates' own latency, for A/B runs.
 #
 # --quick: 4 clients, 3 s outages, 3 s before and 5 s after each fault (CI's reduced form); the full form: 8 clients,
 # 10 s outages, 5 s before, 10 s after.
@@ -85,9 +86,13 @@ python3 "$BENCH/chaos_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_
 
 if [ "$LOAD_ROUNDS" -gt 0 ]; then
   for _ in $(seq "$LOAD_ROUNDS"); do
-    python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" creates 1 10
-    python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" creates "$CLIENTS" 10
-    CHAOS_KEYS_PER_FAULT=5 python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" mix "$CLIENTS" 10
+    for max_api_keys in null 1000000; do
+      python3 "$BENCH/chaos_bench.py" limit "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" "$max_api_keys"
+      echo "maxApiKeys $max_api_keys"
+      python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" creates 1 10
+      python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" creates "$CLIENTS" 10
+      CHAOS_KEYS_PER_FAULT=5 python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" mix "$CLIENTS" 10
+    done
   done
   exit 0
 fi

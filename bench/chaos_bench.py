@@ -10,6 +10,8 @@
   chaos_bench.py load RUN_DIR GATEWAY CA_CERT MIX CLIENTS SECONDS
       no fault: CLIENTS threads for SECONDS of MIX ("mix", or "creates": POST /api/v1/api-keys only, the audited
       creates of one tenant); prints one JSON line (requests, rate, p50/p90/p99 of the 2xx by kind and overall)
+  chaos_bench.py limit RUN_DIR GATEWAY CA_CERT ADMIN_ENV MAX_API_KEYS
+      moves the tenant to a new plan whose maxApiKeys is MAX_API_KEYS (null: no limit): creations then take the quota lock
   chaos_bench.py verify RUN_DIR GATEWAY CA_CERT
       every write acknowledged with 2xx in any fault is read back (GET by id): RUN_DIR/verify.json
   chaos_bench.py report RUN_DIR RESULTS_DIR
@@ -32,7 +34,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_bench import Http, expect, parse, unlimited_tenant, write, load  # noqa: E402
+from ops_bench import Http, expect, operator_headers, parse, unlimited_tenant, write, load  # noqa: E402
 
 PLAINTEXT = "chaos " * 40
 # A fault's recovery: the first moment after the dead piece is back from which one second of traffic completes at
@@ -245,6 +247,18 @@ def steady_load(run_dir, gateway, ca_cert, mix, clients, seconds):
                       "p50": ms(ok, 50), "p90": ms(ok, 90), "p99": ms(ok, 99), "byKind": by_kind, "load": os.getloadavg()}))
 
 
+def limit(run_dir, gateway, ca_cert, admin_env, max_api_keys):
+    http_ = Http(gateway, ca_cert)
+    operator = operator_headers(http_, admin_env)
+    code = "chaoslimit" + uuid.uuid4().hex[:8]
+    status, raw = http_.call("POST", "/api/v1/admin/plans", {"code": code, "name": f"chaos, maxApiKeys {max_api_keys}",
+                                                           "maxApiKeys": None if max_api_keys == "null" else int(max_api_keys)}, operator)
+    plan = expect(status, raw, {201}, "create plan")
+    tenant = load(os.path.join(run_dir, "setup.json"))["tenant"]
+    status, raw = http_.call("PATCH", f"/api/v1/admin/tenants/{tenant}", {"planId": plan["id"]}, operator)
+    expect(status, raw, {200}, "change the tenant's plan")
+
+
 def percentile(values, p):
     if not values:
         return None
@@ -417,6 +431,8 @@ if __name__ == "__main__":
         fault(*args)
     elif command == "load":
         steady_load(*args)
+    elif command == "limit":
+        limit(*args)
     elif command == "verify":
         verify(*args)
     elif command == "report":
