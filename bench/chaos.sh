@@ -15,7 +15,11 @@
 # Prints the table and writes bench/results/chaos-<UTC time>.{json,md} and chaos-latest.{json,md}. Exits 1 when a
 # response was a 5xx other than 503 or an acknowledged write is missing.
 #
-#   bench/chaos.sh [--quick] [--clients N] [--outage S] [--only FAULT[,FAULT…]] [--keep-state]
+#   bench/chaos.sh [--quick] [--clients N] [--outage S] [--only FAULT[,FAULT…]] [--keep-state] [--load ROUNDS]
+#
+# --load ROUNDS: no fault; ROUNDS times, the tenant on a plan without maxApiKeys then on one with (10^6), in turn 10 s of
+# API key creates from 1 client, from CLIENTS clients, then 10 s of the mix from CLIENTS clients, one JSON line each
+# (p50/p90/p99 by kind): the creates' own latency, for A/B runs.
 #
 # --quick: 4 clients, 3 s outages, 3 s before and 5 s after each fault (CI's reduced form); the full form: 8 clients,
 # 10 s outages, 5 s before, 10 s after.
@@ -33,6 +37,7 @@ BEFORE=5
 AFTER=10
 KEEP_STATE=0
 ONLY=""
+LOAD_ROUNDS=0
 QUICK=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,7 +46,8 @@ while [ $# -gt 0 ]; do
     --outage) OUTAGE="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
     --keep-state) KEEP_STATE=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --load) LOAD_ROUNDS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) fail "unknown option $1 (see --help)" ;;
   esac
 done
@@ -77,6 +83,19 @@ bench_meta "{\"quick\":$QUICK,\"clients\":$CLIENTS,\"outageSeconds\":$OUTAGE,\"b
 
 say "Creating the tenant, its API key and an AES-256-GCM key…"
 python3 "$BENCH/chaos_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env"
+
+if [ "$LOAD_ROUNDS" -gt 0 ]; then
+  for _ in $(seq "$LOAD_ROUNDS"); do
+    for max_api_keys in null 1000000; do
+      python3 "$BENCH/chaos_bench.py" limit "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" "$max_api_keys"
+      echo "maxApiKeys $max_api_keys"
+      python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" creates 1 10
+      python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" creates "$CLIENTS" 10
+      CHAOS_KEYS_PER_FAULT=5 python3 "$BENCH/chaos_bench.py" load "$RUN_DIR" "$GATEWAY" "$TLS_CERT" mix "$CLIENTS" 10
+    done
+  done
+  exit 0
+fi
 
 # The Community licence allows 250 keys per installation: 30 new keys per fault, the other writes are API keys.
 export CHAOS_KEYS_PER_FAULT=30

@@ -7,6 +7,11 @@
       steady mixed traffic from CLIENTS threads for BEFORE s, then FAULT_CMD (a shell command), OUTAGE s later
       RESTORE_CMD, then AFTER s more; PROBE is host:port of the dead piece (its return is the moment it accepts a TCP
       connection again; "-" = the moment RESTORE_CMD returned). Writes RUN_DIR/fault-NAME.json.
+  chaos_bench.py load RUN_DIR GATEWAY CA_CERT MIX CLIENTS SECONDS
+      no fault: CLIENTS threads for SECONDS of MIX ("mix", or "creates": POST /api/v1/api-keys only, the audited
+      creates of one tenant); prints one JSON line (requests, rate, p50/p90/p99 of the 2xx by kind and overall)
+  chaos_bench.py limit RUN_DIR GATEWAY CA_CERT ADMIN_ENV MAX_API_KEYS
+      moves the tenant to a new plan whose maxApiKeys is MAX_API_KEYS (null: no limit): creations then take the quota lock
   chaos_bench.py verify RUN_DIR GATEWAY CA_CERT
       every write acknowledged with 2xx in any fault is read back (GET by id): RUN_DIR/verify.json
   chaos_bench.py report RUN_DIR RESULTS_DIR
@@ -29,13 +34,14 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_bench import Http, expect, parse, unlimited_tenant, write, load  # noqa: E402
+from ops_bench import Http, expect, operator_headers, parse, unlimited_tenant, write, load  # noqa: E402
 
 PLAINTEXT = "chaos " * 40
 # A fault's recovery: the first moment after the dead piece is back from which one second of traffic completes at
 # least this share of the 2xx rate measured before the fault.
 RECOVERED_SHARE = 0.75
 REQUEST_TIMEOUT = 30
+MIX = ("list-api-keys", "list-keys", "encrypt", "decrypt", "create-api-key", "create-key")
 
 
 def setup(run_dir, gateway, ca_cert, admin_env):
@@ -54,8 +60,9 @@ def setup(run_dir, gateway, ca_cert, admin_env):
 class Client(threading.Thread):
     """One client: a kept-alive TLS connection to the gateway (a new one after any error), the mix in turn."""
 
-    def __init__(self, index, host, port, context, api_key, setup_doc, records, stop, key_pacer):
+    def __init__(self, index, host, port, context, api_key, setup_doc, records, stop, key_pacer, mix=MIX):
         super().__init__(daemon=True)
+        self.mix = mix
         self.index, self.host, self.port, self.context = index, host, port, context
         self.headers = {"X-Api-Key": api_key, "Content-Type": "application/json"}
         self.setup, self.records, self.stop = setup_doc, records, stop
@@ -96,7 +103,7 @@ class Client(threading.Thread):
         suffix = uuid.uuid4().hex[:6]
         n = 0
         while not self.stop.is_set():
-            kind = ("list-api-keys", "list-keys", "encrypt", "decrypt", "create-api-key", "create-key")[self.step % 6]
+            kind = self.mix[self.step % len(self.mix)]
             if kind == "create-key" and not self.key_pacer.take():
                 kind = "create-api-key"
             self.step += 1
@@ -168,16 +175,10 @@ def wait_port(probe, deadline):
 
 def fault(run_dir, gateway, ca_cert, name, clients, before, outage, after, probe, fault_cmd, restore_cmd):
     clients, before, outage, after = int(clients), float(before), float(outage), float(after)
-    setup_doc = load(os.path.join(run_dir, "setup.json"))
-    with open(os.path.join(run_dir, "secret", "api-key")) as f:
-        api_key = f.read().strip()
-    context = ssl.create_default_context(cafile=ca_cert)
-    context.check_hostname = False
-    host_port = gateway.split("://", 1)[1].rstrip("/")
-    host, port = host_port.rsplit(":", 1)
+    setup_doc, api_key, context, host, port = connect(run_dir, gateway, ca_cert)
     records, stop = [], threading.Event()
     pacer = Pacer((before + outage + after + 10) / max(1, int(os.environ.get("CHAOS_KEYS_PER_FAULT", "30"))))
-    threads = [Client(i, host, int(port), context, api_key, setup_doc, records, stop, pacer) for i in range(clients)]
+    threads = [Client(i, host, port, context, api_key, setup_doc, records, stop, pacer) for i in range(clients)]
     t0 = time.monotonic()
     for t in threads:
         t.start()
@@ -209,6 +210,53 @@ def fault(run_dir, gateway, ca_cert, name, clients, before, outage, after, probe
         print(f"chaos: the fault command of {name} failed: {doc['faultOutput']}", file=sys.stderr)
     if restored_rc != 0:
         print(f"chaos: the restore of {name} failed (log: {restore_log})", file=sys.stderr)
+
+
+def connect(run_dir, gateway, ca_cert):
+    setup_doc = load(os.path.join(run_dir, "setup.json"))
+    with open(os.path.join(run_dir, "secret", "api-key")) as f:
+        api_key = f.read().strip()
+    context = ssl.create_default_context(cafile=ca_cert)
+    context.check_hostname = False
+    host, port = gateway.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+    return setup_doc, api_key, context, host, int(port)
+
+
+def steady_load(run_dir, gateway, ca_cert, mix, clients, seconds):
+    """No fault: the latency of MIX under CLIENTS concurrent clients (the creates' own critical sections show here)."""
+    clients, seconds = int(clients), float(seconds)
+    setup_doc, api_key, context, host, port = connect(run_dir, gateway, ca_cert)
+    records, stop = [], threading.Event()
+    kinds = MIX if mix == "mix" else ("create-api-key",)
+    pacer = Pacer((seconds + 10) / max(1, int(os.environ.get("CHAOS_KEYS_PER_FAULT", "30"))))
+    threads = [Client(i, host, port, context, api_key, setup_doc, records, stop, pacer, kinds) for i in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    measured_from = time.monotonic()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(REQUEST_TIMEOUT + 5)
+    ok = [r for r in records if 200 <= r[3] < 300 and r[1] >= measured_from]
+    ms = lambda rs, p: round(1000 * percentile([r[2] - r[1] for r in rs], p), 1) if rs else None  # noqa: E731
+    by_kind = {k: {"n": len(rs), "p50": ms(rs, 50), "p90": ms(rs, 90), "p99": ms(rs, 99)}
+               for k in sorted({r[0] for r in ok}) for rs in [[r for r in ok if r[0] == k]]}
+    print(json.dumps({"mix": mix, "clients": clients, "seconds": seconds, "ok": len(ok),
+                      "notOk": len([r for r in records if not 200 <= r[3] < 300]), "ratePerS": round(len(ok) / seconds, 1),
+                      "p50": ms(ok, 50), "p90": ms(ok, 90), "p99": ms(ok, 99), "byKind": by_kind, "load": os.getloadavg()}))
+
+
+def limit(run_dir, gateway, ca_cert, admin_env, max_api_keys):
+    http_ = Http(gateway, ca_cert)
+    operator = operator_headers(http_, admin_env)
+    code = "chaoslimit" + uuid.uuid4().hex[:8]
+    status, raw = http_.call("POST", "/api/v1/admin/plans", {"code": code, "name": f"chaos, maxApiKeys {max_api_keys}",
+                                                           "maxApiKeys": None if max_api_keys == "null" else int(max_api_keys)}, operator)
+    plan = expect(status, raw, {201}, "create plan")
+    tenant = load(os.path.join(run_dir, "setup.json"))["tenant"]
+    status, raw = http_.call("PATCH", f"/api/v1/admin/tenants/{tenant}", {"planId": plan["id"]}, operator)
+    expect(status, raw, {200}, "change the tenant's plan")
 
 
 def percentile(values, p):
@@ -381,6 +429,10 @@ if __name__ == "__main__":
         setup(*args)
     elif command == "fault":
         fault(*args)
+    elif command == "load":
+        steady_load(*args)
+    elif command == "limit":
+        limit(*args)
     elif command == "verify":
         verify(*args)
     elif command == "report":

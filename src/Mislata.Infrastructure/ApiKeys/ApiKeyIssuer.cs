@@ -24,6 +24,9 @@ public enum ApiKeyError
 /// <summary>Issues and revokes API keys, audited before commit (fail-closed).</summary>
 public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAuditLog audit, AccessInvalidation invalidation, TimeProvider time, IRandomSource random)
 {
+    /// <summary>The advisory lock class of the <c>maxApiKeys</c> quota (with the tenant: one lock per tenant).</summary>
+    private const int ApiKeyQuotaLock = 0x4D41_4B01;
+
     /// <summary>A new key of a tenant, within the plan's <c>maxApiKeys</c>. The plaintext key is returned once, never stored.</summary>
     public async Task<(ApiKey? Key, string? Secret, ApiKeyError Error)> IssueForTenantAsync(Guid tenantId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
     {
@@ -31,16 +34,17 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
         ArgumentNullException.ThrowIfNull(actor);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
 
-        // Row lock on the tenant: concurrent creations cannot both slip under the quota.
-        var tenant = await db.LockTenantAsync(tenantId, cancellationToken);
-        if (tenant is null)
+        // The plan's maxApiKeys and the active keys counted in one round trip, under locks held until the commit: with a
+        // limit, concurrent creations of the tenant are serialised and cannot both slip under it; without one, they run
+        // side by side (see LockTenantForQuotaAsync).
+        var quota = await db.LockTenantForQuotaAsync(transaction, tenantId, ApiKeyQuotaLock, "max_api_keys",
+            "mislata.api_keys WHERE tenant_id = $1 AND revoked_at IS NULL", cancellationToken);
+        if (quota is not { } q)
         {
             return (null, null, ApiKeyError.OwnerNotFound);
         }
 
-        var maxApiKeys = await db.Set<Plan>().Where(p => p.Id == tenant.PlanId).Select(p => p.MaxApiKeys).SingleOrDefaultAsync(cancellationToken);
-        var active = await db.Set<ApiKey>().LongCountAsync(k => k.TenantId == tenantId && k.RevokedAt == null, cancellationToken);
-        if (!Quotas.AllowsOneMore(maxApiKeys, active))
+        if (!Quotas.AllowsOneMore(q.Limit, q.Count))
         {
             return (null, null, ApiKeyError.QuotaExceeded);
         }
@@ -59,7 +63,9 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
             return (null, null, ApiKeyError.OwnerNotFound);
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var (key, plaintext) = await AddAsync(null, partnerId, draft, actor, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         return (key, plaintext, ApiKeyError.None);
     }
 
@@ -95,6 +101,7 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
         return true;
     }
 
+    /// <summary>The key added and saved inside the caller's transaction, which the caller commits.</summary>
     private async Task<(ApiKey Key, string Plaintext)> AddAsync(Guid? tenantId, Guid? partnerId, ApiKeyDraft draft, RequestActor actor, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -102,13 +109,27 @@ public sealed class ApiKeyIssuer(MislataDbContext db, ApiKeySecret secret, IAudi
         var key = new ApiKey(Guid.CreateVersion7(now), tenantId, partnerId, draft.Name, ApiKeySecret.PrefixOf(plaintext), secret.Hash(plaintext),
             draft.Scopes, draft.ExpiresAt, draft.IpAllowlist, draft.RateLimitPerMinute, actor.ActorId, now);
         db.Add(key);
-        await audit.RecordAsync(actor.Event(tenantId, "apikey.create", "apiKey", key.Id.ToString(), details: new Dictionary<string, string>
+
+        // The audit's group commit and the INSERT run side by side (the audit log has connections of its own); the
+        // caller's commit still comes only after both, so nothing is acknowledged before its audit event is durable, and a
+        // refused event leaves the key uncommitted. Inside a tenant's quota lock this spares the lock one round trip.
+        var audited = audit.RecordAsync(actor.Event(tenantId, "apikey.create", "apiKey", key.Id.ToString(), details: new Dictionary<string, string>
         {
             ["scopes"] = string.Join(' ', draft.Scopes),
             ["prefix"] = key.Prefix,
             ["partnerId"] = partnerId?.ToString() ?? string.Empty,
         }), cancellationToken);
-        await db.SaveChangesAsync(cancellationToken);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch
+        {
+            await audited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
+        await audited;
         return (key, plaintext);
     }
 }

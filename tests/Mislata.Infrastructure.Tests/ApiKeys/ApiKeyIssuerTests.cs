@@ -231,23 +231,122 @@ public sealed class ApiKeyIssuerTests : IAsyncLifetime
         Assert.False((await StoredAsync(key!.Id)).IsRevoked);
     }
 
+    [Fact]
+    public async Task Concurrent_creations_against_a_limit_wait_for_one_another_and_the_count_sees_the_previous_one()
+    {
+        for (var i = 0; i < CommunityMaxApiKeys - 1; i++)
+        {
+            Assert.Equal(ApiKeyError.None, (await IssueAsync(_tenant, "k" + i)).Error);
+        }
+
+        // The last free place: the first creation holds it while its audit event waits; the second, meanwhile, waits for
+        // the tenant's quota lock (not for the audit log) and then counts the first's key.
+        var gate = _audit.Hold();
+        var first = IssueAsync(_tenant, "last");
+        await UntilAsync(() => Task.FromResult(_audit.Waiting == 1), "the first creation reaches the audit log");
+        var second = IssueAsync(_tenant, "one too many");
+        await UntilAsync(async () => _audit.Waiting > 1
+            || await _db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0, "the second creation waits");
+        Assert.Equal(1, _audit.Waiting);
+        gate.SetResult();
+
+        Assert.Equal(ApiKeyError.None, (await first).Error);
+        Assert.Equal((null, null, ApiKeyError.QuotaExceeded), await second);
+        Assert.Equal(CommunityMaxApiKeys, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.api_keys WHERE tenant_id = '{_tenant}'"));
+    }
+
+    [Fact]
+    public async Task Creations_of_a_tenant_whose_plan_has_no_limit_do_not_wait_for_one_another()
+    {
+        await using (var context = _db.Contexts.CreateDbContext())
+        {
+            await context.Database.ExecuteSqlAsync($"UPDATE mislata.tenants SET plan_id = {Plan.EnterpriseId} WHERE id = {_tenant}");
+        }
+
+        var gate = _audit.Hold();
+        var first = IssueAsync(_tenant, "first");
+        var second = IssueAsync(_tenant, "second");
+        await UntilAsync(() => Task.FromResult(_audit.Waiting == 2), "both creations reach the audit log at once");
+        gate.SetResult();
+
+        Assert.Equal(ApiKeyError.None, (await first).Error);
+        Assert.Equal(ApiKeyError.None, (await second).Error);
+        Assert.Equal(2L, await _db.ScalarAsync<long>($"SELECT count(*) FROM mislata.api_keys WHERE tenant_id = '{_tenant}'"));
+    }
+
+    [Fact]
+    public async Task A_key_saved_while_its_audit_event_is_pending_is_not_committed_when_the_event_is_refused()
+    {
+        var gate = _audit.Hold();
+        var issuing = IssueAsync(_tenant);
+        await UntilAsync(() => Task.FromResult(_audit.Waiting == 1), "the creation reaches the audit log");
+        gate.SetException(new AuditUnavailableException("down"));
+
+        await Assert.ThrowsAsync<AuditUnavailableException>(() => issuing);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM mislata.api_keys"));
+    }
+
+    /// <summary>Waits for <paramref name="condition"/> (a liveness bound of 30 s, not a timing assertion).</summary>
+    private static async Task UntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "Timed out waiting until " + what);
+            await Task.Delay(20);
+        }
+    }
+
     private sealed class RecordingAuditLog : IAuditLog
     {
+        private readonly Lock _lock = new();
         private readonly List<AuditEvent> _events = [];
+        private TaskCompletionSource? _gate;
+        private int _waiting;
 
         public bool Unavailable { get; set; }
 
-        public IReadOnlyList<AuditEvent> Events => [.. _events];
+        public IReadOnlyList<AuditEvent> Events
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _events];
+                }
+            }
+        }
 
-        public Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
+        /// <summary>Callers waiting at the gate of <see cref="Hold"/>.</summary>
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        /// <summary>From now on every event waits until the returned gate is opened (or failed) before it is recorded.</summary>
+        public TaskCompletionSource Hold() => _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task RecordAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
         {
             if (Unavailable)
             {
                 throw new AuditUnavailableException("down");
             }
 
-            _events.Add(auditEvent);
-            return Task.CompletedTask;
+            if (_gate is { } gate)
+            {
+                Interlocked.Increment(ref _waiting);
+                try
+                {
+                    await gate.Task;
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waiting);
+                }
+            }
+
+            lock (_lock)
+            {
+                _events.Add(auditEvent);
+            }
         }
     }
 }
