@@ -355,10 +355,12 @@ def report(run_dir, results_dir):
     lines = []
     lines.append(f"# Operations benchmark — {meta.get('startedAt', '?')}")
     lines.append("")
-    lines.append(f"Commit `{meta.get('commit', '?')}`; {meta.get('machine', '')}. wrk {meta.get('settings', {}).get('connections')} connections, "
-                 f"{meta.get('settings', {}).get('wrkThreads')} threads, {meta.get('settings', {}).get('warmupSeconds')} s warm-up + "
-                 f"{meta.get('settings', {}).get('durationSeconds')} s per target; gateway nginx worker_processes "
-                 f"{meta.get('settings', {}).get('nginxWorkerProcesses')}. Same machine for load and stack: ratios matter, not absolute numbers.")
+    settings = meta.get('settings', {})
+    warm_pass = f"after a warm-up pass of {settings['warmupPassSeconds']} s on ping and on each operation; " if settings.get('warmupPassSeconds') else ""
+    lines.append(f"Commit `{meta.get('commit', '?')}`; {meta.get('machine', '')}. wrk {settings.get('connections')} connections, "
+                 f"{settings.get('wrkThreads')} threads, {warm_pass}{settings.get('warmupSeconds')} s warm-up + "
+                 f"{settings.get('durationSeconds')} s per target; gateway nginx worker_processes "
+                 f"{settings.get('nginxWorkerProcesses')}. Same machine for load and stack: ratios matter, not absolute numbers.")
     lines.append("")
     lines.append("## References")
     lines.append("")

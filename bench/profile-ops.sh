@@ -6,7 +6,10 @@
 # be compared process by process, and with --perf a perf profile of the api during the first operation
 # (DOTNET_PerfMapEnabled=1 gives perf the JIT-compiled methods' names).
 #
-#   bench/profile-ops.sh [--duration S] [--perf] [OPERATION_KEY …]     (default: op-encrypt_AES-256-GCM)
+#   bench/profile-ops.sh [--duration S] [--warmup S] [--perf] [OPERATION_KEY …]     (default: op-encrypt_AES-256-GCM)
+#
+# --warmup S (default 20): load before each measured run. A fresh api needs 30-45 s of an operation's traffic on this
+# machine before the JIT has tiered its hot path up; with 5 s the figures were mostly of tier-0 code (run-ops.sh).
 #
 # Writes bench/results/profile-<UTC time>.md. Absolute figures depend on the machine's load; the per-request CPU
 # split between processes is what this is for.
@@ -14,13 +17,15 @@ set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 DURATION=15
+WARMUP=20
 PERF=0
 OPS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
     --perf) PERF=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) OPS+=("$1"); shift ;;
   esac
 done
@@ -39,6 +44,8 @@ bench_ports
 bench_stack_start
 python3 "$BENCH/ops_bench.py" setup "$RUN_DIR" "$GATEWAY" "$TLS_CERT" "$BENCH_STATE/admin.env" >&2
 API_KEY="$(cat "$RUN_DIR/secret/api-key")"
+export NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-$(sed -nE 's/^worker_processes ([^;]+);/\1/p' "$BENCH_STATE/nginx/nginx.conf")}"
+bench_reference_start >&2
 
 # "name pid" lines for every process of the stack (and wrk, added per run).
 stack_pids() {
@@ -55,15 +62,23 @@ stack_pids() {
   done
 }
 
+# The bare reference (run-ops.sh's "bare"): BareNoop in the api column, the minimal nginx in the gateway column, so
+# that its row compares with ping's process by process.
+reference_pids() {
+  echo "api $(cat "$BENCH_STATE/reference/bare.pid")"
+  local master; master="$(cat "$BENCH_STATE/reference/nginx.pid" 2>/dev/null || true)"
+  if [ -n "$master" ]; then echo "gateway $master"; pgrep -P "$master" | sed 's/^/gateway /' || true; fi
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # profile NAME URL METHOD BODY: wrk warm-up, then DURATION s with CPU ticks read before and after
 profile() {
-  local name="$1" url="$2" method="$3" body="$4"
-  wrk_run "$name-warmup" "$url" 5 "$method" "$body" "$API_KEY" >/dev/null
+  local name="$1" url="$2" method="$3" body="$4" pids_of="${5:-stack_pids}"
+  wrk_run "$name-warmup" "$url" "$WARMUP" "$method" "$body" "$API_KEY" >/dev/null
   declare -A before=()
   local line n p
-  local pids; pids="$(stack_pids)"
+  local pids; pids="$($pids_of)"
   while read -r n p; do before[$p]="$(cpu_ticks "$p")"; done <<< "$pids"
   local t0; t0=$(date +%s.%N)
   if [ "$PERF" = 1 ] && [ "$name" = "${OPS[0]}" ]; then
@@ -100,6 +115,7 @@ PY
 
 say "Profiling ping and ${OPS[*]} (${DURATION} s each, $BENCH_CONNECTIONS connections)…"
 profile ping "$GATEWAY/api/v1/ping" GET ""
+profile bare-reference "$REFERENCE/noop" GET "" reference_pids
 while IFS=$'\t' read -r key path method _credential body; do
   for wanted in "${OPS[@]}"; do
     [ "$key" = "$wanted" ] && profile "$key" "$GATEWAY$path" "$method" "$body"
@@ -121,7 +137,7 @@ run, md, load, commit = sys.argv[1:5]
 rows = [json.loads(l) for l in open(run + "/rows.txt")]
 procs = ["api", "gateway", "redis", "postgres", "identity", "worker"]
 lines = [f"# CPU per request — commit `{commit}`, load average at the end {load}", "",
-         "CPU microseconds per request of each process of the stack (utime + stime from /proc over the measured run).", "",
+         "CPU microseconds per request of each process of the stack (utime + stime from /proc over the measured run). Row bare-reference: the bare ASP.NET Core no-op (api column) behind the minimal reference nginx (gateway column).", "",
          "| run | req/s | p99 ms | non-2xx | " + " | ".join(procs) + " | stack total |", "|---|---:|---:|---:|" + "---:|" * (len(procs) + 1)]
 for r in rows:
     us = r["us_per_request"]

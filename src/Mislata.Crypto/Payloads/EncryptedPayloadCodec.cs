@@ -94,7 +94,7 @@ public static class EncryptedPayloadCodec
             switch (scheme)
             {
                 case PayloadSchemes.A256Gcm:
-                    symmetric!.Secret.CopyTo(cek);
+                    // The key's own pooled contexts below: the key is not copied.
                     break;
                 case PayloadSchemes.RsaOaep256:
                     random.Fill(cek);
@@ -115,7 +115,15 @@ public static class EncryptedPayloadCodec
             var tag = new byte[AesGcmPrimitive.TagLength];
             // Stryker disable once String : Guid.ToString("") is the "D" format: same key id text
             var kid = keyId.ToString("D");
-            AesGcmPrimitive.Encrypt(cek, nonce, plaintext, ciphertext, tag, Aad(scheme, kid, keyVersion, encoding, context));
+            var aad = Aad(scheme, kid, keyVersion, encoding, context);
+            if (scheme == PayloadSchemes.A256Gcm)
+            {
+                AesGcmPrimitive.Encrypt(AesContexts(symmetric!), nonce, plaintext, ciphertext, tag, aad);
+            }
+            else
+            {
+                AesGcmPrimitive.Encrypt(cek, nonce, plaintext, ciphertext, tag, aad);
+            }
 
             var buffer = new ArrayBufferWriter<byte>(256 + (plaintext.Length * 4 / 3));
             using (var writer = new Utf8JsonWriter(buffer))
@@ -284,7 +292,7 @@ public static class EncryptedPayloadCodec
             switch (payload.Scheme)
             {
                 case PayloadSchemes.A256Gcm:
-                    key.Secret.CopyTo(cek);
+                    // The key's own pooled contexts below: the key is not copied.
                     break;
                 case PayloadSchemes.RsaOaep256:
                     var unwrapped = AlgorithmRegistry.Default.GetKeyTransport(key.Algorithm).UnwrapKey(key, payload.EncapsulatedKey.Span);
@@ -309,8 +317,16 @@ public static class EncryptedPayloadCodec
 
             var plaintext = new byte[payload.Ciphertext.Length];
             // Stryker disable once String : Guid.ToString("") is the "D" format: same AAD
-            AesGcmPrimitive.Decrypt(cek, payload.Nonce.Span, payload.Ciphertext.Span, payload.Tag.Span, plaintext,
-                Aad(payload.Scheme, payload.KeyId.ToString("D"), payload.KeyVersion, payload.Encoding, context));
+            var aad = Aad(payload.Scheme, payload.KeyId.ToString("D"), payload.KeyVersion, payload.Encoding, context);
+            if (payload.Scheme == PayloadSchemes.A256Gcm)
+            {
+                AesGcmPrimitive.Decrypt(AesContexts(key), payload.Nonce.Span, payload.Ciphertext.Span, payload.Tag.Span, plaintext, aad);
+            }
+            else
+            {
+                AesGcmPrimitive.Decrypt(cek, payload.Nonce.Span, payload.Ciphertext.Span, payload.Tag.Span, plaintext, aad);
+            }
+
             return new DecryptedPayload(plaintext, payload.Encoding, payload.KeyId, payload.KeyVersion);
         }
         // Stryker disable once Equality : every CryptoException raised inside the try is already DecryptionFailed (tag, OAEP, ek length) and none is a mismatch, so filtering on == or != rethrows the same error
@@ -325,6 +341,9 @@ public static class EncryptedPayloadCodec
             CryptographicOperations.ZeroMemory(cek);
         }
     }
+
+    /// <summary>An AES-256-GCM key's reusable contexts, cached in the key (freed and cleansed when it is disposed).</summary>
+    private static AesGcmPool AesContexts(KeyMaterial key) => key.GetOrCreate(static k => new AesGcmPool(k));
 
     /// <summary>CEK = HKDF-SHA256(IKM = ss, salt = empty, info = "mislata/v1/" + a, L = 32).</summary>
     internal static void DeriveCek(ReadOnlySpan<byte> sharedSecret, string scheme, Span<byte> cek) =>

@@ -73,6 +73,48 @@ internal static class AesGcmPrimitive
         output.AsSpan(plaintext.Length).CopyTo(tag);
     }
 
+    /// <summary>With one of <paramref name="pool"/>'s contexts (its key's, 96-bit nonce, 128-bit tag): no key schedule per call.</summary>
+    public static void Encrypt(AesGcmPool pool, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> aad)
+    {
+        var gcm = pool.Rent();
+        try
+        {
+            gcm.Encrypt(nonce, plaintext, ciphertext, tag, aad);
+        }
+        finally
+        {
+            pool.Return(gcm);
+        }
+    }
+
+    /// <summary>As <see cref="Decrypt(ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte}, ReadOnlySpan{byte})"/>, with one of <paramref name="pool"/>'s contexts.</summary>
+    public static void Decrypt(AesGcmPool pool, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad)
+    {
+        if (nonce.Length != NonceLength || tag.Length != TagLength || plaintext.Length != ciphertext.Length)
+        {
+            throw CryptoException.DecryptionFailed();
+        }
+
+        AesGcm? gcm = null;
+        try
+        {
+            gcm = pool.Rent();
+            gcm.Decrypt(nonce, ciphertext, tag, plaintext, aad);
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw CryptoException.DecryptionFailed();
+        }
+        finally
+        {
+            if (gcm is not null)
+            {
+                pool.Return(gcm);
+            }
+        }
+    }
+
     public static void Decrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad)
     {
         if (key.Length is not (16 or 24 or 32) || nonce.IsEmpty || tag.Length is < 12 or > 16 || plaintext.Length != ciphertext.Length)
@@ -113,5 +155,63 @@ internal static class AesGcmPrimitive
         var n = gcm.ProcessBytes(input, output);
         gcm.DoFinal(output.AsSpan(n));
         return output;
+    }
+}
+
+/// <summary>
+/// The AES-GCM contexts of one AES key (<see cref="AesGcm"/> is not thread-safe: one per concurrent caller), kept for
+/// reuse so that a cached key does not expand its key schedule on every call. Held in the key's
+/// <see cref="Algorithms.KeyMaterial"/> and disposed with it: every idle context is freed (OpenSSL cleanses its key
+/// schedule), and a context given back after that is freed at once. At most <see cref="Capacity"/> idle contexts.
+/// </summary>
+internal sealed class AesGcmPool(Algorithms.KeyMaterial key) : IDisposable
+{
+    internal const int Capacity = 8;
+    private readonly AesGcm?[] _idle = new AesGcm?[Capacity];
+    private int _disposed;
+
+    /// <summary>An idle context, or a new one over the key (ObjectDisposedException once the key is disposed).</summary>
+    public AesGcm Rent()
+    {
+        for (var i = 0; i < _idle.Length; i++)
+        {
+            if (Interlocked.Exchange(ref _idle[i], null) is { } gcm)
+            {
+                return gcm;
+            }
+        }
+
+        return new AesGcm(key.Secret, AesGcmPrimitive.TagLength);
+    }
+
+    public void Return(AesGcm gcm)
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            for (var i = 0; i < _idle.Length; i++)
+            {
+                if (Interlocked.CompareExchange(ref _idle[i], gcm, null) is null)
+                {
+                    // Disposed meanwhile: take it back out unless Dispose already freed it.
+                    if (Volatile.Read(ref _disposed) != 0)
+                    {
+                        Interlocked.Exchange(ref _idle[i], null)?.Dispose();
+                    }
+
+                    return;
+                }
+            }
+        }
+
+        gcm.Dispose();
+    }
+
+    public void Dispose()
+    {
+        Volatile.Write(ref _disposed, 1);
+        for (var i = 0; i < _idle.Length; i++)
+        {
+            Interlocked.Exchange(ref _idle[i], null)?.Dispose();
+        }
     }
 }
