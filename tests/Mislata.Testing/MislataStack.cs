@@ -119,16 +119,22 @@ public sealed class MislataStack : IAsyncDisposable
     public static async Task<MislataStack> StartAsync(StackOptions? options = null)
     {
         options ??= new StackOptions();
+        var timing = new StartTiming();
         var postgres = options.OwnPostgres ? await PostgresInstance.StartOwnAsync() : await PostgresInstance.SharedOrOwnAsync();
         var database = await postgres.CreateDatabaseWithRolesAsync("e2e");
+        timing.Mark("postgres");
         var redis = await RedisInstance.LaunchAsync();
         var gateway = await GatewayInstance.CreateAsync();
+        timing.Mark("redis+gateway");
         var stack = new MislataStack(options, postgres, redis, gateway, database);
         try
         {
             await stack.StartServicesAsync();
+            timing.Mark("services live");
             await gateway.StartAsync(stack.Of("identity").Select(s => s.Port), stack.Of("api").Select(s => s.Port), stack.Of("worker").Select(s => s.Port));
             await stack.WaitHealthyAsync(StartTimeout);
+            timing.Mark("healthy");
+            timing.Write(options);
             return stack;
         }
         catch
@@ -291,6 +297,36 @@ public sealed class MislataStack : IAsyncDisposable
         }
 
         throw new TimeoutException($"/health was not {(int)expected} within {timeout}; last: {(int)last.Item1} {last.Item2}\n{string.Join("\n", _services.Select(s => $"--- {s.Name} (pid {s.ProcessId})\n{Tail(s.Output)}"))}");
+    }
+
+    /// <summary>
+    /// How long each phase of a stack's start took, one line per stack in <c>stack-starts.log</c> of the run's state
+    /// folder: where the suite's wall time goes (a measurement for the test runner's tuning; nothing is asserted on it).
+    /// </summary>
+    private sealed class StartTiming
+    {
+        private static readonly Lock LogLock = new();
+        private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+        private readonly System.Diagnostics.Stopwatch _watch = System.Diagnostics.Stopwatch.StartNew();
+        private readonly List<string> _phases = [];
+        private TimeSpan _last;
+
+        public void Mark(string phase)
+        {
+            var now = _watch.Elapsed;
+            _phases.Add(FormattableString.Invariant($"{phase} {(now - _last).TotalSeconds:F1} s"));
+            _last = now;
+        }
+
+        public void Write(StackOptions options)
+        {
+            var line = FormattableString.Invariant(
+                $"{_started:HH:mm:ss} stack ({options.IdentityReplicas}/{options.ApiReplicas}/{options.WorkerReplicas} identity/api/worker{(options.OwnPostgres ? ", own PostgreSQL" : string.Empty)}) started in {_watch.Elapsed.TotalSeconds:F1} s: {string.Join(", ", _phases)}{Environment.NewLine}");
+            lock (LogLock)
+            {
+                File.AppendAllText(Path.Combine(TestEnvironment.StateDirectory, "stack-starts.log"), line);
+            }
+        }
     }
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];

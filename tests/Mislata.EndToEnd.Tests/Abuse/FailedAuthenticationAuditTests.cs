@@ -10,8 +10,8 @@ namespace Mislata.EndToEnd.Tests.Abuse;
 /// minute (per service replica), carrying the count, the public prefix of the key (never more of it, nothing of a
 /// token) and the request path clipped to 128 characters.
 /// </summary>
-[Collection(TenancyCollection.Name)]
-public sealed class FailedAuthenticationAuditTests(TenancyFixture fixture)
+[Collection(SecondTenancyCollection.Name)]
+public sealed class FailedAuthenticationAuditTests(SecondTenancyFixture fixture)
 {
     private const string Source = "127.0.0.7";
 

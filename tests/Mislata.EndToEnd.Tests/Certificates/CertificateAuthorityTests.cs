@@ -24,6 +24,7 @@ public sealed class CertificatesFixture : TenancyFixture
 /// which this test extracts with its own DER reader. Then the boundaries: other tenants, narrower, revoked and suspended
 /// credentials, PostgreSQL down, bad CSRs, TTLs and SANs, and a generated private key that appears nowhere but in its answer.
 /// </summary>
+[ExpectedSeconds(30)]
 public sealed class CertificateAuthorityTests(CertificatesFixture fixture) : IClassFixture<CertificatesFixture>
 {
     private static readonly string[] ReadWrite = ["certificates:read", "certificates:write"];

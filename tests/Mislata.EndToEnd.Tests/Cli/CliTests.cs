@@ -10,9 +10,9 @@ namespace Mislata.EndToEnd.Tests.Cli;
 /// keys, encrypt/decrypt (1 KiB with /encrypt, 50 MB with the data-key envelope, offline ML-KEM), sign/verify/hmac/
 /// random, secrets, api-keys/audit/billing, and admin over client credentials; `--output json` parsed; exit codes.
 /// </summary>
-[Collection(TenancyCollection.Name)]
+[Collection(SecondTenancyCollection.Name)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed class CliTests(TenancyFixture fixture)
+public sealed class CliTests(SecondTenancyFixture fixture)
 {
     private static string Unique(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..10];
 

@@ -41,6 +41,7 @@ public sealed class QrngFixture : TenancyFixture
 /// reports <c>qrng</c>; when the source gets stuck its blocks are rejected, the platform falls back to OS entropy and
 /// says so, and readiness is degraded but ready; with Redis down <c>/random</c> still answers.
 /// </summary>
+[ExpectedSeconds(25)]
 public sealed class QrngEntropyTests(QrngFixture fixture) : IClassFixture<QrngFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);

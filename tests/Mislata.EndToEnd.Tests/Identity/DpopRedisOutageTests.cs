@@ -8,6 +8,7 @@ namespace Mislata.EndToEnd.Tests.Identity;
 /// never accepted — the token endpoint answers 503 <c>temporarily_unavailable</c>, the api and userinfo 503 — while an
 /// unbound Bearer token keeps working at the api (its hot path makes no Redis call).
 /// </summary>
+[ExpectedSeconds(35)]
 public sealed class DpopRedisOutageTests : IAsyncLifetime
 {
     private MislataStack? _stack;

@@ -18,6 +18,7 @@ public sealed class IdentityFixture : IAsyncLifetime
     }
 }
 
+[ExpectedSeconds(115)]
 [CollectionDefinition(Name)]
 public sealed class IdentityCollection : ICollectionFixture<IdentityFixture>
 {

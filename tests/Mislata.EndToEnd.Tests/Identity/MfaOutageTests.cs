@@ -7,6 +7,7 @@ namespace Mislata.EndToEnd.Tests.Identity;
 /// 500 and never a session, and nothing of it is kept — the recovery code tried during the Redis outage (the session
 /// store) still signs in once Redis is back.
 /// </summary>
+[ExpectedSeconds(30)]
 public sealed class MfaOutageTests : IAsyncLifetime
 {
     private MislataStack? _stack;

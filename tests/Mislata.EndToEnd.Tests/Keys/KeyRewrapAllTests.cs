@@ -31,6 +31,7 @@ public sealed class KeyRewrapFixture : TenancyFixture
 /// at the current version decrypting to the same plaintext; the worker killed halfway resumes; the boundaries (another
 /// tenant, narrower scope, suspended tenant, revoked credential, malformed, oversized and foreign payloads, PostgreSQL down).
 /// </summary>
+[ExpectedSeconds(55)]
 public sealed class KeyRewrapAllTests(KeyRewrapFixture fixture) : IClassFixture<KeyRewrapFixture>
 {
     private static readonly string[] AllScopes = ["keys:read", "keys:write", "encryption:write"];

@@ -12,6 +12,7 @@ public sealed class LicenceFixture : TenancyFixture
     protected override StackOptions Options() => base.Options() with { TrustTestVendor = true };
 }
 
+[ExpectedSeconds(30)]
 [CollectionDefinition(Name)]
 public sealed class LicenceCollection : ICollectionFixture<LicenceFixture>
 {

@@ -34,6 +34,7 @@ public sealed class MasterKeyRotationFixture : TenancyFixture
 /// worker killed (SIGKILL) halfway and started again, then every service restarted with only the new master key — and
 /// an API key, a browser session, a token signed before, a secret and an earlier payload all still work.
 /// </summary>
+[ExpectedSeconds(145)]
 public sealed class MasterKeyRotationTests(MasterKeyRotationFixture fixture, ITestOutputHelper output) : IClassFixture<MasterKeyRotationFixture>
 {
     private const int Tenants = 1_000;

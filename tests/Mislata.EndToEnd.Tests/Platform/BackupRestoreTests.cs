@@ -15,6 +15,7 @@ namespace Mislata.EndToEnd.Tests.Platform;
 /// installation once it holds that key: every key opens the earlier payloads, the signature verifies, the secret reads,
 /// the user signs in, the API key works.
 /// </summary>
+[ExpectedSeconds(145)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class BackupRestoreTests
 {

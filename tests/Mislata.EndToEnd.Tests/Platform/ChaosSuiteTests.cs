@@ -9,6 +9,7 @@ namespace Mislata.EndToEnd.Tests.Platform;
 /// (or another 5xx than 503), every write acknowledged 2xx must be found afterwards, each piece must come back by
 /// <c>./run.sh start</c>, and while Redis is down at least 90 % of the requests (none of which needs Redis) succeed.
 /// </summary>
+[ExpectedSeconds(230)]
 public sealed class ChaosSuiteTests
 {
     [Fact]

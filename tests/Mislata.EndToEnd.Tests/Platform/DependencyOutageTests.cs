@@ -11,6 +11,7 @@ namespace Mislata.EndToEnd.Tests.Platform;
 /// requests that do not need it, PostgreSQL down or read-only answers 503 with <c>Retry-After</c> (never 500) only
 /// where it is needed, and everything works again afterwards without restarting a service.
 /// </summary>
+[ExpectedSeconds(50)]
 public sealed partial class DependencyOutageTests(OwnPostgresFixture fixture) : IClassFixture<OwnPostgresFixture>
 {
     private const int Rounds = 20;

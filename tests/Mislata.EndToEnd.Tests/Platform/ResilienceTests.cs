@@ -8,6 +8,7 @@ using Mislata.Client.Contracts;
 namespace Mislata.EndToEnd.Tests.Platform;
 
 /// <summary>Stops and restarts Redis and PostgreSQL under a running platform: readiness follows, no service restarts.</summary>
+[ExpectedSeconds(50)]
 public sealed class ResilienceTests : IAsyncLifetime
 {
     private MislataStack? _stack;

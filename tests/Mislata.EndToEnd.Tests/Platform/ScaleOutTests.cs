@@ -12,6 +12,7 @@ namespace Mislata.EndToEnd.Tests.Platform;
 /// hand to the other replicas, so every call answers 200 with a payload that decrypts; the supervisor starts the
 /// killed replica again and the gateway sends it requests again, without anyone doing anything.
 /// </summary>
+[ExpectedSeconds(75)]
 public sealed class ScaleOutTests
 {
     private const int Clients = 8;

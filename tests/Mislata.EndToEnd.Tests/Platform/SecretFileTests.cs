@@ -8,6 +8,7 @@ namespace Mislata.EndToEnd.Tests.Platform;
 /// volumes use): the whole stack comes up, the bootstrap client and the master key work, and no secret value is in any
 /// service's process environment.
 /// </summary>
+[ExpectedSeconds(35)]
 public sealed class SecretFileTests
 {
     [Fact]

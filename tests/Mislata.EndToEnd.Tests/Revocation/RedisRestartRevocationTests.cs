@@ -9,6 +9,7 @@ namespace Mislata.EndToEnd.Tests.Revocation;
 /// key revoked, a user blocked and an application re-keyed while Redis was down — so nothing could be announced —
 /// are refused by every replica once Redis is back; meanwhile rate limits fail open, and that is logged.
 /// </summary>
+[ExpectedSeconds(65)]
 public sealed class RedisRestartRevocationTests : IAsyncLifetime
 {
     private MislataStack? _stack;
