@@ -6,8 +6,8 @@ using Npgsql;
 namespace Mislata.Infrastructure.Health;
 
 /// <summary>
-/// Ready when PostgreSQL answers. While this replica still holds an outage open (its requests answer 503 until the probe
-/// closes it, within a second of PostgreSQL answering) or while writes are refused (the server is read-only or its disk full, or a write failed
+/// Ready when PostgreSQL answers; a PostgreSQL outage this replica still holds open is closed by a check that reaches the
+/// server. While writes are refused (the server is read-only or its disk full, or a write failed
 /// in the last <see cref="DependencyWatch.QuietPeriod"/>) the answer is <c>Degraded</c> — still 200, because reads go on and a load
 /// balancer must not take every replica out for it — with a description saying that writes answer 503 for now.
 /// </summary>
@@ -21,10 +21,13 @@ internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource, Dependenc
             await using var command = dataSource.CreateCommand("SELECT 1");
             command.CommandTimeout = 3;
             await command.ExecuteScalarAsync(cancellationToken);
+            // The server answered: an outage this replica still holds open ends now, as DependencyWatch's probe would end
+            // it within a second. Ready then means the next request is not refused by the circuit (a client that waited
+            // for readiness after a PostgreSQL restart was answered 503 in that second).
             if (outages.IsDown(DependencyOutages.Postgres) || outages.IsDown(DependencyOutages.Network))
             {
-                // This check reached the server past the circuit; the probe closes the circuit within a second.
-                return HealthCheckResult.Degraded("PostgreSQL answers again; requests still answer 503 until the outage is closed (within 1 s)");
+                outages.ReportUp(DependencyOutages.Postgres);
+                outages.ReportUp(DependencyOutages.Network);
             }
 
             return outages.IsDown(DependencyOutages.PostgresWrites)
